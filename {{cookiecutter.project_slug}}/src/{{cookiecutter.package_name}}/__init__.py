@@ -1,0 +1,1 @@
+"""Daily reports on Polars Cloud, orchestrated by Prefect."""

@@ -1,0 +1,77 @@
+"""Runtime settings: one object, read once from the environment."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Literal, Self
+
+from pydantic import Field, PositiveInt, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ENV_PREFIX = "{{ cookiecutter.package_name | upper }}_"
+
+ComputeMode = Literal["cloud", "local"]
+SecretBackend = Literal["env", "aws-secrets-manager", "prefect-secret", "aws-secret-block"]
+
+
+class Settings(BaseSettings):
+    """What the flow needs to know at run time; defaults are the answers given at generation."""
+
+    # An empty variable (as in a copied .env.example) means "use the default".
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, env_ignore_empty=True, frozen=True, extra="ignore"
+    )
+
+    compute_mode: ComputeMode = "cloud"
+    secret_backend: SecretBackend = {{ cookiecutter.secret_backend | tojson }}
+    secret_name: str = Field(default={{ cookiecutter.secret_name | tojson }}, min_length=1)
+    aws_region: str = {{ cookiecutter.aws_region | tojson }}
+    workspace: str | None = {{ cookiecutter.workspace | tojson }}
+    small_cpus: PositiveInt = {{ cookiecutter.small_cpus | int }}
+    small_memory: PositiveInt = {{ cookiecutter.small_memory | int }}
+    large_cpus: PositiveInt = {{ cookiecutter.large_cpus | int }}
+    large_memory: PositiveInt = {{ cookiecutter.large_memory | int }}
+    large_cluster_size: PositiveInt = {{ cookiecutter.large_cluster_size | int }}
+    # Polars Cloud refuses idle timeouts under ten minutes.
+    idle_timeout_mins: int = Field(default={{ cookiecutter.idle_timeout_mins | int }}, ge=10)
+    data_uri: str = {{ cookiecutter.data_uri | tojson }}
+    label: str = "{{ cookiecutter.project_slug }}"
+
+    @field_validator("workspace", mode="before")
+    @classmethod
+    def empty_workspace_means_default(cls, value: object) -> object:
+        """Treat an empty workspace as the service account's default one."""
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("data_uri")
+    @classmethod
+    def strip_trailing_slash(cls, value: str) -> str:
+        """Keep `<data_uri>/raw` free of a double slash."""
+        return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def large_is_not_smaller(self) -> Self:
+        """Refuse a large preset smaller than the small one."""
+        if self.large_cpus < self.small_cpus or self.large_memory < self.small_memory:
+            raise ValueError(
+                f"the large preset ({self.large_cpus} CPUs, {self.large_memory} GB) is smaller "
+                f"than the small one ({self.small_cpus} CPUs, {self.small_memory} GB); "
+                f"raise {ENV_PREFIX}LARGE_CPUS / {ENV_PREFIX}LARGE_MEMORY"
+            )
+        return self
+
+    @property
+    def source_uri(self) -> str:
+        """Where the deployed flow reads its inputs."""
+        return f"{self.data_uri}/raw"
+
+    @property
+    def output_uri(self) -> str:
+        """Where the deployed flow writes its reports."""
+        return f"{self.data_uri}/reports"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Read the settings once per process."""
+    return Settings()
