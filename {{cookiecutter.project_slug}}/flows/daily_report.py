@@ -37,7 +37,9 @@ def prepare_customers(compute: ComputeSession, source_uri: str, output_uri: str)
 
 
 @task(cache_policy=NONE)
-def build_report(compute: ComputeSession, orders_uri: str, customers_uri: str, output_uri: str) -> str:
+def build_report(
+    compute: ComputeSession, orders_uri: str, customers_uri: str, output_uri: str
+) -> str:
     """Join and aggregate on the large preset."""
     target = join(output_uri, "daily_report.parquet")
     compute.sink_parquet(queries.daily_report(orders_uri, customers_uri), target, "large")

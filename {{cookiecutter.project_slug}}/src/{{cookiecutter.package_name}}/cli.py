@@ -29,7 +29,7 @@ def sample_data(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=SAMPLE_DIR)
     args = parser.parse_args(argv)
     write_sample_data(args.out, rows=args.rows)
-    print(f"wrote {args.rows} orders to {args.out}/orders.csv and customers to {args.out}/customers.ndjson")
+    print(f"wrote {args.rows} orders and their customers to {args.out}/")
     return 0
 
 
@@ -40,7 +40,9 @@ def run_locally(flow: Callable[..., str], argv: Sequence[str] | None = None) -> 
     parser = argparse.ArgumentParser(description=run_locally.__doc__)
     parser.add_argument("--source", type=Path, default=SAMPLE_DIR)
     parser.add_argument("--output", type=Path, default=OUTPUT_DIR)
-    parser.add_argument("--rows", type=_rows, default=DEFAULT_ROWS, help="size of missing sample data")
+    parser.add_argument(
+        "--rows", type=_rows, default=DEFAULT_ROWS, help="size of missing sample data"
+    )
     args = parser.parse_args(argv)
 
     os.environ[f"{ENV_PREFIX}COMPUTE_MODE"] = "local"

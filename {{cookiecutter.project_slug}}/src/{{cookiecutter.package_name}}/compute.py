@@ -108,7 +108,8 @@ class ComputeSession:
                     cluster_size=spec.cluster_size,
                     workspace=self.settings.workspace,
                     idle_timeout_mins=self.settings.idle_timeout_mins,
-                    labels=[self.settings.label],
+                    # Shown in the Polars Cloud dashboard: which project, which preset.
+                    labels=[self.settings.label, f"{self.settings.label}-{preset}"],
                 )
             return self._contexts[preset]
 

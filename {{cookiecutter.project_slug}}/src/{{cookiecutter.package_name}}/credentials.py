@@ -16,6 +16,7 @@ from .settings import ENV_PREFIX, Settings
 
 CLIENT_ID_VARIABLE = "POLARS_CLOUD_CLIENT_ID"
 CLIENT_SECRET_VARIABLE = "POLARS_CLOUD_CLIENT_SECRET"  # noqa: S105 - a variable name, not a value
+STORE_AS = 'store it as {"client_id": "...", "client_secret": "..."}'
 
 
 class CredentialsError(RuntimeError):
@@ -50,31 +51,25 @@ def parse_service_account(raw: str | bytes | dict[str, object], where: str) -> S
             raw = json.loads(raw)
         except json.JSONDecodeError:
             # `from None`: the decoder's error keeps the secret text as an attribute.
-            raise CredentialsError(
-                f"{where} is not JSON; store it as "
-                '{"client_id": "...", "client_secret": "..."}'
-            ) from None
+            raise CredentialsError(f"{where} is not JSON; {STORE_AS}") from None
     if not isinstance(raw, dict):
-        raise CredentialsError(
-            f"{where} is not a JSON object; store it as "
-            '{"client_id": "...", "client_secret": "..."}'
-        )
+        raise CredentialsError(f"{where} is not a JSON object; {STORE_AS}")
     missing = [
         key
         for key in ("client_id", "client_secret")
         if not isinstance(raw.get(key), str) or not str(raw.get(key)).strip()
     ]
     if missing:
-        raise CredentialsError(
-            f"{where} lacks {' and '.join(missing)}; store it as "
-            '{"client_id": "...", "client_secret": "..."}'
-        )
+        raise CredentialsError(f"{where} lacks {' and '.join(missing)}; {STORE_AS}")
     return ServiceAccount(client_id=str(raw["client_id"]), client_secret=str(raw["client_secret"]))
 
 
 def from_env(settings: Settings) -> ServiceAccount:
     """Read the two POLARS_CLOUD_* variables; an empty variable counts as unset."""
-    values = {name: os.environ.get(name, "").strip() for name in (CLIENT_ID_VARIABLE, CLIENT_SECRET_VARIABLE)}
+    values = {
+        name: os.environ.get(name, "").strip()
+        for name in (CLIENT_ID_VARIABLE, CLIENT_SECRET_VARIABLE)
+    }
     unset = [name for name, value in values.items() if not value]
     if unset:
         raise CredentialsError(
@@ -82,13 +77,15 @@ def from_env(settings: Settings) -> ServiceAccount:
             "export them (see .env.example; `make` targets read .env) or choose another backend "
             f"with {ENV_PREFIX}SECRET_BACKEND"
         )
-    return ServiceAccount(client_id=values[CLIENT_ID_VARIABLE], client_secret=values[CLIENT_SECRET_VARIABLE])
+    return ServiceAccount(
+        client_id=values[CLIENT_ID_VARIABLE], client_secret=values[CLIENT_SECRET_VARIABLE]
+    )
 
 
 def _missing_library(backend: str, module: str) -> CredentialsError:
     return CredentialsError(
-        f"{backend} backend needs {module}, which is not installed; run `uv sync --group {backend}` "
-        f'or add "{backend}" to default-groups in pyproject.toml'
+        f"{backend} backend needs {module}, which is not installed; run "
+        f'`uv sync --group {backend}` or add "{backend}" to default-groups in pyproject.toml'
     )
 
 

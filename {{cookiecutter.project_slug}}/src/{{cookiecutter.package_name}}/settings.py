@@ -23,7 +23,7 @@ class Settings(BaseSettings):
     )
 
     compute_mode: ComputeMode = "cloud"
-    secret_backend: SecretBackend = {{ cookiecutter.secret_backend | tojson }}
+    secret_backend: SecretBackend = {{ cookiecutter.secret_backend | tojson }}  # noqa: S105 - a name
     secret_name: str = Field(default={{ cookiecutter.secret_name | tojson }}, min_length=1)
     aws_region: str = {{ cookiecutter.aws_region | tojson }}
     workspace: str | None = {{ cookiecutter.workspace | tojson }}

@@ -1,4 +1,4 @@
-"""Where files live: local folders or object-store prefixes, and writes that never leave half a file."""
+"""Where files live (local folders or object stores); writes that never leave half a file."""
 
 from __future__ import annotations
 

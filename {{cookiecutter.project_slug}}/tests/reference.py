@@ -1,0 +1,52 @@
+"""The contract's report computed with the standard library only, to check Polars against."""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections import defaultdict
+from datetime import date, datetime
+from pathlib import Path
+
+ReportRow = tuple[date, str, str, int, float]
+
+
+def clean_orders(source: Path) -> list[dict[str, object]]:
+    """Orders with an amount that is present and not negative, plus their UTC date."""
+    kept = []
+    with (source / "orders.csv").open(newline="") as orders:
+        for row in csv.DictReader(orders):
+            if row["amount"] == "" or float(row["amount"]) < 0:
+                continue
+            moment = datetime.fromisoformat(row["order_ts"].replace("Z", "+00:00"))
+            kept.append(
+                {
+                    "order_id": int(row["order_id"]),
+                    "customer_id": int(row["customer_id"]),
+                    "amount": float(row["amount"]),
+                    "order_date": moment.date(),
+                }
+            )
+    return kept
+
+
+def latest_customers(source: Path) -> dict[int, tuple[str, str]]:
+    """customer_id -> (segment, country), the last line winning."""
+    customers: dict[int, tuple[str, str]] = {}
+    for line in (source / "customers.ndjson").read_text().splitlines():
+        if line.strip():
+            record = json.loads(line)
+            customers[record["customer_id"]] = (record["segment"], record["country"])
+    return customers
+
+
+def daily_report(source: Path) -> list[ReportRow]:
+    """Rows of (order_date, segment, country, orders, revenue), sorted by the keys."""
+    customers = latest_customers(source)
+    totals: dict[tuple[date, str, str], list[float]] = defaultdict(lambda: [0, 0.0])
+    for order in clean_orders(source):
+        segment, country = customers.get(order["customer_id"], ("unknown", "unknown"))  # type: ignore[arg-type]
+        total = totals[(order["order_date"], segment, country)]  # type: ignore[index]
+        total[0] += 1
+        total[1] += order["amount"]  # type: ignore[operator]
+    return [(*key, int(count), revenue) for key, (count, revenue) in sorted(totals.items())]

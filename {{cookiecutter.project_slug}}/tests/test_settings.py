@@ -1,0 +1,66 @@
+"""Settings: generated defaults, environment overrides, refusals that say what to do."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from {{ cookiecutter.package_name }}.settings import ENV_PREFIX, Settings, get_settings
+
+
+def test_defaults_are_the_answers_given_at_generation() -> None:
+    settings = Settings()
+    assert settings.compute_mode == "cloud"
+    assert settings.secret_backend == {{ cookiecutter.secret_backend | tojson }}
+    assert settings.secret_name == {{ cookiecutter.secret_name | tojson }}
+    assert (settings.small_cpus, settings.small_memory) == ({{ cookiecutter.small_cpus | int }}, {{ cookiecutter.small_memory | int }})
+    assert (settings.large_cpus, settings.large_memory) == ({{ cookiecutter.large_cpus | int }}, {{ cookiecutter.large_memory | int }})
+    assert settings.large_cluster_size == {{ cookiecutter.large_cluster_size | int }}
+    assert settings.source_uri == {{ (cookiecutter.data_uri ~ "/raw") | tojson }}
+    assert settings.output_uri == {{ (cookiecutter.data_uri ~ "/reports") | tojson }}
+
+
+def test_the_environment_overrides_with_the_package_prefix(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(f"{ENV_PREFIX}COMPUTE_MODE", "local")
+    monkeypatch.setenv(f"{ENV_PREFIX}SECRET_BACKEND", "prefect-secret")
+    monkeypatch.setenv(f"{ENV_PREFIX}SECRET_NAME", "other-account")
+    monkeypatch.setenv(f"{ENV_PREFIX}LARGE_CLUSTER_SIZE", "4")
+    monkeypatch.setenv(f"{ENV_PREFIX}DATA_URI", "s3://elsewhere/reports-root/")
+
+    settings = get_settings()
+
+    assert (settings.compute_mode, settings.secret_backend) == ("local", "prefect-secret")
+    assert settings.secret_name == "other-account"
+    assert settings.large_cluster_size == 4
+    assert settings.source_uri == "s3://elsewhere/reports-root/raw"
+
+
+def test_settings_are_read_once_per_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    first = get_settings()
+    monkeypatch.setenv(f"{ENV_PREFIX}COMPUTE_MODE", "local")
+    assert get_settings() is first
+
+
+def test_an_empty_variable_means_the_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(f"{ENV_PREFIX}COMPUTE_MODE", "")
+    monkeypatch.setenv(f"{ENV_PREFIX}WORKSPACE", "")
+    assert Settings().compute_mode == "cloud"
+    assert Settings().workspace is None
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "message"),
+    [
+        ("COMPUTE_MODE", "gpu", "'cloud' or 'local'"),
+        ("SECRET_BACKEND", "vault", "'env'"),
+        ("IDLE_TIMEOUT_MINS", "5", "greater than or equal to 10"),
+        ("SMALL_CPUS", "0", "greater than 0"),
+        ("LARGE_MEMORY", "1", "LARGE_MEMORY"),
+    ],
+)
+def test_bad_values_are_refused_with_the_reason(
+    monkeypatch: pytest.MonkeyPatch, variable: str, value: str, message: str
+) -> None:
+    monkeypatch.setenv(f"{ENV_PREFIX}{variable}", value)
+    with pytest.raises(ValidationError, match=message):
+        Settings()
