@@ -1,0 +1,85 @@
+"""Fixtures: a bake helper, the option matrix every bake test runs over, a quiet cookiecutter."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from helpers import Baked, answers_for
+from helpers import bake as bake_into
+
+
+@dataclass(frozen=True)
+class Case:
+    """One combination of answers; everything not listed takes its default."""
+
+    id: str
+    answers: dict[str, str] = field(default_factory=dict)
+
+
+# Every secret backend, plus compute answers away from their defaults. Add a case here when a
+# new answer changes what is generated.
+MATRIX = (
+    Case("defaults"),
+    Case(
+        "aws-secrets-manager",
+        {"secret_backend": "aws-secrets-manager", "secret_name": "prod/polars-cloud", "aws_region": "eu-west-2"},
+    ),
+    Case("prefect-secret", {"secret_backend": "prefect-secret", "secret_name": "polars-cloud-sa"}),
+    Case("aws-secret-block", {"secret_backend": "aws-secret-block", "aws_region": "ap-southeast-2"}),
+    Case("large-cluster-of-3", {"large_cluster_size": "3", "large_cpus": "8", "large_memory": "32"}),
+    Case(
+        "workspace-and-custom-sizes",
+        {
+            "project_name": "Ops Metrics",
+            "workspace": "analytics-team",
+            "small_cpus": "1",
+            "small_memory": "2",
+            "large_cpus": "16",
+            "large_memory": "64",
+            "idle_timeout_mins": "10",
+            "data_uri": "gs://ops-bucket/metrics",
+            "work_pool": "k8s.pool_1",
+            "image": "registry.example.com:5000/acme/ops-metrics",
+            "schedule_cron": "30 5 * * 1-5",
+        },
+    ),
+)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def quiet_cookiecutter(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Keep cookiecutter's replay files and clones out of the home directory, for the API and the CLI."""
+    home = tmp_path_factory.mktemp("cookiecutter-home")
+    config = home / "config.yaml"
+    config.write_text(f"replay_dir: {home / 'replay'}\ncookiecutters_dir: {home / 'templates'}\n")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("COOKIECUTTER_CONFIG", str(config))
+        yield
+
+
+@pytest.fixture
+def bake(tmp_path: Path) -> Callable[..., Baked]:
+    """Return bake(**answers) -> Baked, generating into this test's temporary directory."""
+
+    def _bake(**answers: str) -> Baked:
+        output = tmp_path / f"bake-{len(list(tmp_path.glob('bake-*')))}"
+        return Baked(bake_into(output, answers), answers_for(answers))
+
+    return _bake
+
+
+@pytest.fixture(scope="module", params=MATRIX, ids=[case.id for case in MATRIX])
+def baked(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Baked:
+    """Bake one case of the matrix, once per test module; tests must not change it."""
+    case: Case = request.param
+    output = tmp_path_factory.mktemp(f"baked-{case.id}")
+    return Baked(bake_into(output, case.answers), answers_for(case.answers))
+
+
+def pytest_report_header() -> str:
+    """Say which uv and git the baked projects will use."""
+    return f"uv: {shutil.which('uv') or 'MISSING'}, git: {shutil.which('git') or 'MISSING'}"

@@ -1,0 +1,195 @@
+"""Bake every case of the option matrix and check what a user finds in the generated repository."""
+
+from __future__ import annotations
+
+import ast
+import json
+import tomllib
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import yaml
+from helpers import TEMPLATE, Baked, generated_files, module_constant, run_ok, settings_defaults
+
+# THE expected tree. When a file is added to or removed from the generated repository, edit
+# these lists (and nothing else in the tests): COMMON_FILES, PACKAGE_MODULES, TEST_FILES,
+# BACKEND_FILES.
+COMMON_FILES = (
+    ".cookiecutter.json",
+    ".env.example",
+    ".gitignore",
+    ".pre-commit-config.yaml",
+    "Makefile",
+    "README.md",
+    "flows/daily_report.py",
+    "pyproject.toml",
+    "uv.lock",
+)
+PACKAGE_MODULES = (
+    "__init__.py",
+    "cli.py",
+    "compute.py",
+    "credentials.py",
+    "queries.py",
+    "report.py",
+    "sample_data.py",
+    "settings.py",
+    "storage.py",
+)
+TEST_FILES = (
+    "tests/__init__.py",
+    "tests/conftest.py",
+    "tests/polars_cloud_double.py",
+    "tests/reference.py",
+    "tests/test_compute.py",
+    "tests/test_credentials.py",
+    "tests/test_flow_cloud.py",
+    "tests/test_flow_local.py",
+    "tests/test_polars_cloud_contract.py",
+    "tests/test_sample_data.py",
+    "tests/test_settings.py",
+)
+# Files only one backend keeps (post_gen's BACKEND_ONLY removes them for the others).
+BACKEND_FILES: dict[str, tuple[str, ...]] = {
+    "env": (),
+    "aws-secrets-manager": (),
+    "prefect-secret": (),
+    "aws-secret-block": (),
+}
+TEMPLATE_SYNTAX = ("{{ cookiecutter", "{{cookiecutter", "{%", "%}")
+
+
+def expected_files(answers: dict[str, str]) -> set[str]:
+    """Return every file the answers should generate, .git/ left out."""
+    package = f"src/{answers['package_name']}"
+    return {
+        *COMMON_FILES,
+        *(f"{package}/{module}" for module in PACKAGE_MODULES),
+        *TEST_FILES,
+        *BACKEND_FILES[answers["secret_backend"]],
+    }
+
+
+def read(baked: Baked, relative: str) -> str:
+    """Return a generated file's text."""
+    return (baked.path / relative).read_text(encoding="utf-8")
+
+
+def test_the_tree_is_exactly_the_expected_one(baked: Baked) -> None:
+    files = generated_files(baked.path)
+    expected = expected_files(baked.answers)
+    assert files == expected, (
+        f"unexpected: {sorted(files - expected)}; missing: {sorted(expected - files)} "
+        "(edit COMMON_FILES / PACKAGE_MODULES / BACKEND_FILES in tests/test_bake.py if intended)"
+    )
+
+
+def test_the_directory_is_named_after_the_slug(baked: Baked) -> None:
+    assert baked.path.name == baked.answers["project_slug"]
+
+
+def test_no_template_syntax_survives(baked: Baked) -> None:
+    leftovers = [
+        f"{relative}: {marker!r}"
+        for relative in sorted(generated_files(baked.path))
+        for marker in TEMPLATE_SYNTAX
+        if marker in read(baked, relative)
+    ]
+    assert not leftovers
+
+
+def test_pyproject_parses_and_names_the_project(baked: Baked) -> None:
+    pyproject = tomllib.loads(read(baked, "pyproject.toml"))
+    slug, package = baked.answers["project_slug"], baked.answers["package_name"]
+    assert pyproject["project"]["name"] == slug
+    assert pyproject["project"]["description"].startswith(baked.answers["project_name"])
+    assert pyproject["project"]["scripts"] == {slug: f"{package}.cli:main"}
+    assert pyproject["tool"]["uv"]["build-backend"]["module-name"] == package
+
+
+def test_only_the_chosen_backends_libraries_install_by_default(baked: Baked) -> None:
+    groups = tomllib.loads(read(baked, "pyproject.toml"))["tool"]["uv"]["default-groups"]
+    backend = baked.answers["secret_backend"]
+    optional = {"aws-secrets-manager", "aws-secret-block"}
+    assert set(groups) == {"dev"} | ({backend} & optional)
+
+
+def test_pre_commit_config_parses(baked: Baked) -> None:
+    config = yaml.safe_load(read(baked, ".pre-commit-config.yaml"))
+    assert config["repos"], "no hooks configured"
+
+
+def test_every_data_file_parses(baked: Baked) -> None:
+    parsers = {".toml": tomllib.loads, ".json": json.loads, ".yaml": yaml.safe_load, ".yml": yaml.safe_load}
+    for relative in sorted(generated_files(baked.path)):
+        parser = parsers.get(Path(relative).suffix)
+        if parser is not None:
+            try:
+                parser(read(baked, relative))
+            except Exception as error:  # noqa: BLE001 - name the file, whatever the parser raised
+                pytest.fail(f"{relative} does not parse: {error}")
+
+
+def test_every_python_file_compiles(baked: Baked) -> None:
+    for relative in sorted(generated_files(baked.path)):
+        if relative.endswith(".py"):
+            try:
+                ast.parse(read(baked, relative), filename=relative)
+            except SyntaxError as error:
+                pytest.fail(f"{relative} does not compile: {error}")
+
+
+def test_answers_are_recorded_without_private_keys_or_machine_paths(baked: Baked) -> None:
+    recorded = json.loads(read(baked, ".cookiecutter.json"))
+    assert recorded == baked.answers
+    assert not [key for key in recorded if key.startswith("_")]
+    machine_paths = (str(TEMPLATE), str(baked.path.parent), str(Path.home()))
+    assert not [
+        f"{key}={value!r}"
+        for key, value in recorded.items()
+        if any(path in str(value) for path in machine_paths)
+    ]
+
+
+def test_settings_defaults_are_the_answers(baked: Baked) -> None:
+    answers = baked.answers
+    settings_py = baked.package / "settings.py"
+    defaults = settings_defaults(settings_py)
+    expected = {
+        "secret_backend": answers["secret_backend"],
+        "secret_name": answers["secret_name"],
+        "aws_region": answers["aws_region"],
+        "workspace": answers["workspace"],
+        "data_uri": answers["data_uri"],
+        **{
+            key: int(answers[key])
+            for key in (
+                "small_cpus",
+                "small_memory",
+                "large_cpus",
+                "large_memory",
+                "large_cluster_size",
+                "idle_timeout_mins",
+            )
+        },
+    }
+    assert {key: defaults.get(key) for key in expected} == expected
+    assert module_constant(settings_py, "ENV_PREFIX") == answers["package_name"].upper() + "_"
+
+
+def test_every_file_is_staged_in_a_new_git_repository(baked: Baked) -> None:
+    staged = run_ok(["git", "ls-files"], baked.path).stdout.splitlines()
+    assert set(staged) == generated_files(baked.path)
+    no_commit = run_ok(["git", "rev-list", "--all"], baked.path).stdout
+    assert no_commit == "", "the post-gen hook must stage, not commit"
+
+
+def test_default_names_derive_from_the_project_name(bake: Callable[..., Baked]) -> None:
+    baked = bake()
+    answers = json.loads(read(baked, ".cookiecutter.json"))
+    assert baked.path.name == "daily-reports"
+    assert answers["project_name"] == "Daily Reports"
+    assert answers["project_slug"] == "daily-reports"
+    assert answers["package_name"] == "daily_reports"
+    assert answers["image"] == "daily-reports"
