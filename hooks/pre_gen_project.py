@@ -30,6 +30,14 @@ IMAGE = re.compile(
     r"^(?:[A-Za-z0-9.-]+(?::[0-9]+)?/)?[a-z0-9]+(?:[._-][a-z0-9]+)*(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*$"
 )
 CRON_FIELD = re.compile(r"^[0-9A-Za-z*/,?-]+$")
+# The five cron fields and the numbers each accepts (day of week: 0 and 7 are both Sunday).
+CRON_RANGES = (
+    ("minute", 0, 59),
+    ("hour", 0, 23),
+    ("day of month", 1, 31),
+    ("month", 1, 12),
+    ("day of week", 0, 7),
+)
 # Shadowing one of these would break the generated project's own imports.
 TAKEN_NAMES = frozenset(
     {"polars", "polars_cloud", "prefect", "prefect_aws", "boto3", "botocore", "pydantic"}
@@ -180,12 +188,28 @@ def check_image() -> list[str]:
     ]
 
 
+def cron_numbers_out_of_range(field: str, low: int, high: int) -> list[str]:
+    """Return the numbers of a cron field outside low..high, and steps of zero."""
+    wrong = []
+    for item in field.split(","):
+        values, _, step = item.partition("/")
+        if step.isdigit() and int(step) == 0:
+            wrong.append(item)
+        wrong += [value for value in values.split("-") if value.isdigit() and not low <= int(value) <= high]
+    return wrong
+
+
 def check_schedule_cron() -> list[str]:
-    """Require a five-field cron expression."""
-    fields = text("schedule_cron").split()
-    if len(fields) == 5 and all(CRON_FIELD.match(field) for field in fields):
-        return []
-    return [f"schedule_cron {text('schedule_cron')!r} is not a five-field cron expression; type one such as '0 6 * * *'"]
+    """Require a five-field cron expression whose numbers fit their fields."""
+    cron = text("schedule_cron")
+    fields = cron.split()
+    if len(fields) != 5 or not all(CRON_FIELD.match(field) for field in fields):
+        return [f"schedule_cron {cron!r} is not a five-field cron expression; type one such as '0 6 * * *'"]
+    return [
+        f"schedule_cron {cron!r} has {', '.join(wrong)} in its {name} field; type numbers from {low} to {high}"
+        for field, (name, low, high) in zip(fields, CRON_RANGES, strict=True)
+        if (wrong := cron_numbers_out_of_range(field, low, high))
+    ]
 
 
 def check_register_blocks() -> list[str]:
