@@ -1,0 +1,141 @@
+"""Inside a bake of every backend, the generated repository's own checks pass (slow: installs).
+
+One bake per backend, installed once and shared by the tests of that backend. The `env` bake is
+the defaults bake, so it also runs the daily report.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from helpers import BACKENDS, Baked, answers_for, bake, clean_environment, describe, run, run_ok
+
+pytestmark = pytest.mark.slow
+
+INSTALL_TIMEOUT = 1200  # a cold uv cache downloads Prefect, Polars and friends
+REPORT_COLUMNS = ["order_date", "segment", "country", "orders", "revenue"]
+
+
+@dataclass(frozen=True)
+class Installed:
+    """A bake, the environment its commands run with, and how `make install` went."""
+
+    baked: Baked
+    env: dict[str, str]
+    install: subprocess.CompletedProcess[str]
+
+    @property
+    def path(self) -> Path:
+        """Return the project directory."""
+        return self.baked.path
+
+    def make(self, target: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+        """Run `make <target>` in the project; skip when the project never installed."""
+        if self.install.returncode != 0:
+            pytest.skip("make install failed; see test_make_install")
+        return run(["make", target], self.path, env=self.env, timeout=timeout)
+
+    def unclean_files(self) -> list[str]:
+        """Return `git status` lines for files changed or created since the post-gen hook staged all."""
+        status = run_ok(["git", "status", "--porcelain", "--untracked-files=all"], self.path, env=self.env)
+        # XY codes: a file the hook staged and nothing touched since reads "A ".
+        return [line for line in status.stdout.splitlines() if line[1] != " "]
+
+
+@pytest.fixture(scope="session")
+def installed_backend(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Installed]:
+    """Return backend -> its bake after `make install`, baking and installing each backend once."""
+    projects: dict[str, Installed] = {}
+
+    def get(backend: str) -> Installed:
+        if backend not in projects:
+            root = tmp_path_factory.mktemp(f"installed-{backend}")
+            answers = {"secret_backend": backend}
+            baked = Baked(bake(root, answers), answers_for(answers))
+            # Prefect's embedded server keeps its database under PREFECT_HOME: one per bake,
+            # outside the repository, so git status only shows what the checks changed.
+            env = clean_environment(
+                PREFECT_HOME=str(root / "prefect-home"), PREFECT_SERVER_ANALYTICS_ENABLED="false"
+            )
+            install = run(["make", "install"], baked.path, env=env, timeout=INSTALL_TIMEOUT)
+            projects[backend] = Installed(baked, env, install)
+        return projects[backend]
+
+    return get
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def project(request: pytest.FixtureRequest, installed_backend: Callable[[str], Installed]) -> Installed:
+    """Return the installed bake of each backend in turn."""
+    return installed_backend(request.param)
+
+
+@pytest.fixture(scope="module")
+def default_project(installed_backend: Callable[[str], Installed]) -> Installed:
+    """Return the installed bake of the defaults (the env backend)."""
+    assert answers_for()["secret_backend"] == "env"
+    return installed_backend("env")
+
+
+def test_make_install(project: Installed) -> None:
+    assert project.install.returncode == 0, describe(project.install)
+
+
+def test_lock_is_current(project: Installed) -> None:
+    # Fails when the template's pyproject.toml moved on without scripts/relock.py.
+    result = run(["uv", "lock", "--check"], project.path, env=project.env, timeout=300)
+    assert result.returncode == 0, (
+        describe(result) + "\nthe rendered uv.lock is stale: run `uv run python scripts/relock.py`"
+    )
+
+
+def test_make_test(project: Installed) -> None:
+    result = project.make("test")
+    assert result.returncode == 0, describe(result)
+
+
+def test_make_lint_passes_and_changes_nothing(project: Installed) -> None:
+    result = project.make("lint")
+    changed = project.unclean_files()
+    problems = []
+    if result.returncode != 0:
+        problems.append(describe(result))
+    if changed:
+        diff = run(["git", "diff"], project.path, env=project.env).stdout
+        problems.append("files changed by `make lint`:\n" + "\n".join(changed) + "\n" + diff)
+    assert not problems, "\n\n".join(problems)
+
+
+def test_make_run_writes_the_daily_report(default_project: Installed) -> None:
+    result = default_project.make("run")
+    assert result.returncode == 0, describe(result)
+    report = default_project.path / "data" / "output" / "daily_report.parquet"
+    assert report.is_file(), describe(result)
+    # Read it with the project's own Polars: the contract's columns, and some rows.
+    shape = run_ok(
+        [
+            "uv",
+            "run",
+            "--locked",
+            "python",
+            "-c",
+            "import sys, polars as pl; r = pl.read_parquet(sys.argv[1]); print(','.join(r.columns)); print(r.height)",
+            str(report),
+        ],
+        default_project.path,
+        env=default_project.env,
+    ).stdout.split()
+    assert shape[-2].split(",") == REPORT_COLUMNS
+    assert int(shape[-1]) > 0
+
+
+def test_make_run_leaves_the_work_tree_clean(default_project: Installed) -> None:
+    # Sample data and outputs are git-ignored: a run adds nothing for `git status` to show.
+    if not (default_project.path / "data" / "output").exists():
+        result = default_project.make("run")
+        assert result.returncode == 0, describe(result)
+    assert [line for line in default_project.unclean_files() if "data/" in line] == []
