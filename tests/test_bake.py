@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import json
+import re
 import tomllib
 from collections.abc import Callable
 from pathlib import Path
@@ -17,20 +18,27 @@ from helpers import TEMPLATE, Baked, generated_files, module_constant, run_ok, s
 # BACKEND_FILES.
 COMMON_FILES = (
     ".cookiecutter.json",
+    ".dockerignore",
     ".env.example",
+    ".github/workflows/ci.yml",
     ".gitignore",
     ".pre-commit-config.yaml",
+    "Dockerfile",
     "Makefile",
     "README.md",
     "flows/daily_report.py",
+    "prefect.yaml",
     "pyproject.toml",
     "uv.lock",
 )
+# Under src/<package_name>/.
 PACKAGE_MODULES = (
     "__init__.py",
+    "blocks.py",
     "cli.py",
     "compute.py",
     "credentials.py",
+    "doctor.py",
     "queries.py",
     "report.py",
     "sample_data.py",
@@ -42,11 +50,17 @@ TEST_FILES = (
     "tests/conftest.py",
     "tests/polars_cloud_double.py",
     "tests/reference.py",
+    "tests/stores.py",
+    "tests/test_backends.py",
     "tests/test_compute.py",
     "tests/test_credentials.py",
+    "tests/test_dockerfile.py",
+    "tests/test_doctor_blocks.py",
     "tests/test_flow_cloud.py",
     "tests/test_flow_local.py",
+    "tests/test_no_leak.py",
     "tests/test_polars_cloud_contract.py",
+    "tests/test_prefect_yaml.py",
     "tests/test_sample_data.py",
     "tests/test_settings.py",
 )
@@ -55,7 +69,7 @@ BACKEND_FILES: dict[str, tuple[str, ...]] = {
     "env": (),
     "aws-secrets-manager": (),
     "prefect-secret": (),
-    "aws-secret-block": (),
+    "aws-secret-block": ("tests/test_aws_secret_block.py",),
 }
 TEMPLATE_SYNTAX = ("{{ cookiecutter", "{{cookiecutter", "{%", "%}")
 
@@ -138,6 +152,56 @@ def test_every_python_file_compiles(baked: Baked) -> None:
                 ast.parse(read(baked, relative), filename=relative)
             except SyntaxError as error:
                 pytest.fail(f"{relative} does not compile: {error}")
+
+
+def deployments(baked: Baked) -> dict[str, dict]:
+    """Return prefect.yaml's deployments by name."""
+    prefect_yaml = baked.path / "prefect.yaml"
+    assert prefect_yaml.is_file(), "the generated repository has no prefect.yaml (CONTRACT §3)"
+    return {item["name"]: item for item in yaml.safe_load(read(baked, "prefect.yaml"))["deployments"]}
+
+
+def steps(deployment: dict, section: str) -> dict[str, dict]:
+    """Return a deployment's build/push/pull steps by step function."""
+    return {name: arguments for step in deployment.get(section) or [] for name, arguments in step.items()}
+
+
+def test_prefect_yaml_entrypoints_name_real_flows(baked: Baked) -> None:
+    for name, deployment in deployments(baked).items():
+        file, _, function = deployment["entrypoint"].partition(":")
+        assert (baked.path / file).is_file(), f"{name}: no {file}"
+        defined = {
+            node.name
+            for node in ast.walk(ast.parse(read(baked, file)))
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+        }
+        assert function in defined, f"{name}: {file} defines no {function}()"
+
+
+def test_prefect_yaml_deployments_follow_the_answers(baked: Baked) -> None:
+    answers = baked.answers
+    found = deployments(baked)
+    assert set(found) == {"daily-report", "daily-report-local"}
+    production, local = found["daily-report"], found["daily-report-local"]
+    assert production["work_pool"]["name"] == answers["work_pool"]
+    assert [schedule["cron"] for schedule in production["schedules"]] == [answers["schedule_cron"]]
+    assert production["parameters"] == {
+        "source_uri": f"{answers['data_uri']}/raw",
+        "output_uri": f"{answers['data_uri']}/reports",
+    }
+    images = [arguments.get("image_name") for arguments in steps(production, "build").values()]
+    assert answers["image"] in images
+    assert local["work_pool"]["name"] == "local"
+    prefix = answers["package_name"].upper() + "_"
+    assert production["work_pool"]["job_variables"]["env"][f"{prefix}COMPUTE_MODE"] == "cloud"
+    assert local["work_pool"]["job_variables"]["env"][f"{prefix}COMPUTE_MODE"] == "local"
+
+
+def test_dockerfile_workdir_is_the_pull_directory(baked: Baked) -> None:
+    workdirs = re.findall(r"^WORKDIR\s+(\S+)", read(baked, "Dockerfile"), flags=re.MULTILINE)
+    pull = steps(deployments(baked)["daily-report"], "pull")
+    assert workdirs, "the Dockerfile sets no WORKDIR"
+    assert pull["prefect.deployments.steps.set_working_directory"]["directory"] == workdirs[-1]
 
 
 def test_answers_are_recorded_without_private_keys_or_machine_paths(baked: Baked) -> None:

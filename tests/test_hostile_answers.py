@@ -54,6 +54,12 @@ def test_name_survives_in_prefect_yaml(hostile: Baked) -> None:
     assert yaml.safe_load(prefect_yaml.read_text(encoding="utf-8"))["name"] == HOSTILE_NAME
 
 
+def test_data_uri_survives_in_prefect_yaml(hostile: Baked) -> None:
+    prefect = yaml.safe_load((hostile.path / "prefect.yaml").read_text(encoding="utf-8"))
+    production = next(item for item in prefect["deployments"] if item["name"] == "daily-report")
+    assert production["parameters"]["source_uri"] == HOSTILE_ANSWERS["data_uri"] + "/raw"
+
+
 def test_workspace_data_uri_and_secret_name_survive_in_settings(hostile: Baked) -> None:
     defaults = settings_defaults(hostile.package / "settings.py")
     for key in ("workspace", "data_uri", "secret_name"):
