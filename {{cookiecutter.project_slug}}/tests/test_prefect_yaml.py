@@ -1,0 +1,172 @@
+"""prefect.yaml, read as `prefect deploy` reads it: what each deployment runs, where and how."""
+
+from __future__ import annotations
+
+import ast
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from {{ cookiecutter.package_name }}.settings import ENV_PREFIX, get_settings
+
+PROJECT = Path(__file__).resolve().parent.parent
+BUILD_STEP = "prefect_docker.deployments.steps.build_docker_image"
+PUSH_STEP = "prefect_docker.deployments.steps.push_docker_image"
+PULL_STEP = "prefect.deployments.steps.set_working_directory"
+# Job variables and parameters are stored in the Prefect API and shown in its UI: no secret
+# there, neither by name nor through a placeholder that `prefect deploy` would resolve.
+SECRET_NAME = re.compile(r"SECRET|PASSWORD|TOKEN|API_KEY|ACCESS_KEY|CLIENT_ID", re.IGNORECASE)
+SECRET_PLACEHOLDER = re.compile(r"prefect\.blocks\.|\$\s*(POLARS_CLOUD|AWS_SECRET|PREFECT_API_KEY)")
+# Prefect's placeholder delimiters, spelled so that cookiecutter leaves them alone.
+OPEN, CLOSE = "{" * 2, "}" * 2
+
+
+@pytest.fixture(scope="module")
+def prefect_yaml() -> dict[str, Any]:
+    """The parsed prefect.yaml."""
+    return yaml.safe_load((PROJECT / "prefect.yaml").read_text(encoding="utf-8"))
+
+
+@pytest.fixture(scope="module")
+def deployments(prefect_yaml: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The deployments by name."""
+    return {deployment["name"]: deployment for deployment in prefect_yaml["deployments"]}
+
+
+def steps(deployment: dict[str, Any], section: str) -> dict[str, dict[str, Any]]:
+    """Return a deployment's steps of one section (build, push, pull) by step function."""
+    return {name: spec for step in deployment.get(section) or [] for name, spec in step.items()}
+
+
+def strings(value: object, path: str = "") -> Iterator[tuple[str, str]]:
+    """Yield (path, text) for every key and string value nested in value."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield f"{path}.{key}", str(key)
+            yield from strings(item, f"{path}.{key}")
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from strings(item, f"{path}[{index}]")
+    elif isinstance(value, str):
+        yield path, value
+
+
+def placeholder(step_output: str) -> str:
+    """Return the placeholder prefect.yaml uses for a step's output."""
+    return f"{OPEN} {step_output} {CLOSE}"
+
+
+def dockerfile_workdir() -> str:
+    """Return the Dockerfile's last WORKDIR (the runtime stage's)."""
+    workdirs = re.findall(r"^WORKDIR\s+(\S+)", (PROJECT / "Dockerfile").read_text(), re.MULTILINE)
+    assert workdirs, "the Dockerfile sets no WORKDIR"
+    return workdirs[-1]
+
+
+def test_the_two_contract_deployments_exist(deployments: dict[str, dict[str, Any]]) -> None:
+    assert set(deployments) == {"daily-report", "daily-report-local"}
+
+
+def test_nothing_is_shared_so_the_local_deployment_never_builds(
+    prefect_yaml: dict[str, Any],
+) -> None:
+    assert [prefect_yaml.get(section) for section in ("build", "push", "pull")] == [None] * 3
+
+
+@pytest.mark.parametrize("name", ["daily-report", "daily-report-local"])
+def test_the_entrypoint_names_a_flow_function_in_a_real_file(
+    deployments: dict[str, dict[str, Any]], name: str
+) -> None:
+    path, _, function = deployments[name]["entrypoint"].partition(":")
+    source = PROJECT / path
+    assert path.endswith(".py") and source.is_file(), f"{path} is not a file of this project"
+    tree = ast.parse(source.read_text(encoding="utf-8"))
+    defined = {node.name: node for node in tree.body if isinstance(node, ast.FunctionDef)}
+    assert function in defined, f"{path} defines no top-level function {function!r}"
+    decorators = [ast.unparse(decorator) for decorator in defined[function].decorator_list]
+    assert any(decorator.startswith("flow") for decorator in decorators), decorators
+
+
+@pytest.mark.parametrize("name", ["daily-report", "daily-report-local"])
+def test_the_entrypoint_loads_as_the_daily_report_flow(
+    deployments: dict[str, dict[str, Any]], name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from prefect.flows import load_flow_from_entrypoint
+
+    monkeypatch.chdir(PROJECT)
+    assert load_flow_from_entrypoint(deployments[name]["entrypoint"]).name == "daily-report"
+
+
+def test_production_builds_and_pushes_its_own_image(
+    deployments: dict[str, dict[str, Any]],
+) -> None:
+    production = deployments["daily-report"]
+    build, push = steps(production, "build"), steps(production, "push")
+    assert set(build) == {BUILD_STEP} and set(push) == {PUSH_STEP}
+    step_id = build[BUILD_STEP]["id"]
+    assert (PROJECT / build[BUILD_STEP]["dockerfile"]).is_file()
+    assert push[PUSH_STEP]["image_name"] == placeholder(f"{step_id}.image_name")
+    assert push[PUSH_STEP]["tag"] == placeholder(f"{step_id}.tag")
+    job_variables = production["work_pool"]["job_variables"]
+    assert job_variables["image"] == placeholder(f"{step_id}.image")
+
+
+def test_production_runs_daily_in_utc_on_the_docker_pool(
+    deployments: dict[str, dict[str, Any]],
+) -> None:
+    production = deployments["daily-report"]
+    assert production["work_pool"]["name"] not in ("", "local")
+    [schedule] = production["schedules"]
+    assert schedule["timezone"] == "UTC"
+    assert len(schedule["cron"].split()) == 5
+
+
+def test_production_runs_on_polars_cloud_with_the_answered_data_uri(
+    deployments: dict[str, dict[str, Any]],
+) -> None:
+    production = deployments["daily-report"]
+    env = production["work_pool"]["job_variables"]["env"]
+    assert env[f"{ENV_PREFIX}COMPUTE_MODE"] == "cloud"
+    settings = get_settings()
+    assert production["parameters"] == {
+        "source_uri": settings.source_uri,
+        "output_uri": settings.output_uri,
+    }
+
+
+def test_the_pull_directory_is_the_dockerfile_workdir(
+    deployments: dict[str, dict[str, Any]],
+) -> None:
+    pull = steps(deployments["daily-report"], "pull")
+    assert pull[PULL_STEP]["directory"] == dockerfile_workdir()
+
+
+def test_local_runs_on_local_polars_from_this_directory(
+    deployments: dict[str, dict[str, Any]],
+) -> None:
+    local = deployments["daily-report-local"]
+    assert local["work_pool"]["name"] == "local"
+    assert local["work_pool"]["job_variables"]["env"] == {f"{ENV_PREFIX}COMPUTE_MODE": "local"}
+    # No steps: no image to build, and `prefect deploy` records the directory it runs in.
+    assert not any(local.get(section) for section in ("build", "push", "pull"))
+
+
+@pytest.mark.parametrize("name", ["daily-report", "daily-report-local"])
+def test_no_secret_in_job_variables_or_parameters(
+    deployments: dict[str, dict[str, Any]], name: str
+) -> None:
+    deployment = deployments[name]
+    stored = {
+        "job_variables": deployment["work_pool"].get("job_variables"),
+        "parameters": deployment.get("parameters"),
+    }
+    leaks = [
+        f"{path}: {text}"
+        for path, text in strings(stored)
+        if SECRET_NAME.search(text) or SECRET_PLACEHOLDER.search(text)
+    ]
+    assert not leaks
