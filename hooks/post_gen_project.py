@@ -16,7 +16,10 @@ ANSWERS: dict[str, object] = json.loads(r"""{{ cookiecutter | tojson }}""")
 ANSWERS_FILE = ".cookiecutter.json"
 
 # Files that only one backend needs: path -> the backend that keeps it.
-BACKEND_ONLY: dict[str, str] = {}
+BACKEND_ONLY: dict[str, str] = {
+    # Needs prefect-aws, which only the aws-secret-block backend installs by default.
+    "tests/test_aws_secret_block.py": "aws-secret-block",
+}
 
 
 def remove_unneeded(project: Path) -> list[str]:

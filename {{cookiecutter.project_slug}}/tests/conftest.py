@@ -8,9 +8,11 @@ import subprocess
 import sys
 import time
 import urllib.request
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import boto3
 import pytest
 
 from {{ cookiecutter.package_name }}.sample_data import write_sample_data
@@ -103,3 +105,14 @@ def aws(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> str:
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("AWS_PROFILE", raising=False)
     return moto_endpoint
+
+
+@pytest.fixture
+def s3_data(aws: str, sample_dir: Path) -> str:
+    """A fresh bucket holding the sample inputs under raw/; returns s3://bucket."""
+    bucket = f"reports-{uuid.uuid4().hex[:12]}"
+    s3 = boto3.client("s3")
+    s3.create_bucket(Bucket=bucket)
+    for name in ("orders.csv", "customers.ndjson"):
+        s3.upload_file(str(sample_dir / name), bucket, f"raw/{name}")
+    return f"s3://{bucket}"

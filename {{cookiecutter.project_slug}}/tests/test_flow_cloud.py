@@ -12,13 +12,13 @@ import signal
 import subprocess
 import sys
 import time
-import uuid
 from pathlib import Path
 
 import boto3
 import polars as pl
 import pytest
 
+from {{ cookiecutter.package_name }} import credentials
 from {{ cookiecutter.package_name }}.settings import ENV_PREFIX
 
 from flows.daily_report import daily_report
@@ -26,19 +26,9 @@ from flows.daily_report import daily_report
 from . import reference
 from .conftest import CLIENT_ID, CLIENT_SECRET
 from .polars_cloud_double import PolarsCloudDouble
+from .stores import SecretStore
 
 PROJECT = Path(__file__).resolve().parent.parent
-
-
-@pytest.fixture
-def s3_data(aws: str, sample_dir: Path) -> str:
-    """A fresh bucket holding the sample inputs under raw/; returns s3://bucket."""
-    bucket = f"reports-{uuid.uuid4().hex[:12]}"
-    s3 = boto3.client("s3")
-    s3.create_bucket(Bucket=bucket)
-    for name in ("orders.csv", "customers.ndjson"):
-        s3.upload_file(str(sample_dir / name), bucket, f"raw/{name}")
-    return f"s3://{bucket}"
 
 
 @pytest.fixture
@@ -89,6 +79,30 @@ def test_a_failed_cloud_query_fails_the_run_and_still_stops_compute(
     bucket = s3_data.removeprefix("s3://")
     keys = [o["Key"] for o in boto3.client("s3").list_objects_v2(Bucket=bucket).get("Contents", [])]
     assert "reports/daily_report.parquet" not in keys
+
+
+def test_one_flow_run_reads_the_secret_once(
+    monkeypatch: pytest.MonkeyPatch, aws: str, prefect_api: str, s3_data: str
+) -> None:
+    store = SecretStore("aws-secrets-manager", monkeypatch).select()
+    store.put()
+    monkeypatch.setenv(f"{ENV_PREFIX}COMPUTE_MODE", "cloud")
+    PolarsCloudDouble().install(monkeypatch)
+    reads: list[str] = []
+    build_client = credentials.secrets_manager_client
+
+    def counting_client(settings: object) -> object:
+        client = build_client(settings)  # type: ignore[arg-type]
+        client.meta.events.register(
+            "before-call.secrets-manager.GetSecretValue", lambda **_: reads.append("read")
+        )
+        return client
+
+    monkeypatch.setattr(credentials, "secrets_manager_client", counting_client)
+
+    daily_report(source_uri=f"{s3_data}/raw", output_uri=f"{s3_data}/reports")
+
+    assert reads == ["read"]
 
 
 RUNNER = """

@@ -8,6 +8,11 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from pydantic import ValidationError
+
+from .compute import ComputeError
+from .credentials import CredentialsError
+
 SAMPLE_DIR = Path("data/sample")
 OUTPUT_DIR = Path("data/output")
 DEFAULT_ROWS = 10_000
@@ -67,8 +72,32 @@ def first_rows(report_uri: str, rows: int = 10) -> str:
         return str(pl.read_parquet(report_uri).head(rows))
 
 
+def doctor(argv: Sequence[str] | None = None) -> int:
+    """Check settings, credentials and the Prefect API (`make doctor`)."""
+    from .doctor import run_doctor
+    from .settings import get_settings
+
+    argparse.ArgumentParser(description=doctor.__doc__).parse_args(argv)
+    problems = run_doctor(get_settings())
+    for problem in problems:
+        print(f"ERROR: {problem}", file=sys.stderr)
+    return 1 if problems else 0
+
+
+def blocks(argv: Sequence[str] | None = None) -> int:
+    """Create or update the backend's Prefect blocks (`make blocks`)."""
+    from .blocks import register_blocks
+    from .settings import get_settings
+
+    argparse.ArgumentParser(description=blocks.__doc__).parse_args(argv)
+    print(register_blocks(get_settings()))
+    return 0
+
+
 COMMANDS: dict[str, Callable[[Sequence[str]], int]] = {
     "sample-data": sample_data,
+    "doctor": doctor,
+    "blocks": blocks,
 }
 
 
@@ -79,4 +108,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         commands = " | ".join(COMMANDS)
         print(f"usage: {{ cookiecutter.project_slug }} ({commands}) [options]", file=sys.stderr)
         return 2
-    return COMMANDS[args[0]](args[1:])
+    try:
+        return COMMANDS[args[0]](args[1:])
+    except (CredentialsError, ComputeError, ValidationError) as error:
+        # Expected failures get their message, not a traceback.
+        print(f"ERROR: {error}", file=sys.stderr)
+        return 1

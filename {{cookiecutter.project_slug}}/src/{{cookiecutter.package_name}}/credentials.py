@@ -1,4 +1,4 @@
-"""Fetch the Polars Cloud service account from the configured secret backend.
+"""Fetch the Polars Cloud service account, once, from the configured secret backend.
 
 One function per backend and a table from backend name to function. Each backend imports its
 libraries lazily, so a project only needs the libraries of the backend it uses. Errors name the
@@ -8,9 +8,12 @@ backend and where it looked, never a value.
 from __future__ import annotations
 
 import json
+import logging
 import os
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from .settings import ENV_PREFIX, Settings
 
@@ -89,8 +92,149 @@ def _missing_library(backend: str, module: str) -> CredentialsError:
     )
 
 
+def block_name(secret_name: str) -> str:
+    """Derive a valid Prefect block name (lowercase letters, digits, dashes) from a secret id."""
+    return re.sub(r"[^a-z0-9]+", "-", secret_name.lower()).strip("-") or "polars-cloud"
+
+
+# What to do about each Secrets Manager error code; `where` names the secret and region.
+AWS_ERROR_ADVICE = {
+    "ResourceNotFoundException": "does not exist; create it with `aws secretsmanager create-secret "
+    "--name {name} --region {region} --secret-string file://service-account.json`",
+    "AccessDeniedException": "cannot be read: access denied; grant secretsmanager:GetSecretValue "
+    "on it, and kms:Decrypt for a customer-managed key",
+    "DecryptionFailure": "cannot be decrypted with its KMS key; grant kms:Decrypt on that key to "
+    "the role reading it",
+    "ThrottlingException": "is throttled by Secrets Manager even after retries; try again later",
+}
+# AWS answers InvalidRequestException for a secret marked for deletion (among other causes).
+SCHEDULED_FOR_DELETION = (
+    "is scheduled for deletion; restore it with "
+    "`aws secretsmanager restore-secret --secret-id {name} --region {region}`"
+)
+
+
+def _aws_error(error: Exception, where: str, settings: Settings) -> CredentialsError:
+    """Explain a botocore error without quoting anything the response carried."""
+    from botocore.exceptions import ClientError, NoCredentialsError
+
+    if isinstance(error, NoCredentialsError):
+        return CredentialsError(
+            f"{where} cannot be read: no AWS credentials found; set AWS_PROFILE or "
+            "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, or run with an IAM role"
+        )
+    if not isinstance(error, ClientError):
+        return CredentialsError(
+            f"{where} cannot be reached ({type(error).__name__}); "
+            "check the network and AWS_ENDPOINT_URL"
+        )
+    code = error.response.get("Error", {}).get("Code", "Unknown")
+    message = error.response.get("Error", {}).get("Message", "")
+    if code == "InvalidRequestException" and "delet" in message.lower():
+        advice = SCHEDULED_FOR_DELETION
+    else:
+        advice = AWS_ERROR_ADVICE.get(code, f"cannot be read ({code})")
+    return CredentialsError(
+        f"{where} " + advice.format(name=settings.secret_name, region=settings.aws_region)
+    )
+
+
+class RedactSecretResponses(logging.Filter):
+    """At DEBUG, botocore logs every response body, GetSecretValue's plaintext included."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if str(record.msg).startswith("Response body") and "Secret" in str(record.args):
+            record.args = ("<a Secrets Manager response, redacted>",)
+        return True
+
+
+def hide_secret_responses_from_logs() -> None:
+    """Install the redaction on botocore's response logger, once."""
+    botocore_parsers = logging.getLogger("botocore.parsers")
+    if not any(isinstance(f, RedactSecretResponses) for f in botocore_parsers.filters):
+        botocore_parsers.addFilter(RedactSecretResponses())
+
+
+def secrets_manager_client(settings: Settings) -> Any:  # noqa: ANN401 - a boto3 client
+    """Build a Secrets Manager client that retries throttling (standard retry mode)."""
+    import boto3
+    from botocore.config import Config
+
+    hide_secret_responses_from_logs()
+    retries = Config(retries={"mode": "standard", "max_attempts": 5})
+    return boto3.client("secretsmanager", region_name=settings.aws_region, config=retries)
+
+
+def from_aws_secrets_manager(settings: Settings) -> ServiceAccount:
+    """Read both values with one GetSecretValue call."""
+    try:
+        from botocore.exceptions import BotoCoreError, ClientError
+    except ImportError:
+        raise _missing_library("aws-secrets-manager", "boto3") from None
+    where = f"aws-secrets-manager backend: secret {settings.secret_name!r} in {settings.aws_region}"
+    try:
+        response = secrets_manager_client(settings).get_secret_value(SecretId=settings.secret_name)
+    except (BotoCoreError, ClientError) as error:
+        raise _aws_error(error, where, settings) from None
+    return parse_service_account(
+        response.get("SecretString") or response.get("SecretBinary", b""), where
+    )
+
+
+def _prefect_api_error(error: Exception, where: str) -> CredentialsError:
+    from prefect.settings import PREFECT_API_URL
+
+    return CredentialsError(
+        f"{where} cannot be read: the Prefect API at {PREFECT_API_URL.value() or '(embedded)'} "
+        f"is unreachable ({type(error).__name__}); start it or set PREFECT_API_URL"
+    )
+
+
+def _load_block(block_type: type, name: str, where: str) -> Any:  # noqa: ANN401 - a Block
+    """Load a block, telling a missing block apart from an unreachable API."""
+    import httpx
+
+    try:
+        return block_type.load(name)
+    except ValueError:
+        raise CredentialsError(f"{where} does not exist; create it with `make blocks`") from None
+    except (httpx.HTTPError, OSError) as error:
+        raise _prefect_api_error(error, where) from None
+
+
+def from_prefect_secret(settings: Settings) -> ServiceAccount:
+    """Read the JSON object kept in a Prefect Secret block named secret_name."""
+    from prefect.blocks.system import Secret
+
+    where = f"prefect-secret backend: Secret block {settings.secret_name!r}"
+    return parse_service_account(_load_block(Secret, settings.secret_name, where).get(), where)
+
+
+def from_aws_secret_block(settings: Settings) -> ServiceAccount:
+    """Read the secret through prefect-aws's AwsSecret block (it returns the raw string)."""
+    try:
+        from botocore.exceptions import BotoCoreError, ClientError
+        from prefect_aws.secrets_manager import AwsSecret
+    except ImportError:
+        raise _missing_library("aws-secret-block", "prefect-aws") from None
+    name = block_name(settings.secret_name)
+    where = f"aws-secret-block backend: AwsSecret block {name!r}"
+    block = _load_block(AwsSecret, name, where)
+    secret = f"secret {block.secret_name!r} in {settings.aws_region}"
+    where = f"aws-secret-block backend (block {name!r}): {secret}"
+    hide_secret_responses_from_logs()
+    try:
+        raw = block.read_secret()
+    except (BotoCoreError, ClientError) as error:
+        raise _aws_error(error, where, settings) from None
+    return parse_service_account(raw, where)
+
+
 BACKENDS: dict[str, Callable[[Settings], ServiceAccount]] = {
     "env": from_env,
+    "aws-secrets-manager": from_aws_secrets_manager,
+    "prefect-secret": from_prefect_secret,
+    "aws-secret-block": from_aws_secret_block,
 }
 
 

@@ -1,0 +1,72 @@
+"""Check that a run would find what it needs (`make doctor`); never prints a secret value."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from .credentials import ServiceAccount, fetch_service_account
+from .settings import Settings
+
+
+def describe(settings: Settings) -> list[str]:
+    """Return the effective settings, one line each."""
+    return [
+        f"compute mode:   {settings.compute_mode}",
+        f"secret backend: {settings.secret_backend}",
+        f"secret name:    {settings.secret_name}",
+        f"aws region:     {settings.aws_region}",
+        f"workspace:      {settings.workspace or '(the service account default)'}",
+        f"small preset:   {settings.small_cpus} CPUs, {settings.small_memory} GB",
+        f"large preset:   {settings.large_cpus} CPUs, {settings.large_memory} GB, "
+        f"{settings.large_cluster_size} machine(s)",
+        f"idle timeout:   {settings.idle_timeout_mins} min",
+        f"data:           {settings.source_uri} -> {settings.output_uri}",
+    ]
+
+
+def masked(account: ServiceAccount) -> str:
+    """Say the values were found without showing any part of them."""
+    return (
+        f"found (client_id: {len(account.client_id)} characters, "
+        f"client_secret: {len(account.client_secret)} characters)"
+    )
+
+
+def configured_api_url() -> str | None:
+    """Return the Prefect API URL from the environment or the active profile, if any."""
+    from prefect.settings import PREFECT_API_URL
+
+    return PREFECT_API_URL.value() or None
+
+
+def check_prefect_api(url: str) -> str | None:
+    """Return a problem with the Prefect API at url, or None when it is healthy."""
+    from prefect.client.orchestration import get_client
+
+    with get_client(sync_client=True) as client:
+        error = client.api_healthcheck()
+    if error is None:
+        return None
+    return (
+        f"the Prefect API at {url} is unreachable ({type(error).__name__}); "
+        "start it or fix PREFECT_API_URL"
+    )
+
+
+def run_doctor(settings: Settings, say: Callable[[str], None] = print) -> list[str]:
+    """Print the checks as they go; return the problems found."""
+    problems: list[str] = []
+    for line in describe(settings):
+        say(line)
+    try:
+        say(f"credentials:    {masked(fetch_service_account(settings))}")
+    except Exception as error:  # noqa: BLE001 - every failure is reported, not raised
+        problems.append(str(error))
+        say("credentials:    NOT FOUND")
+    url = configured_api_url()
+    if url is None:
+        say("prefect api:    not configured (runs use the embedded server)")
+        return problems
+    problem = check_prefect_api(url)
+    say(f"prefect api:    {'UNREACHABLE' if problem else 'healthy'} ({url})")
+    return problems + ([problem] if problem else [])

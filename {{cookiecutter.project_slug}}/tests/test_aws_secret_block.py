@@ -1,0 +1,68 @@
+"""The aws-secret-block backend: prefect-aws blocks in a real Prefect server, the secret in moto.
+
+Generated only for projects that chose aws-secret-block, whose environment has prefect-aws.
+"""
+
+from __future__ import annotations
+
+import pytest
+from prefect_aws.secrets_manager import AwsSecret
+
+from {{ cookiecutter.package_name }}.cli import main
+from {{ cookiecutter.package_name }}.credentials import CredentialsError, block_name, fetch_service_account
+from {{ cookiecutter.package_name }}.settings import Settings, get_settings
+
+from .conftest import CLIENT_ID, CLIENT_SECRET
+from .stores import SecretStore
+from .test_no_leak import exercise_and_search
+
+
+@pytest.fixture
+def store(monkeypatch: pytest.MonkeyPatch, aws: str, prefect_api: str) -> SecretStore:
+    return SecretStore("aws-secret-block", monkeypatch).select()
+
+
+def test_blocks_twice_then_the_secret_reads_through_them(
+    store: SecretStore, capsys: pytest.CaptureFixture[str]
+) -> None:
+    store.put()
+
+    assert main(["blocks"]) == 0 and main(["blocks"]) == 0
+
+    assert AwsSecret.load(block_name(store.name)).secret_name == store.name
+    account = fetch_service_account(get_settings())
+    assert (account.client_id, account.client_secret) == (CLIENT_ID, CLIENT_SECRET)
+    assert CLIENT_SECRET not in capsys.readouterr().out
+
+
+def test_doctor_names_the_missing_aws_secret(
+    store: SecretStore, capsys: pytest.CaptureFixture[str]
+) -> None:
+    store.put()
+    assert main(["blocks"]) == 0
+    assert main(["doctor"]) == 0
+    store.remove()
+
+    assert main(["doctor"]) == 1
+
+    assert store.missing_hint in capsys.readouterr().err
+
+
+def test_a_missing_block_says_to_run_make_blocks(prefect_api: str) -> None:
+    settings = Settings(secret_backend="aws-secret-block", secret_name="never-registered")
+
+    with pytest.raises(
+        CredentialsError, match="'never-registered' does not exist; create it with `make blocks`"
+    ):
+        fetch_service_account(settings)
+
+
+def test_no_secret_value_leaks(
+    store: SecretStore,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    capfd: pytest.CaptureFixture[str],
+    s3_data: str,
+) -> None:
+    assert main(["blocks"]) == 0
+    exercise_and_search(store, s3_data, monkeypatch, caplog, capfd)

@@ -1,0 +1,90 @@
+"""`make doctor` and `make blocks` for every backend, through the command line."""
+
+from __future__ import annotations
+
+import pytest
+from prefect.blocks.system import Secret
+from prefect.settings import PREFECT_API_URL, temporary_settings
+
+from {{ cookiecutter.package_name }}.cli import main
+
+from .conftest import CLIENT_ID, CLIENT_SECRET
+from .stores import SecretStore
+
+BACKENDS = ["env", "aws-secrets-manager", "prefect-secret"]
+
+
+@pytest.fixture(params=BACKENDS)
+def store(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, aws: str, prefect_api: str
+) -> SecretStore:
+    return SecretStore(request.param, monkeypatch).select()
+
+
+def test_doctor_finds_the_secret_and_never_prints_it(
+    store: SecretStore, capsys: pytest.CaptureFixture[str]
+) -> None:
+    store.put()
+
+    assert main(["doctor"]) == 0
+
+    out, err = capsys.readouterr()
+    assert f"secret backend: {store.backend}" in out
+    assert "credentials:    found" in out and "prefect api:    healthy" in out
+    assert CLIENT_ID not in out + err and CLIENT_SECRET not in out + err
+
+
+def test_doctor_names_the_missing_secret(
+    store: SecretStore, capsys: pytest.CaptureFixture[str]
+) -> None:
+    store.put()
+    store.remove()
+
+    assert main(["doctor"]) == 1
+
+    out, err = capsys.readouterr()
+    assert "credentials:    NOT FOUND" in out
+    assert err.startswith("ERROR: ") and store.missing_hint in err
+
+
+def test_doctor_reports_an_unreachable_prefect_api(
+    store: SecretStore, capsys: pytest.CaptureFixture[str]
+) -> None:
+    store.put()
+
+    with temporary_settings({PREFECT_API_URL: "http://127.0.0.1:9/api"}):
+        assert main(["doctor"]) == 1
+
+    assert "Prefect API at http://127.0.0.1:9/api is unreachable" in capsys.readouterr().err
+
+
+def test_blocks_twice_succeeds_and_changes_nothing(
+    store: SecretStore, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("POLARS_CLOUD_CLIENT_ID", CLIENT_ID)
+    monkeypatch.setenv("POLARS_CLOUD_CLIENT_SECRET", CLIENT_SECRET)
+
+    assert main(["blocks"]) == 0
+    first = capsys.readouterr().out
+    assert main(["blocks"]) == 0
+    assert capsys.readouterr().out == first
+
+    if store.backend == "prefect-secret":
+        assert Secret.load(store.name).get() == {
+            "client_id": CLIENT_ID,
+            "client_secret": CLIENT_SECRET,
+        }
+    else:
+        assert "nothing to register" in first
+    assert CLIENT_SECRET not in first
+
+
+def test_blocks_for_prefect_secret_needs_the_values_in_the_environment(
+    monkeypatch: pytest.MonkeyPatch, prefect_api: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    SecretStore("prefect-secret", monkeypatch).select()
+
+    assert main(["blocks"]) == 1
+
+    err = capsys.readouterr().err
+    assert "POLARS_CLOUD_CLIENT_ID and POLARS_CLOUD_CLIENT_SECRET are not set" in err
