@@ -1,15 +1,19 @@
 """Finish the generated repository: offline unless asked, safe to run again (cruft update does).
 
 Steps, each a small function that main() calls in order: remove what the answers don't need,
-record the answers, stage the files in a new git repository, print the next steps.
+record the answers, stage the files in a new git repository, register the backend's Prefect
+blocks when asked (register_blocks=yes), print the next steps. Nothing here fails the
+generation: a step that cannot run says what to type later.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
+import urllib.request
 from pathlib import Path
 
 ANSWERS: dict[str, object] = json.loads(r"""{{ cookiecutter | tojson }}""")
@@ -65,6 +69,53 @@ def init_git(project: Path) -> bool:
     return True
 
 
+BLOCK_BACKENDS = ("prefect-secret", "aws-secret-block")
+REGISTER_LATER = "register them later with `make blocks`"
+
+
+def prefect_api_reachable(url: str) -> bool:
+    """Tell whether the Prefect API at url answers its health check within a few seconds."""
+    if not url.startswith(("http://", "https://")):
+        return False
+    try:
+        with urllib.request.urlopen(f"{url.rstrip('/')}/health", timeout=5) as response:  # noqa: S310
+            return response.status == 200
+    except (OSError, ValueError):
+        return False
+
+
+def register_blocks(project: Path) -> str | None:
+    """Run the new repo's `blocks` command through uv when asked and possible; say what happened."""
+    backend = str(ANSWERS["secret_backend"])
+    if ANSWERS["register_blocks"] != "yes":
+        return None
+    if backend not in BLOCK_BACKENDS:
+        return f"the {backend} backend uses no Prefect blocks: nothing to register"
+    url = os.environ.get("PREFECT_API_URL", "")
+    if not url:
+        return f"PREFECT_API_URL is not set, so no blocks were registered; {REGISTER_LATER}"
+    if not prefect_api_reachable(url):
+        return f"the Prefect API at {url} is unreachable, so no blocks were registered; {REGISTER_LATER}"
+    if shutil.which("uv") is None:
+        return f"uv is not installed, so no blocks were registered; install it, then {REGISTER_LATER}"
+    slug = str(ANSWERS["project_slug"])
+    try:
+        result = subprocess.run(  # noqa: S603 - fixed arguments, slug validated by pre_gen
+            ["uv", "run", "--locked", slug, "blocks"],  # noqa: S607 - uv from PATH
+            cwd=project,
+            capture_output=True,
+            text=True,
+            timeout=900,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        return f"block registration timed out; {REGISTER_LATER}"
+    if result.returncode != 0:
+        reason = (result.stderr.strip().splitlines() or ["no output"])[-1]
+        return f"block registration failed ({reason}); {REGISTER_LATER}"
+    return result.stdout.strip().splitlines()[-1]
+
+
 def next_steps(project: Path) -> str:
     """Return what to type next."""
     return "\n".join(
@@ -75,6 +126,13 @@ def next_steps(project: Path) -> str:
             "  make run          # the daily report on local sample data, no credentials needed",
             "  make test         # offline tests",
             "  make lint         # pre-commit on every file",
+            f"  make doctor       # does the {ANSWERS['secret_backend']} backend yield the service account?",
+            *(
+                ["  make blocks       # save the backend's Prefect blocks (PREFECT_API_URL)"]
+                if ANSWERS["secret_backend"] in BLOCK_BACKENDS
+                else []
+            ),
+            "  make deploy       # prefect deploy --all (see README: Deploy)",
         ]
     )
 
@@ -86,6 +144,9 @@ def main() -> int:
         print(f"removed {relative} (not used by the {ANSWERS['secret_backend']} backend)")
     record_answers(project)
     init_git(project)
+    registered = register_blocks(project)
+    if registered:
+        print(registered)
     print(next_steps(project))
     return 0
 
