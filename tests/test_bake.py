@@ -95,7 +95,7 @@ def test_the_tree_is_exactly_the_expected_one(baked: Baked) -> None:
     expected = expected_files(baked.answers)
     assert files == expected, (
         f"unexpected: {sorted(files - expected)}; missing: {sorted(expected - files)} "
-        "(edit COMMON_FILES / PACKAGE_MODULES / BACKEND_FILES in tests/test_bake.py if intended)"
+        "(if intended, edit COMMON_FILES / PACKAGE_MODULES / TEST_FILES / BACKEND_FILES in tests/test_bake.py)"
     )
 
 
