@@ -18,6 +18,9 @@ import pytest
 from {{ cookiecutter.package_name }}.sample_data import write_sample_data
 from {{ cookiecutter.package_name }}.settings import ENV_PREFIX, get_settings
 
+# The temporary servers tests start need not report usage (tests run offline).
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+
 SAMPLE_ROWS = 3_000
 # Values that must never show up in a log, a parameter, an error or a file.
 CLIENT_ID = "client-id-e2a9c7f3"

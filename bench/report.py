@@ -1,0 +1,80 @@
+"""Render bench/run.py's results as docs/benchmarks.md, with bench/findings.md appended."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+FINDINGS = Path(__file__).resolve().parent / "findings.md"
+TARGETS = {
+    "ratio": 1.15,  # orchestrated / bare at the largest size
+    "rss_growth": 1.5,  # peak RSS at the largest size / at the smallest
+    "green_s": 60.0,  # bake + install + test, warm cache
+    "generation_s": 1.0,
+    "secret_fetches": 1,
+}
+
+
+def verdict(ok: bool) -> str:
+    return "met" if ok else "**missed**"
+
+
+def render(results: dict, arguments: str) -> str:
+    """Return the whole Markdown page."""
+    sizes = results["sizes"]
+    largest, smallest = sizes[-1], sizes[0]
+    rss_growth = largest["flow_rss_mb"] / smallest["flow_rss_mb"]
+    green = results["green"]
+    lines = [
+        "# Benchmarks",
+        "",
+        "Made by `uv run python bench/run.py"
+        + (f" {arguments}" if arguments else "")
+        + "` from the template root: one run, one machine, side by side. Never timed in tests.",
+        "",
+        "## Machine",
+        "",
+        "| | |",
+        "|---|---|",
+        *[f"| {key} | {value} |" for key, value in results["machine"].items()],
+        *[f"| {name} | {version} |" for name, version in results["versions"].items()],
+        "",
+        "## Targets",
+        "",
+        "| measure | target | result | |",
+        "|---|---|---|---|",
+        f"| orchestrated / bare at {largest['rows']:,} rows | <= {TARGETS['ratio']} | {largest['ratio']:.3f} | {verdict(largest['ratio'] <= TARGETS['ratio'])} |",
+        f"| peak RSS at {largest['rows']:,} / at {smallest['rows']:,} rows | <= {TARGETS['rss_growth']} | {rss_growth:.2f} | {verdict(rss_growth <= TARGETS['rss_growth'])} |",
+        f"| bake + install + test, warm cache | <= {TARGETS['green_s']:.0f} s | {green['total_s']:.1f} s | {verdict(green['total_s'] <= TARGETS['green_s'])} |",
+        f"| generation alone | < {TARGETS['generation_s']:.0f} s | {results['generation_s']:.2f} s | {verdict(results['generation_s'] < TARGETS['generation_s'])} |",
+        f"| GetSecretValue calls per cloud-mode run | {TARGETS['secret_fetches']} | {results['secret_fetches']} | {verdict(results['secret_fetches'] == TARGETS['secret_fetches'])} |",
+        "",
+        f"## Orchestration tax and streaming memory (median of {results['repeats']} runs)",
+        "",
+        "`flow`: `python flows/daily_report.py` (what `make run` runs) against a running",
+        "`prefect server start` on loopback; `bare`: `bench/bare_report.py`, the same queries and",
+        "outputs with no Prefect. Both on local Polars, streaming. Wall time includes interpreter",
+        "start and imports. Peak RSS is the process's own maximum resident set.",
+        "",
+        "| rows | flow (s) | bare (s) | flow / bare | flow peak RSS (MB) | bare peak RSS (MB) | sample data (s) | sample data peak RSS (MB) |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|",
+        *[
+            f"| {s['rows']:,} | {s['flow_s']:.2f} | {s['bare_s']:.2f} | {s['ratio']:.3f} | {s['flow_rss_mb']:.0f} | {s['bare_rss_mb']:.0f} | {s['sample_data_s']:.1f} | {s['sample_data_rss_mb']:.0f} |"
+            for s in sizes
+        ],
+        "",
+        "## Time to green (warm uv cache)",
+        "",
+        "| cookiecutter | uv sync --locked | make test | total |",
+        "|---:|---:|---:|---:|",
+        f"| {green['generate_s']:.1f} s | {green['install_s']:.1f} s | {green['test_s']:.1f} s | {green['total_s']:.1f} s |",
+        "",
+        f"Generation alone (`cookiecutter --no-input`, median of 5): {results['generation_s']:.2f} s.",
+        "",
+        "## Footprint",
+        "",
+        f"The runtime environment the Dockerfile installs (`uv sync --locked --no-dev`, bytecode compiled): {results['footprint_mb']:.0f} MB.",
+        "",
+    ]
+    if FINDINGS.exists():
+        lines += [FINDINGS.read_text().rstrip(), ""]
+    return "\n".join(lines)

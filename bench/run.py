@@ -1,0 +1,232 @@
+"""Bake a project and measure it side by side on this machine; write docs/benchmarks.md.
+
+    uv run python bench/run.py                                   # the published run
+    uv run python bench/run.py --sizes 2000 --repeats 1 --out /tmp/smoke.md   # a smoke run
+
+Measures: the orchestration tax (the flow against a running Prefect server vs the same queries
+with no orchestration), peak RSS per size, time to green with a warm uv cache, generation
+alone, GetSecretValue calls per cloud-mode run, and the runtime environment's size.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from cookiecutter.main import cookiecutter
+
+TEMPLATE = Path(__file__).resolve().parent.parent
+BENCH = TEMPLATE / "bench"
+SLUG, PACKAGE = "daily-reports", "daily_reports"
+
+
+@dataclass(frozen=True)
+class Run:
+    """One measured process."""
+
+    seconds: float
+    peak_rss_mb: float
+
+
+def measure(command: list[str], cwd: Path, env: dict[str, str] | None = None) -> Run:
+    """Run command to completion; return its wall time and its own peak RSS."""
+    started = time.perf_counter()
+    process = subprocess.Popen(command, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(process.pid, 0)
+    elapsed = time.perf_counter() - started
+    process.returncode = os.waitstatus_to_exitcode(status)
+    if process.returncode != 0:
+        raise RuntimeError(f"{command} failed:\n{process.stderr.read().decode()[-3000:]}")
+    return Run(elapsed, usage.ru_maxrss / 1024)
+
+
+def bake(output_dir: Path, **answers: str) -> Path:
+    """Generate a project with the CLI, as a user would."""
+    subprocess.run(
+        ["cookiecutter", "--no-input", str(TEMPLATE), "-o", str(output_dir), *[f"{k}={v}" for k, v in answers.items()]],
+        check=True,
+        capture_output=True,
+    )
+    return output_dir / SLUG
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@contextmanager
+def prefect_server(project: Path, home: Path) -> Iterator[str]:
+    """A real Prefect server on loopback with its own SQLite database."""
+    port = free_port()
+    env = os.environ | {"PREFECT_HOME": str(home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
+    server = subprocess.Popen(
+        [str(project / ".venv/bin/prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}/api"
+    try:
+        for _ in range(240):
+            try:
+                urllib.request.urlopen(f"{url}/health", timeout=1)  # noqa: S310 - loopback
+                break
+            except OSError:
+                time.sleep(0.5)
+        else:
+            raise RuntimeError("the Prefect server did not start")
+        yield url
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def orchestration(project: Path, sizes: list[int], repeats: int) -> list[dict[str, float]]:
+    """Flow vs bare queries per size, alternating so drift hits both alike."""
+    python = str(project / ".venv/bin/python")
+    rows = []
+    with tempfile.TemporaryDirectory() as home, prefect_server(project, Path(home)) as api:
+        env = os.environ | {"PREFECT_API_URL": api, "PREFECT_HOME": home}
+        # One unmeasured run registers the flow and warms the server's database.
+        warm = project / "data" / "bench-warm"
+        subprocess.run([python, "flows/daily_report.py", "--rows", "1000", "--source", str(warm), "--output", str(warm / "out")], cwd=project, env=env, check=True, capture_output=True)
+        for size in sizes:
+            source = project / "data" / f"bench-{size}"
+            generated = measure([str(project / f".venv/bin/{SLUG}"), "sample-data", "--rows", str(size), "--out", str(source)], project)
+            flow_runs, bare_runs = [], []
+            for _ in range(repeats):
+                flow_runs.append(measure([python, "flows/daily_report.py", "--source", str(source), "--output", str(source / "flow")], project, env))
+                bare_runs.append(measure([python, str(BENCH / "bare_report.py"), PACKAGE, str(source), str(source / "bare")], project, env))
+            flow = statistics.median(r.seconds for r in flow_runs)
+            bare = statistics.median(r.seconds for r in bare_runs)
+            rows.append(
+                {
+                    "rows": size,
+                    "flow_s": flow,
+                    "bare_s": bare,
+                    "ratio": flow / bare,
+                    "flow_rss_mb": max(r.peak_rss_mb for r in flow_runs),
+                    "bare_rss_mb": max(r.peak_rss_mb for r in bare_runs),
+                    "sample_data_s": generated.seconds,
+                    "sample_data_rss_mb": generated.peak_rss_mb,
+                }
+            )
+            shutil.rmtree(source)
+            print(f"  {size:>11,} rows: flow {flow:.2f}s, bare {bare:.2f}s, ratio {flow / bare:.3f}", flush=True)
+    return rows
+
+
+def generation_seconds(repeats: int) -> float:
+    """Median wall time of `cookiecutter --no-input` alone."""
+    times = []
+    for _ in range(repeats):
+        with tempfile.TemporaryDirectory() as scratch:
+            started = time.perf_counter()
+            bake(Path(scratch))
+            times.append(time.perf_counter() - started)
+    return statistics.median(times)
+
+
+def time_to_green() -> dict[str, float]:
+    """Bake, install and test a fresh project (the uv cache is warm from the first bake)."""
+    with tempfile.TemporaryDirectory() as scratch:
+        phases = {}
+        started = time.perf_counter()
+        project = bake(Path(scratch))
+        phases["generate_s"] = time.perf_counter() - started
+        for name, command in (("install_s", ["uv", "sync", "--locked"]), ("test_s", ["make", "test"])):
+            begun = time.perf_counter()
+            subprocess.run(command, cwd=project, check=True, capture_output=True)
+            phases[name] = time.perf_counter() - begun
+        phases["total_s"] = time.perf_counter() - started
+        return phases
+
+
+def secret_fetches(scratch: Path) -> int:
+    """GetSecretValue calls in one cloud-mode run of an aws-secrets-manager bake."""
+    project = bake(scratch, secret_backend="aws-secrets-manager")
+    subprocess.run(["uv", "sync", "--locked", "-q"], cwd=project, check=True)
+    result = subprocess.run(
+        [str(project / ".venv/bin/python"), str(BENCH / "secret_fetches.py"), str(project)],
+        cwd=project, check=True, capture_output=True, text=True,
+    )
+    return int(result.stdout.strip().splitlines()[-1])
+
+
+def runtime_footprint_mb(project: Path) -> float:
+    """Size of the environment the Dockerfile installs: the lock without dev dependencies."""
+    with tempfile.TemporaryDirectory() as venv:
+        env = os.environ | {"UV_PROJECT_ENVIRONMENT": venv}
+        subprocess.run(["uv", "sync", "--locked", "--no-dev", "--compile-bytecode", "-q"], cwd=project, env=env, check=True)
+        total = sum(p.stat().st_size for p in Path(venv).rglob("*") if p.is_file() and not p.is_symlink())
+    return total / 1024 / 1024
+
+
+def versions(project: Path) -> dict[str, str]:
+    script = "import json, importlib.metadata as m; print(json.dumps({n: m.version(n) for n in ('polars', 'polars-cloud', 'prefect', 'fastapi', 'pydantic-settings')}))"
+    out = subprocess.run([str(project / ".venv/bin/python"), "-c", script], check=True, capture_output=True, text=True)
+    uv = subprocess.run(["uv", "--version"], check=True, capture_output=True, text=True).stdout.split()[1]
+    return json.loads(out.stdout) | {"uv": uv}
+
+
+def machine() -> dict[str, str]:
+    meminfo = Path("/proc/meminfo").read_text().splitlines()
+    total_kb = int(next(line for line in meminfo if line.startswith("MemTotal")).split()[1])
+    return {
+        "cores": str(os.cpu_count()),
+        "memory": f"{total_kb / 1024 / 1024:.1f} GiB",
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[1_000_000, 4_000_000, 16_000_000])
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--out", type=Path, default=TEMPLATE / "docs" / "benchmarks.md")
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory() as scratch:
+        print("baking and installing the default project", flush=True)
+        project = bake(Path(scratch) / "main")
+        subprocess.run(["uv", "sync", "--locked", "-q"], cwd=project, check=True)
+        results: dict[str, object] = {"machine": machine(), "versions": versions(project)}
+        print("generation alone", flush=True)
+        results["generation_s"] = generation_seconds(repeats=5)
+        print("time to green", flush=True)
+        results["green"] = time_to_green()
+        print("secret fetches per run", flush=True)
+        results["secret_fetches"] = secret_fetches(Path(scratch) / "aws")
+        print("runtime footprint", flush=True)
+        results["footprint_mb"] = runtime_footprint_mb(project)
+        print("orchestration tax and memory", flush=True)
+        results["sizes"] = orchestration(project, args.sizes, args.repeats)
+        results["repeats"] = args.repeats
+
+    from report import render  # bench/report.py: the Markdown, kept apart from the measuring
+
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(render(results, " ".join(sys.argv[1:])))
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
