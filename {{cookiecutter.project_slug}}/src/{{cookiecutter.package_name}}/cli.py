@@ -1,4 +1,4 @@
-"""Command line: sample data and the local run behind `make sample-data` and `make run`."""
+"""Command line behind `make sample-data`, `make run`, `make doctor` and `make blocks`."""
 
 from __future__ import annotations
 
