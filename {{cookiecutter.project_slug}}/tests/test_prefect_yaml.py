@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import inspect
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -113,6 +114,20 @@ def test_production_builds_and_pushes_its_own_image(
     assert push[PUSH_STEP]["tag"] == placeholder(f"{step_id}.tag")
     job_variables = production["work_pool"]["job_variables"]
     assert job_variables["image"] == placeholder(f"{step_id}.image")
+
+
+@pytest.mark.parametrize("name", ["daily-report", "daily-report-local"])
+def test_every_step_loads_from_the_lock_and_takes_its_arguments(
+    deployments: dict[str, dict[str, Any]], name: str
+) -> None:
+    from prefect.utilities.importtools import import_object
+
+    for section in ("build", "push", "pull"):
+        for function, spec in steps(deployments[name], section).items():
+            arguments = {key: value for key, value in spec.items() if key not in ("id", "requires")}
+            # Importable here, so `prefect deploy` never tries to install it.
+            step = import_object(function)
+            inspect.signature(step).bind(**arguments)
 
 
 def test_production_runs_daily_in_utc_on_the_docker_pool(
