@@ -6,6 +6,7 @@ import ast
 import importlib.util
 import os
 import subprocess
+import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +19,10 @@ from cookiecutter.main import cookiecutter
 from cookiecutter.prompt import prompt_for_config
 
 TEMPLATE = Path(__file__).resolve().parent.parent
+# cookiecutter.json renders through local_extensions.py at the template root; cookiecutter's
+# own entry points put that folder on sys.path, and answers_for() below renders in-process.
+if str(TEMPLATE) not in sys.path:
+    sys.path.insert(0, str(TEMPLATE))
 BACKENDS = ("env", "aws-secrets-manager", "prefect-secret", "aws-secret-block")
 # Environment variables that would point a baked project at a real Prefect server or at the
 # template's own virtualenv instead of its own.
