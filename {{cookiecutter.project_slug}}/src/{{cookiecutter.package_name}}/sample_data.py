@@ -23,9 +23,16 @@ SEGMENTS = ("consumer", "smb", "enterprise")
 COUNTRIES = ("DE", "FR", "GB", "NL", "US")
 
 
+MAX_CUSTOMERS = 100_000
+
+
 def customer_count(rows: int) -> int:
-    """Return how many distinct known customers a sample of rows orders has."""
-    return max(10, rows // 10)
+    """Return how many distinct known customers a sample of rows orders has.
+
+    A tenth of the orders, up to MAX_CUSTOMERS: ROWS scales the order volume, as days of
+    trading do, while the customer base (the join's and the dedup's state) stays a dimension.
+    """
+    return min(MAX_CUSTOMERS, max(10, rows // 10))
 
 
 def _draw(salt: int, seed: int, modulo: int) -> pl.Expr:
