@@ -17,18 +17,17 @@ import json
 import os
 import platform
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from cookiecutter.main import cookiecutter
+from loopback import free_port, serving  # bench/, on sys.path as the script's folder
 
 TEMPLATE = Path(__file__).resolve().parent.parent
 BENCH = TEMPLATE / "bench"
@@ -87,37 +86,15 @@ def bake(output_dir: Path, **answers: str) -> Path:
     return output_dir / SLUG
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @contextlib.contextmanager
 def prefect_server(project: Path, home: Path) -> Iterator[str]:
     """A real Prefect server on loopback with its own SQLite database."""
     port = free_port()
     env = os.environ | {"PREFECT_HOME": str(home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
-    server = subprocess.Popen(
-        [str(project / ".venv/bin/prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    command = [str(project / ".venv/bin/prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port)]
     url = f"http://127.0.0.1:{port}/api"
-    try:
-        for _ in range(240):
-            try:
-                urllib.request.urlopen(f"{url}/health", timeout=1)  # noqa: S310 - loopback
-                break
-            except OSError:
-                time.sleep(0.5)
-        else:
-            raise RuntimeError("the Prefect server did not start")
+    with serving(command, f"{url}/health", env, seconds=120):
         yield url
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
 
 
 def orchestration(project: Path, sizes: list[int], repeats: int) -> list[dict[str, float]]:

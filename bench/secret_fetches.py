@@ -8,38 +8,20 @@ from __future__ import annotations
 
 import json
 import os
-import socket
-import subprocess
 import sys
-import time
-import urllib.request
 import uuid
 from pathlib import Path
 
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+from loopback import free_port, serving  # bench/, on sys.path as the script's folder
 
 
 def main(project: Path) -> int:
     """Start moto, store a secret and the inputs, run the flow once, count the reads."""
     sys.path[:0] = [str(project)]
     port = free_port()
-    moto = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        endpoint = f"http://127.0.0.1:{port}"
-        for _ in range(150):
-            try:
-                urllib.request.urlopen(f"{endpoint}/moto-api/", timeout=1)  # noqa: S310 - loopback
-                break
-            except OSError:
-                time.sleep(0.2)
+    endpoint = f"http://127.0.0.1:{port}"
+    moto = [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)]
+    with serving(moto, f"{endpoint}/moto-api/"):
         os.environ.update(
             AWS_ENDPOINT_URL=endpoint,
             AWS_ACCESS_KEY_ID="bench",
@@ -49,9 +31,6 @@ def main(project: Path) -> int:
             AWS_ALLOW_HTTP="true",
         )
         return count_reads(project)
-    finally:
-        moto.terminate()
-        moto.wait(timeout=10)
 
 
 def count_reads(project: Path) -> int:
