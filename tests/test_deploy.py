@@ -213,12 +213,19 @@ def process_group(
             process.wait()
 
 
+class PortTaken(Exception):
+    """The free port was taken by another process between choosing it and binding it."""
+
+
 def wait_until_healthy(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
     """Poll url until it answers 200; fail with the server's log if it dies or never answers."""
     deadline = time.monotonic() + STARTUP_TIMEOUT
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            pytest.fail(f"{url} exited {process.returncode}:\n{log.read_text(errors='replace')}")
+            printed = log.read_text(errors="replace")
+            if "address already in use" in printed.lower():
+                raise PortTaken(url)
+            pytest.fail(f"{url} exited {process.returncode}:\n{printed}")
         try:
             with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 - loopback
                 if response.status == 200:
@@ -227,6 +234,32 @@ def wait_until_healthy(url: str, process: subprocess.Popen[bytes], log: Path) ->
             pass
         time.sleep(0.5)
     pytest.fail(f"{url} did not answer within {STARTUP_TIMEOUT}s:\n{log.read_text(errors='replace')}")
+
+
+def serve_on_a_free_port(
+    stack: ExitStack,
+    command: Callable[[int], list[str]],
+    health: Callable[[int], str],
+    cwd: Path,
+    env: Mapping[str, str],
+    log: Path,
+) -> tuple[int, subprocess.Popen[bytes]]:
+    """Start a server on a free port, wait until it is healthy; return the port and process.
+
+    Choosing a free port and binding it are two steps; another process can bind the port in
+    between. Then the server exits with "address already in use" and another port is tried.
+    """
+    for _ in range(3):
+        port = free_port()
+        with ExitStack() as attempt:
+            process = attempt.enter_context(process_group(command(port), cwd, env, log))
+            try:
+                wait_until_healthy(health(port), process, log)
+            except PortTaken:
+                continue
+            stack.push(attempt.pop_all())  # the caller's stack stops the server now
+            return port, process
+    pytest.fail(f"no free port held for `{' '.join(command(0)[:3])}` in three tries")
 
 
 def expected_report(sample: Path) -> list[tuple[str, str, str, int, float]]:
@@ -298,13 +331,10 @@ def test_deploy_end_to_end_on_loopback(
     bucket, data_uri = "e2e-reports", "s3://e2e-reports/daily"
     baked = bake(secret_backend=backend, secret_name=secret_name, data_uri=data_uri)
     project, prefix = baked.path, baked.answers["package_name"].upper() + "_"
-    moto_port, prefect_port = free_port(), free_port()
     env = clean_environment(
         PREFECT_HOME=str(tmp_path / "prefect-home"),
-        PREFECT_API_URL=f"http://127.0.0.1:{prefect_port}/api",
         PREFECT_SERVER_ANALYTICS_ENABLED="false",
         PREFECT_UI_ENABLED="false",
-        AWS_ENDPOINT_URL=f"http://127.0.0.1:{moto_port}",
         AWS_ACCESS_KEY_ID="testing",
         AWS_SECRET_ACCESS_KEY="testing",
         AWS_REGION="us-east-1",
@@ -324,25 +354,24 @@ def test_deploy_end_to_end_on_loopback(
     python, prefect = str(project / ".venv/bin/python"), str(project / ".venv/bin/prefect")
 
     with ExitStack() as stack:
-        moto_log, server_log = tmp_path / "moto.log", tmp_path / "prefect-server.log"
-        moto = stack.enter_context(
-            process_group(
-                [python, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(moto_port)],
-                project,
-                env,
-                moto_log,
-            )
+        moto_port, moto = serve_on_a_free_port(
+            stack,
+            lambda port: [python, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+            lambda port: f"http://127.0.0.1:{port}/moto-api/",
+            project,
+            env,
+            tmp_path / "moto.log",
         )
-        server = stack.enter_context(
-            process_group(
-                [prefect, "server", "start", "--host", "127.0.0.1", "--port", str(prefect_port)],
-                project,
-                env,
-                server_log,
-            )
+        prefect_port, server = serve_on_a_free_port(
+            stack,
+            lambda port: [prefect, "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+            lambda port: f"http://127.0.0.1:{port}/api/health",
+            project,
+            env,
+            tmp_path / "prefect-server.log",
         )
-        wait_until_healthy(f"{env['AWS_ENDPOINT_URL']}/moto-api/", moto, moto_log)
-        wait_until_healthy(f"{env['PREFECT_API_URL']}/health", server, server_log)
+        env["AWS_ENDPOINT_URL"] = f"http://127.0.0.1:{moto_port}"
+        env["PREFECT_API_URL"] = f"http://127.0.0.1:{prefect_port}/api"
 
         # Inputs in S3; the service account where the backend looks for it.
         ok(["make", "sample-data", "ROWS=3000"])
