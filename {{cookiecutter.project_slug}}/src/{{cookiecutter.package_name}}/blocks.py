@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from .credentials import CredentialsError, block_name, from_env
+from .credentials import CredentialsError, block_name, from_env, missing_library
 from .settings import Settings
 
 
@@ -30,9 +30,7 @@ def save_aws_secret_blocks(settings: Settings) -> str:
         from prefect_aws import AwsCredentials
         from prefect_aws.secrets_manager import AwsSecret
     except ImportError:
-        raise CredentialsError(
-            "aws-secret-block needs prefect-aws; run `uv sync --group aws-secret-block`"
-        ) from None
+        raise missing_library("aws-secret-block", "prefect-aws") from None
     name = block_name(settings.secret_name)
     for block_type in (AwsCredentials, AwsSecret):
         block_type.register_type_and_schema()

@@ -85,7 +85,8 @@ def from_env(settings: Settings) -> ServiceAccount:
     )
 
 
-def _missing_library(backend: str, module: str) -> CredentialsError:
+def missing_library(backend: str, module: str) -> CredentialsError:
+    """Say which library a backend lacks and how to install it."""
     return CredentialsError(
         f"{backend} backend needs {module}, which is not installed; run "
         f'`uv sync --group {backend}` or add "{backend}" to default-groups in pyproject.toml'
@@ -170,7 +171,7 @@ def from_aws_secrets_manager(settings: Settings) -> ServiceAccount:
     try:
         from botocore.exceptions import BotoCoreError, ClientError
     except ImportError:
-        raise _missing_library("aws-secrets-manager", "boto3") from None
+        raise missing_library("aws-secrets-manager", "boto3") from None
     where = f"aws-secrets-manager backend: secret {settings.secret_name!r} in {settings.aws_region}"
     try:
         response = secrets_manager_client(settings).get_secret_value(SecretId=settings.secret_name)
@@ -216,7 +217,7 @@ def from_aws_secret_block(settings: Settings) -> ServiceAccount:
         from botocore.exceptions import BotoCoreError, ClientError
         from prefect_aws.secrets_manager import AwsSecret
     except ImportError:
-        raise _missing_library("aws-secret-block", "prefect-aws") from None
+        raise missing_library("aws-secret-block", "prefect-aws") from None
     name = block_name(settings.secret_name)
     where = f"aws-secret-block backend: AwsSecret block {name!r}"
     block = _load_block(AwsSecret, name, where)
