@@ -6,7 +6,6 @@ Prints the count on the last line.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import uuid
@@ -34,40 +33,25 @@ def main(project: Path) -> int:
 
 
 def count_reads(project: Path) -> int:
+    """Store the secret and the inputs, run the flow once in cloud mode, print the reads."""
     import boto3
     import pytest
 
     from tests.polars_cloud_double import PolarsCloudDouble
+    from tests.stores import ENV_PREFIX, SecretStore, count_secret_reads
 
     package = next(p.name for p in (project / "src").iterdir() if (p / "credentials.py").exists())
-    credentials = __import__(f"{package}.credentials", fromlist=["x"])
-    settings = __import__(f"{package}.settings", fromlist=["x"])
-    sample_data = __import__(f"{package}.sample_data", fromlist=["x"])
-
-    bucket, secret = f"bench-{uuid.uuid4().hex[:8]}", "bench/polars-cloud"
+    sample_data = __import__(f"{package}.sample_data", fromlist=["write_sample_data"])
+    patcher = pytest.MonkeyPatch()
+    SecretStore("aws-secrets-manager", patcher).select().put()
+    patcher.setenv(f"{ENV_PREFIX}COMPUTE_MODE", "cloud")
+    bucket = f"bench-{uuid.uuid4().hex[:8]}"
     boto3.client("s3").create_bucket(Bucket=bucket)
-    boto3.client("secretsmanager").create_secret(
-        Name=secret, SecretString=json.dumps({"client_id": "bench-id", "client_secret": "bench-secret"})
-    )
     inputs = sample_data.write_sample_data(project / "data" / "bench-secret-fetches", rows=1_000)
     for name in ("orders.csv", "customers.ndjson"):
         boto3.client("s3").upload_file(str(inputs / name), bucket, f"raw/{name}")
-
-    prefix = settings.ENV_PREFIX
-    os.environ.update(
-        {f"{prefix}COMPUTE_MODE": "cloud", f"{prefix}SECRET_BACKEND": "aws-secrets-manager", f"{prefix}SECRET_NAME": secret}
-    )
-    reads: list[str] = []
-    build_client = credentials.secrets_manager_client
-
-    def counting_client(current: object) -> object:
-        client = build_client(current)
-        client.meta.events.register("before-call.secrets-manager.GetSecretValue", lambda **_: reads.append("read"))
-        return client
-
-    patcher = pytest.MonkeyPatch()
     PolarsCloudDouble().install(patcher)
-    patcher.setattr(credentials, "secrets_manager_client", counting_client)
+    reads = count_secret_reads(patcher)
     from flows.daily_report import daily_report
 
     daily_report(source_uri=f"s3://{bucket}/raw", output_uri=f"s3://{bucket}/reports")

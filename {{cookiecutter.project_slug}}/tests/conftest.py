@@ -7,6 +7,7 @@ import socket
 import subprocess
 import sys
 import time
+import traceback
 import urllib.request
 import uuid
 from collections.abc import Iterator
@@ -25,6 +26,11 @@ SAMPLE_ROWS = 3_000
 # Values that must never show up in a log, a parameter, an error or a file.
 CLIENT_ID = "client-id-e2a9c7f3"
 CLIENT_SECRET = "client-secret-5b1d8e44"
+
+
+def shown(error: BaseException) -> str:
+    """Return what a user sees of an error: the whole traceback, chained exceptions included."""
+    return "".join(traceback.format_exception(error))
 
 
 @pytest.fixture(autouse=True)

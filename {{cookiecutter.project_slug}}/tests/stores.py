@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 import boto3
 import pytest
 
+from {{ cookiecutter.package_name }} import credentials
 from {{ cookiecutter.package_name }}.settings import ENV_PREFIX
 
 from .conftest import CLIENT_ID, CLIENT_SECRET
@@ -62,3 +63,19 @@ class SecretStore:
         if self.backend == "prefect-secret":
             return f"Secret block {self.name!r} does not exist"
         return f"secret {self.name!r} in us-east-1 does not exist"
+
+
+def count_secret_reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Record every GetSecretValue call the credentials module makes from now on."""
+    reads: list[str] = []
+    build_client = credentials.secrets_manager_client
+
+    def counting_client(settings: object) -> object:
+        client = build_client(settings)  # type: ignore[arg-type]
+        client.meta.events.register(
+            "before-call.secrets-manager.GetSecretValue", lambda **_: reads.append("read")
+        )
+        return client
+
+    monkeypatch.setattr(credentials, "secrets_manager_client", counting_client)
+    return reads

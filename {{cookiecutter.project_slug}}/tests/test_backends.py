@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import threading
-import traceback
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
@@ -18,17 +17,12 @@ from {{ cookiecutter.package_name }} import credentials
 from {{ cookiecutter.package_name }}.credentials import CredentialsError, fetch_service_account
 from {{ cookiecutter.package_name }}.settings import Settings
 
-from .conftest import CLIENT_ID, CLIENT_SECRET
-
-DOCUMENT = json.dumps({"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET})
+from .conftest import CLIENT_ID, CLIENT_SECRET, shown
+from .stores import DOCUMENT
 
 
 def aws_settings(name: str) -> Settings:
     return Settings(secret_backend="aws-secrets-manager", secret_name=name, aws_region="us-east-1")
-
-
-def shown(error: BaseException) -> str:
-    return "".join(traceback.format_exception(error))
 
 
 @pytest.fixture

@@ -18,7 +18,6 @@ import boto3
 import polars as pl
 import pytest
 
-from {{ cookiecutter.package_name }} import credentials
 from {{ cookiecutter.package_name }}.settings import ENV_PREFIX
 
 from flows.daily_report import daily_report
@@ -26,7 +25,7 @@ from flows.daily_report import daily_report
 from . import reference
 from .conftest import CLIENT_ID, CLIENT_SECRET
 from .polars_cloud_double import PolarsCloudDouble
-from .stores import SecretStore
+from .stores import SecretStore, count_secret_reads
 
 PROJECT = Path(__file__).resolve().parent.parent
 
@@ -88,17 +87,7 @@ def test_one_flow_run_reads_the_secret_once(
     store.put()
     monkeypatch.setenv(f"{ENV_PREFIX}COMPUTE_MODE", "cloud")
     PolarsCloudDouble().install(monkeypatch)
-    reads: list[str] = []
-    build_client = credentials.secrets_manager_client
-
-    def counting_client(settings: object) -> object:
-        client = build_client(settings)  # type: ignore[arg-type]
-        client.meta.events.register(
-            "before-call.secrets-manager.GetSecretValue", lambda **_: reads.append("read")
-        )
-        return client
-
-    monkeypatch.setattr(credentials, "secrets_manager_client", counting_client)
+    reads = count_secret_reads(monkeypatch)
 
     daily_report(source_uri=f"{s3_data}/raw", output_uri=f"{s3_data}/reports")
 
