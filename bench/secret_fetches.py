@@ -1,4 +1,4 @@
-"""Count GetSecretValue calls in one cloud-mode flow run (moto server, polars_cloud doubled).
+"""Count GetSecretValue calls in one cloud-mode flow run (moto server, Polars Cloud simulated).
 
 Run inside a baked aws-secrets-manager project: python secret_fetches.py PROJECT_DIR
 Prints the count on the last line.
@@ -37,7 +37,8 @@ def count_reads(project: Path) -> int:
     import boto3
     import pytest
 
-    from tests.polars_cloud_double import PolarsCloudDouble
+    from tests.conftest import CLIENT_ID, CLIENT_SECRET
+    from tests.polars_cloud_sim import PolarsCloudSimulator
     from tests.stores import ENV_PREFIX, SecretStore, count_secret_reads
 
     package = next(p.name for p in (project / "src").iterdir() if (p / "credentials.py").exists())
@@ -50,7 +51,7 @@ def count_reads(project: Path) -> int:
     inputs = sample_data.write_sample_data(project / "data" / "bench-secret-fetches", rows=1_000)
     for name in ("orders.csv", "customers.ndjson"):
         boto3.client("s3").upload_file(str(inputs / name), bucket, f"raw/{name}")
-    PolarsCloudDouble().install(patcher)
+    PolarsCloudSimulator(client_id=CLIENT_ID, client_secret=CLIENT_SECRET).install(patcher)
     reads = count_secret_reads(patcher)
     from flows.daily_report import daily_report
 

@@ -19,6 +19,8 @@ import pytest
 from {{ cookiecutter.package_name }}.sample_data import write_sample_data
 from {{ cookiecutter.package_name }}.settings import ENV_PREFIX, get_settings
 
+from .polars_cloud_sim import PolarsCloudSimulator
+
 # The temporary servers tests start need not report usage (tests run offline).
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
@@ -50,6 +52,13 @@ def service_account_env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("POLARS_CLOUD_CLIENT_ID", CLIENT_ID)
     monkeypatch.setenv("POLARS_CLOUD_CLIENT_SECRET", CLIENT_SECRET)
     monkeypatch.setenv(f"{ENV_PREFIX}SECRET_BACKEND", "env")
+
+
+@pytest.fixture
+def cloud_sim(monkeypatch: pytest.MonkeyPatch, service_account_env: None) -> PolarsCloudSimulator:
+    """Polars Cloud's server side, simulated below the real client; knows the test account."""
+    simulator = PolarsCloudSimulator(client_id=CLIENT_ID, client_secret=CLIENT_SECRET)
+    return simulator.install(monkeypatch)
 
 
 @pytest.fixture(scope="session")

@@ -1,9 +1,10 @@
-"""The compute lifecycle, with polars_cloud replaced by the recording double."""
+"""The compute lifecycle, through the real polars_cloud client on a simulated server."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from pathlib import Path
 
 import polars as pl
@@ -14,7 +15,7 @@ from {{ cookiecutter.package_name }}.compute import ComputeError, ComputeSession
 from {{ cookiecutter.package_name }}.settings import ENV_PREFIX, Settings
 
 from .conftest import CLIENT_ID, CLIENT_SECRET
-from .polars_cloud_double import PolarsCloudDouble
+from .polars_cloud_sim import PolarsCloudSimulator
 
 QUERY = pl.LazyFrame({"a": [1, 2, 3]})
 
@@ -23,78 +24,87 @@ def cloud_settings(**overrides: object) -> Settings:
     return Settings(compute_mode="cloud", secret_backend="env", **overrides)  # type: ignore[arg-type]
 
 
-@pytest.fixture
-def double(monkeypatch: pytest.MonkeyPatch, service_account_env: None) -> PolarsCloudDouble:
-    return PolarsCloudDouble().install(monkeypatch)
+def counts(sim: PolarsCloudSimulator) -> dict[str, tuple[int, int]]:
+    """Clusters started and stopped, per preset."""
+    return {p: (len(sim.started(p)), len(sim.stopped(p))) for p in ("small", "large")}
 
 
-def stops(double: PolarsCloudDouble) -> list[str | None]:
-    return [call.preset for call in double.calls if call.name == "ComputeContext.stop"]
-
-
-def test_authenticates_before_building_any_context(double: PolarsCloudDouble) -> None:
+def test_authenticates_before_building_any_context(cloud_sim: PolarsCloudSimulator) -> None:
     with ComputeSession(cloud_settings()) as compute:
-        assert double.names() == ["authenticate"]
+        assert cloud_sim.names() == ["authenticate"]
         compute.context("small")
-    assert double.names()[:2] == ["authenticate", "ComputeContext"]
-    login = double.calls[0]
-    assert login.kwargs == {
-        "client_id": CLIENT_ID,
-        "client_secret": CLIENT_SECRET,
-        "interactive": False,
-    }
+    assert cloud_sim.calls[0] == (
+        "authenticate",
+        {"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET},
+    )
 
 
-def test_presets_come_from_the_settings(double: PolarsCloudDouble, tmp_path: Path) -> None:
+def test_presets_come_from_the_settings(cloud_sim: PolarsCloudSimulator) -> None:
     settings = cloud_settings(
-        small_cpus=3, small_memory=6, large_cpus=8, large_memory=32, workspace="analytics"
+        small_cpus=3, small_memory=6, large_cpus=8, large_memory=32, large_cluster_size=2
     )
     with ComputeSession(settings) as compute:
-        small, large = compute.context("small"), compute.context("large")
+        small = compute.context("small")
+        compute.context("large")
         assert compute.context("small") is small, "a preset's context is built once"
-        assert large is not small
-    built = {call.preset: call.kwargs for call in double.calls if call.name == "ComputeContext"}
-    assert built["small"] | {"labels": None} == {
-        "cpus": 3,
-        "memory": 6,
-        "cluster_size": 1,
-        "workspace": "analytics",
-        "idle_timeout_mins": settings.idle_timeout_mins,
-        "labels": None,
-    }
-    assert built["large"]["cpus"] == 8 and built["large"]["memory"] == 32
-    assert built["large"]["labels"] == [settings.label, f"{settings.label}-large"]
+
+    (small_cluster,) = cloud_sim.started("small")
+    (large_cluster,) = cloud_sim.started("large")
+    assert (small_cluster.cpus, small_cluster.memory, small_cluster.cluster_size) == (3, 6, 1)
+    assert (large_cluster.cpus, large_cluster.memory, large_cluster.cluster_size) == (8, 32, 2)
+    assert large_cluster.idle_timeout_mins == settings.idle_timeout_mins
+    assert large_cluster.labels == [settings.label, f"{settings.label}-large"]
 
 
-def test_every_started_context_is_stopped_after_success(
-    double: PolarsCloudDouble, tmp_path: Path
+@pytest.mark.parametrize("large_cluster_size", [1, 3])
+def test_each_query_runs_in_the_scaling_mode_its_preset_needs(
+    cloud_sim: PolarsCloudSimulator, tmp_path: Path, large_cluster_size: int
 ) -> None:
-    with ComputeSession(cloud_settings()) as compute:
+    with ComputeSession(cloud_settings(large_cluster_size=large_cluster_size)) as compute:
         compute.sink_parquet(QUERY, str(tmp_path / "small.parquet"), "small")
         compute.sink_parquet(QUERY, str(tmp_path / "large.parquet"), "large")
 
-    assert sorted(stops(double)) == ["large", "small"]
+    distributed = {q.cluster.preset: q.distributed for q in cloud_sim.queries.values()}
+    assert distributed == {"small": False, "large": large_cluster_size > 1}
+    # The simulated scheduler ran each plan: the single files the contract names exist.
     assert pl.read_parquet(tmp_path / "large.parquet").equals(QUERY.collect())
+    assert counts(cloud_sim) == {"small": (1, 1), "large": (1, 1)}
 
 
-def test_a_distributed_preset_runs_distributed(double: PolarsCloudDouble, tmp_path: Path) -> None:
-    with ComputeSession(cloud_settings(large_cluster_size=3)) as compute:
-        compute.sink_parquet(QUERY, str(tmp_path / "small.parquet"), "small")
-        compute.sink_parquet(QUERY, str(tmp_path / "large.parquet"), "large")
+def test_tasks_sharing_a_preset_boot_one_cluster(
+    monkeypatch: pytest.MonkeyPatch, service_account_env: None, tmp_path: Path
+) -> None:
+    # Slow enough that both tasks reach the context while it is being started.
+    sim = PolarsCloudSimulator(
+        client_id=CLIENT_ID, client_secret=CLIENT_SECRET, request_seconds=0.3, boot_seconds=0.3
+    ).install(monkeypatch)
+    errors: list[BaseException] = []
 
-    distributed = [
-        call.preset for call in double.calls if call.name == "LazyFrameRemote.distributed"
-    ]
-    assert distributed == ["large"]
-    assert [c.preset for c in double.calls if c.name == "ExecuteRemote.sink_parquet"] == ["large"]
-    assert [c.preset for c in double.calls if c.name == "Query.await_result"] == ["small", "large"]
-
-
-def test_a_context_that_never_started_is_not_an_error(double: PolarsCloudDouble) -> None:
     with ComputeSession(cloud_settings()) as compute:
-        compute.context("large")  # built, but no query ever ran on it
 
-    assert stops(double) == ["large"]
+        def submit(name: str) -> None:
+            try:
+                compute.sink_parquet(QUERY, str(tmp_path / f"{name}.parquet"), "small")
+            except BaseException as error:  # noqa: BLE001 - reported below
+                errors.append(error)
+
+        tasks = [threading.Thread(target=submit, args=(n,)) for n in ("orders", "customers")]
+        for task in tasks:
+            task.start()
+        for task in tasks:
+            task.join()
+
+    assert errors == []
+    assert len(sim.queries) == 2
+    assert counts(sim)["small"] == (1, 1)
+
+
+def test_a_context_that_never_started_is_not_an_error(cloud_sim: PolarsCloudSimulator) -> None:
+    with ComputeSession(cloud_settings()):
+        pass  # no query ever asked for compute
+
+    assert cloud_sim.clusters == {}
+    assert "stop_compute_cluster" not in cloud_sim.names()
 
 
 @pytest.mark.parametrize(
@@ -107,46 +117,112 @@ def test_a_context_that_never_started_is_not_an_error(double: PolarsCloudDouble)
     ],
     ids=["failure", "cancellation", "keyboard-interrupt", "sigterm"],
 )
-def test_contexts_stop_and_the_original_error_survives(
-    double: PolarsCloudDouble, tmp_path: Path, interruption: BaseException
+def test_clusters_stop_and_the_original_error_survives(
+    cloud_sim: PolarsCloudSimulator, tmp_path: Path, interruption: BaseException
 ) -> None:
-    double.stop_error = ConnectionError("control plane unreachable")
-
     with pytest.raises(type(interruption)) as raised:
         with ComputeSession(cloud_settings()) as compute:
             compute.sink_parquet(QUERY, str(tmp_path / "small.parquet"), "small")
             raise interruption
 
     assert raised.value is interruption
-    assert stops(double) == ["small"]
+    assert counts(cloud_sim) == {"small": (1, 1), "large": (0, 0)}
 
 
-def test_a_failed_remote_query_fails_the_caller(double: PolarsCloudDouble, tmp_path: Path) -> None:
-    double.fail_preset = "large"
+def test_a_failed_remote_query_raises_its_own_error_and_stops_compute(
+    cloud_sim: PolarsCloudSimulator, tmp_path: Path
+) -> None:
+    cloud_sim.script(lambda q: q.cluster.preset == "large", "fail", "SchemaError: no amount")
 
-    with pytest.raises(RuntimeError, match="worker lost"):
+    with pytest.raises(pl.exceptions.SchemaError, match="no amount"):
         with ComputeSession(cloud_settings()) as compute:
             compute.sink_parquet(QUERY, str(tmp_path / "large.parquet"), "large")
 
-    assert stops(double) == ["large"]
+    assert counts(cloud_sim)["large"] == (1, 1)
+    assert not (tmp_path / "large.parquet").exists()
+
+
+def test_a_cancelled_query_fails_the_caller(
+    cloud_sim: PolarsCloudSimulator, tmp_path: Path
+) -> None:
+    # The real await_result() returns normally for CANCELED; the session must not.
+    cloud_sim.script(lambda q: q.cluster.preset == "small", "cancel")
+
+    with pytest.raises(ComputeError, match=r"the small query \S+ ended CANCELED: https://"):
+        with ComputeSession(cloud_settings()) as compute:
+            compute.sink_parquet(QUERY, str(tmp_path / "small.parquet"), "small")
+
+    assert counts(cloud_sim)["small"] == (1, 1)
+
+
+def test_leaving_the_session_cancels_queries_in_flight_before_stopping(
+    cloud_sim: PolarsCloudSimulator, tmp_path: Path
+) -> None:
+    cloud_sim.script(lambda q: q.cluster.preset == "large", "hang")
+    outcome: list[BaseException] = []
+
+    with pytest.raises(TerminationSignal):
+        with ComputeSession(cloud_settings()) as compute:
+
+            def long_query() -> None:
+                try:
+                    compute.sink_parquet(QUERY, str(tmp_path / "large.parquet"), "large")
+                except BaseException as error:  # noqa: BLE001 - checked below
+                    outcome.append(error)
+
+            task = threading.Thread(target=long_query)
+            task.start()
+            while not cloud_sim.queries:
+                threading.Event().wait(0.01)
+            raise TerminationSignal(15)
+    task.join(timeout=10)
+
+    names = cloud_sim.names()
+    assert names.index("cancel_direct_query") < names.index("stop_compute_cluster")
+    assert cloud_sim.running() == []
+    assert isinstance(outcome[0], ComputeError) and "CANCELED" in str(outcome[0])
+
+
+def test_a_boot_that_fails_is_reported_and_nothing_keeps_billing(
+    cloud_sim: PolarsCloudSimulator, tmp_path: Path
+) -> None:
+    cloud_sim.boot_failure = "no capacity in the region"
+
+    with pytest.raises(RuntimeError, match=r"terminal state \(no capacity in the region\)"):
+        with ComputeSession(cloud_settings()) as compute:
+            compute.sink_parquet(QUERY, str(tmp_path / "small.parquet"), "small")
+
+    # The cluster was requested before the boot failed: the session stops it all the same.
+    assert counts(cloud_sim)["small"] == (1, 1)
 
 
 def test_a_stop_failure_is_logged_not_raised(
-    double: PolarsCloudDouble, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    cloud_sim: PolarsCloudSimulator,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
-    double.stop_error = ConnectionError("control plane unreachable")
+    def unreachable(*_: object) -> None:
+        raise ConnectionError("control plane unreachable")
 
     with caplog.at_level(logging.WARNING):
         with ComputeSession(cloud_settings()) as compute:
             compute.sink_parquet(QUERY, str(tmp_path / "small.parquet"), "small")
+            monkeypatch.setattr(cloud_sim.control_plane, "stop_compute_cluster", unreachable)
 
     assert "could not stop the small compute context (ConnectionError)" in caplog.text
 
 
 def test_an_authentication_error_never_shows_the_secret(
-    double: PolarsCloudDouble, monkeypatch: pytest.MonkeyPatch
+    cloud_sim: PolarsCloudSimulator, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    double.auth_error = ValueError(f"invalid client {CLIENT_ID} with secret {CLIENT_SECRET}")
+    def echoing_refusal(
+        client_id: str | None = None, client_secret: str | None = None, interactive: bool = True
+    ) -> None:
+        # A server whose refusal repeats what it was sent.
+        raise RuntimeError(f"invalid client {client_id} with secret {client_secret}")
+
+    monkeypatch.setattr(cloud_sim.control_plane, "authenticate", echoing_refusal)
 
     with pytest.raises(ComputeError) as raised:
         with ComputeSession(cloud_settings()):
@@ -155,7 +231,7 @@ def test_an_authentication_error_never_shows_the_secret(
     message = str(raised.value)
     assert CLIENT_SECRET not in message and CLIENT_ID not in message
     assert "env backend" in message and f"{ENV_PREFIX}COMPUTE_MODE=local" in message
-    assert [name for name in double.names() if name == "ComputeContext"] == []
+    assert cloud_sim.clusters == {}
 
 
 def test_local_mode_needs_no_credentials_and_no_cloud(tmp_path: Path) -> None:

@@ -1,8 +1,9 @@
 """With known secret values and DEBUG logging, nothing a user or an API stores shows them.
 
-A cloud-mode flow run (polars_cloud replaced by the double), `doctor` and `blocks` run for the
-backend; then every log line, every flow run's parameters and state messages kept by the
-Prefect API, the printed output and every file of the project are searched for the values.
+A cloud-mode flow run (the real polars_cloud client, Polars Cloud simulated), `doctor` and
+`blocks` run for the backend; then every log line, every flow run's parameters and state
+messages kept by the Prefect API, the printed output and every file of the project are searched
+for the values.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from {{ cookiecutter.package_name }}.settings import ENV_PREFIX
 from flows.daily_report import daily_report
 
 from .conftest import CLIENT_ID, CLIENT_SECRET
-from .polars_cloud_double import PolarsCloudDouble
+from .polars_cloud_sim import PolarsCloudSimulator
 from .stores import SecretStore
 
 PROJECT = Path(__file__).resolve().parent.parent
@@ -68,15 +69,15 @@ def exercise_and_search(
     caplog.set_level(logging.DEBUG)
     for name in ("prefect", "botocore", "boto3", "urllib3", "httpx"):
         caplog.set_level(logging.DEBUG, logger=name)
-    double = PolarsCloudDouble().install(monkeypatch)
+    sim = PolarsCloudSimulator(client_id=CLIENT_ID, client_secret=CLIENT_SECRET)
+    sim.install(monkeypatch)
 
     daily_report(source_uri=f"{s3_data}/raw", output_uri=f"{s3_data}/reports")
     assert main(["blocks"]) == 0
     assert main(["doctor"]) == 0
 
-    assert [c.kwargs["client_secret"] for c in double.calls if c.name == "authenticate"] == [
-        CLIENT_SECRET
-    ]
+    logins = [arguments for name, arguments in sim.calls if name == "authenticate"]
+    assert [login["client_secret"] for login in logins] == [CLIENT_SECRET]
     out, err = capfd.readouterr()
     for where, text in {
         "printed output": out + err,

@@ -1,81 +1,168 @@
-"""Hold every call the project makes to polars_cloud against the real, installed signatures.
+"""Hold the simulator and the session to the installed polars_cloud.
 
-The double records calls; here each one is bound to the real function it stands in for, so a
-renamed parameter or a removed method upstream fails this test instead of a production run.
+The simulator replaces only the compiled client's network calls. Here each replaced call is
+checked against the real one (same parameters), the seam is checked to be where the client
+really calls through, and the client behaviours compute.py is written around are pinned: when an
+upgrade changes one, a test here says which, instead of a production run.
+
+Upgrading polars-cloud: bump it in pyproject.toml, `uv lock`, then run `make test`; a failure
+here names the call or the behaviour that moved.
 """
 
 from __future__ import annotations
 
 import inspect
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from uuid import UUID
 
 import polars as pl
-import polars_cloud as real
+import polars_cloud
+import polars_cloud.constants
+import polars_cloud.context.compute
+import polars_cloud.polars_cloud as pcr
+import polars_cloud.query._utils
 import pytest
 
-from {{ cookiecutter.package_name }}.compute import ComputeSession
-from {{ cookiecutter.package_name }}.settings import Settings
+from {{ cookiecutter.package_name }}.compute import query_id
 
-from .polars_cloud_double import PolarsCloudDouble
+from .conftest import CLIENT_ID, CLIENT_SECRET
+from .polars_cloud_sim import ControlPlane, PolarsCloudSimulator, scheduler_client_class
 
-# Recorded name -> the real callables it stands in for; methods are bound with a stand-in self.
-REAL: dict[str, tuple[list[Callable[..., Any]], bool]] = {
-    "authenticate": ([real.authenticate], False),
-    "ComputeContext": ([real.ComputeContext.__init__], True),
-    "ComputeContext.stop": ([real.ComputeContext.stop], True),
-    "LazyFrame.remote": ([pl.LazyFrame.remote], False),
-    "LazyFrameRemote.distributed": ([real.LazyFrameRemote.distributed], True),
-    "LazyFrameRemote.sink_parquet": ([real.LazyFrameRemote.sink_parquet], True),
-    "ExecuteRemote.sink_parquet": ([real.ExecuteRemote.sink_parquet], True),
-    "Query.await_result": ([real.DirectQuery.await_result, real.ProxyQuery.await_result], True),
-}
+QUERY = pl.LazyFrame({"a": [1, 2, 3]})
 
 
-@pytest.fixture
-def recorded_calls(
+def service_account() -> dict[str, str]:
+    return {"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET}
+
+
+def parameters(function: Callable[..., Any]) -> list[tuple[str, object]]:
+    """Name and default of each parameter but self."""
+    return [
+        (name, parameter.default)
+        for name, parameter in inspect.signature(function).parameters.items()
+        if name != "self"
+    ]
+
+
+def simulated_methods(cls: type) -> list[str]:
+    return [name for name, value in vars(cls).items() if not name.startswith("_")]
+
+
+@pytest.mark.parametrize(
+    ("simulated", "real"),
+    [
+        (ControlPlane, pcr.ApiClient),
+        (
+            scheduler_client_class(PolarsCloudSimulator(client_id="", client_secret="")),
+            pcr.SchedulerClient,
+        ),
+    ],
+    ids=["ApiClient", "SchedulerClient"],
+)
+def test_every_simulated_call_has_the_real_parameters(simulated: type, real: type) -> None:
+    names = simulated_methods(simulated)
+    assert names, "nothing simulated"
+    for name in names:
+        assert parameters(getattr(simulated, name)) == parameters(getattr(real, name)), name
+
+
+def test_the_simulated_spec_resolution_has_the_real_parameters() -> None:
+    sim = PolarsCloudSimulator(client_id="", client_secret="")
+    assert parameters(sim.resolve_specs) == parameters(pcr.resolve_compute_context_specs)
+
+
+def test_the_client_calls_the_network_where_the_simulator_sits() -> None:
+    # Replacing a module attribute only intercepts calls made through the module.
+    assert isinstance(polars_cloud.constants.API_CLIENT, pcr.ApiClient)
+    compute_source = inspect.getsource(polars_cloud.context.compute)
+    assert "pcr.resolve_compute_context_specs(" in compute_source
+    assert "pcr.SchedulerClient(" in compute_source
+    assert "constants.API_CLIENT.start_compute(" in compute_source
+    assert "pc_core.serialize_query_settings(" in inspect.getsource(polars_cloud.query._utils)
+
+
+def test_default_scaling_refuses_a_single_file_sink(cloud_sim: PolarsCloudSimulator) -> None:
+    # Why compute.py names the scaling mode of every query and asks for single files explicitly.
+    polars_cloud.authenticate(interactive=False, **service_account())
+    context = polars_cloud.ComputeContext(cpus=1, memory=1)
+    with pytest.raises(ValueError, match="sink_to_single_file"):
+        QUERY.remote(context).sink_parquet("s3://bucket/out/orders.parquet")
+    assert cloud_sim.queries == {}, "refused before anything was sent"
+    context.stop()  # spawn() had started it before checking the sink
+
+
+def test_concurrent_first_queries_boot_two_clusters(
     monkeypatch: pytest.MonkeyPatch, service_account_env: None, tmp_path: Path
-) -> list[Any]:
-    """Run a whole session, distributed preset included, under the double."""
-    original = PolarsCloudDouble().install(monkeypatch)
-    query = pl.LazyFrame({"a": [1]})
-    settings = Settings(compute_mode="cloud", secret_backend="env", large_cluster_size=2)
-    with ComputeSession(settings) as compute:
-        compute.sink_parquet(query, str(tmp_path / "small.parquet"), "small")
-        compute.sink_parquet(query, str(tmp_path / "large.parquet"), "large")
-    monkeypatch.undo()
-    return original.calls
+) -> None:
+    # Why the session starts each context itself, under a lock: spawn() does not lock.
+    sim = PolarsCloudSimulator(request_seconds=0.3, **service_account()).install(monkeypatch)
+    polars_cloud.authenticate(interactive=False, **service_account())
+    context = polars_cloud.ComputeContext(cpus=1, memory=1)
+
+    def first_query(name: str) -> None:
+        QUERY.remote(context).single_node().sink_parquet(str(tmp_path / name))
+
+    threads = [threading.Thread(target=first_query, args=(f"{n}.parquet",)) for n in "ab"]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    context.stop()
+
+    assert len(sim.clusters) == 2 and len(sim.running()) == 1
 
 
-def test_the_session_uses_every_recorded_part_of_the_api(recorded_calls: list[Any]) -> None:
-    assert {call.name for call in recorded_calls} == set(REAL)
+def test_a_cancelled_query_does_not_raise_from_await_result(
+    cloud_sim: PolarsCloudSimulator, tmp_path: Path
+) -> None:
+    # Why compute.py checks the status after waiting.
+    cloud_sim.script(lambda q: True, "cancel")
+    polars_cloud.authenticate(interactive=False, **service_account())
+    context = polars_cloud.ComputeContext(cpus=1, memory=1)
+    context.start()
+    in_flight = QUERY.remote(context).single_node().sink_parquet(str(tmp_path / "q.parquet"))
+
+    result = in_flight.await_result()
+
+    assert result.status == polars_cloud.QueryStatus.CANCELED
+    assert UUID(query_id(in_flight)) in cloud_sim.queries
+    context.stop()
 
 
-def test_every_call_binds_to_the_real_signature(recorded_calls: list[Any]) -> None:
-    for call in recorded_calls:
-        functions, is_method = REAL[call.name]
-        for function in functions:
-            self_stand_in = (object(),) if is_method else ()
-            try:
-                inspect.signature(function).bind(*self_stand_in, *call.args, **call.kwargs)
-            except TypeError as error:
-                where = f"{call.name}{call.args, call.kwargs}"
-                pytest.fail(f"{where} no longer fits {function.__qualname__}: {error}")
+def test_the_private_names_the_session_reads_exist(
+    cloud_sim: PolarsCloudSimulator, tmp_path: Path
+) -> None:
+    polars_cloud.authenticate(interactive=False, **service_account())
+    context = polars_cloud.ComputeContext(cpus=1, memory=1)
+    assert context._compute_id is None
+    context.start()
+    in_flight = QUERY.remote(context).single_node().sink_parquet(str(tmp_path / "q.parquet"))
+    in_flight.await_result()
+
+    assert context._compute_id in cloud_sim.clusters
+    assert in_flight._query_id in cloud_sim.queries
+    assert polars_cloud.constants.FRONTEND_DOMAIN == "cloud.pola.rs"
+    context.stop()
 
 
-def test_the_real_api_returns_what_the_session_chains_on() -> None:
-    # remote() -> LazyFrameRemote; distributed() -> ExecuteRemote; sink -> DirectQuery | ProxyQuery
-    assert "LazyFrameRemote" in str(inspect.signature(pl.LazyFrame.remote).return_annotation)
-    assert "ExecuteRemote" in str(
-        inspect.signature(real.LazyFrameRemote.distributed).return_annotation
-    )
-    for sink in (real.LazyFrameRemote.sink_parquet, real.ExecuteRemote.sink_parquet):
-        annotation = str(inspect.signature(sink).return_annotation)
-        assert "DirectQuery" in annotation and "ProxyQuery" in annotation
+def test_stopping_a_context_that_never_started_raises_not_running(
+    cloud_sim: PolarsCloudSimulator,
+) -> None:
+    # compute._stop treats this message as "nothing to stop".
+    polars_cloud.authenticate(interactive=False, **service_account())
+    with pytest.raises(RuntimeError, match="not running"):
+        polars_cloud.ComputeContext(cpus=1, memory=1).stop()
 
 
-def test_stopping_a_context_that_never_started_raises_runtime_error_upstream() -> None:
-    # compute.stop_all relies on this: the real stop() raises RuntimeError("... not running").
-    source = inspect.getsource(real.ComputeContext.stop)
-    assert "RuntimeError" in source and "not running" in source
+def test_the_query_statuses_the_session_names() -> None:
+    assert {status.name for status in polars_cloud.QueryStatus} == {
+        "QUEUED",
+        "SCHEDULED",
+        "INPROGRESS",
+        "SUCCESS",
+        "FAILED",
+        "CANCELED",
+    }

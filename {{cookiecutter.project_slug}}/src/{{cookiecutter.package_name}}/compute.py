@@ -1,15 +1,25 @@
 """Where queries run: Polars Cloud presets, or local Polars, behind one helper.
 
-`ComputeSession` authenticates once (cloud mode), builds each preset's ComputeContext the first
-time a query needs it, and stops every context it built when the block ends, however it ends:
-success, failure, cancellation or SIGTERM (Prefect raises a BaseException there).
+`ComputeSession` authenticates once (cloud mode), then starts each preset's ComputeContext itself,
+once, the first time a query needs it. Whatever ends the block (success, failure, cancellation or
+SIGTERM, which Prefect raises as a BaseException) it cancels the queries still running and then
+stops every cluster it started.
+
+Two facts about polars-cloud 0.12 shape this module (tests/polars_cloud_sim.py runs the real
+client code against a simulated server, so both are tested, not assumed):
+- `spawn` starts a context whose compute id is still None, without a lock: two tasks submitting
+  to one fresh context at once boot two clusters and only the last is ever stopped. So the
+  session starts each context under that preset's lock before any query is submitted to it.
+- `remote()` defaults to scaling mode "auto", which is `distributed()`, and a distributed sink to
+  a file-like uri is refused unless `sink_to_single_file` is set. So every query names its
+  scaling mode, and a single output file is asked for explicitly.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -49,14 +59,27 @@ def presets(settings: Settings) -> dict[PresetName, Preset]:
     }
 
 
+@dataclass
+class _Slot:
+    """One preset's context, and the lock that makes its start happen once."""
+
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    context: Any = None
+    # Set before start() is called: a boot that fails halfway may still have a cluster to stop.
+    started: bool = False
+    start_error: BaseException | None = None
+
+
 class ComputeSession:
     """Run queries on the configured compute; use it as a `with` block."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.presets = presets(settings)
-        self._contexts: dict[PresetName, Any] = {}
+        self._slots: dict[PresetName, _Slot] = {name: _Slot() for name in self.presets}
+        self._in_flight: set[Any] = set()
         self._lock = threading.Lock()
+        self._closed = False
 
     @property
     def cloud(self) -> bool:
@@ -96,22 +119,48 @@ class ComputeSession:
             ) from None
 
     def context(self, preset: PresetName) -> Any:  # noqa: ANN401 - polars_cloud.ComputeContext
-        """Return the preset's ComputeContext, building it on first use."""
+        """Return the preset's ComputeContext, started: the first caller starts it, others wait."""
+        slot = self._slots[preset]
+        with slot.lock:
+            if self._closed:
+                raise ComputeError(f"the compute session is closed; not starting {preset}")
+            if slot.start_error is not None:
+                raise ComputeError(
+                    f"the {preset} compute failed to start: {slot.start_error}"
+                ) from slot.start_error
+            if slot.context is None:
+                slot.context = self._build(preset)
+            if not slot.started:
+                slot.started = True
+                spec = self.presets[preset]
+                logger.info(
+                    "starting the %s compute: %d CPUs, %d GB, %d node(s)",
+                    preset,
+                    spec.cpus,
+                    spec.memory,
+                    spec.cluster_size,
+                )
+                try:
+                    slot.context.start()
+                except Exception as error:
+                    slot.start_error = error
+                    raise
+            return slot.context
+
+    def _build(self, preset: PresetName) -> Any:  # noqa: ANN401 - polars_cloud.ComputeContext
+        """Describe the preset to Polars Cloud (this calls the control plane, so: after login)."""
         import polars_cloud as pc
 
-        with self._lock:
-            if preset not in self._contexts:
-                spec = self.presets[preset]
-                self._contexts[preset] = pc.ComputeContext(
-                    cpus=spec.cpus,
-                    memory=spec.memory,
-                    cluster_size=spec.cluster_size,
-                    workspace=self.settings.workspace,
-                    idle_timeout_mins=self.settings.idle_timeout_mins,
-                    # Shown in the Polars Cloud dashboard: which project, which preset.
-                    labels=[self.settings.label, f"{self.settings.label}-{preset}"],
-                )
-            return self._contexts[preset]
+        spec = self.presets[preset]
+        return pc.ComputeContext(
+            cpus=spec.cpus,
+            memory=spec.memory,
+            cluster_size=spec.cluster_size,
+            workspace=self.settings.workspace,
+            idle_timeout_mins=self.settings.idle_timeout_mins,
+            # Shown in the Polars Cloud dashboard: which project, which preset.
+            labels=[self.settings.label, f"{self.settings.label}-{preset}"],
+        )
 
     def sink_parquet(self, query: pl.LazyFrame, uri: str, preset: PresetName) -> None:
         """Run query into a Parquet file and return once it is written (or raise its error)."""
@@ -121,31 +170,94 @@ class ComputeSession:
             return
         remote = query.remote(self.context(preset))
         if self.presets[preset].cluster_size > 1:
-            remote = remote.distributed()
-        # Waiting here makes the task's final state the query's own.
-        remote.sink_parquet(uri).await_result()
+            # Several machines: run distributed. uri names one file, which a distributed sink
+            # writes only when asked to explicitly (polars-cloud refuses to guess).
+            in_flight = remote.distributed().sink_parquet(uri, sink_to_single_file=True)
+        else:
+            # One machine: say so. The default, "auto", would plan the query distributed.
+            in_flight = remote.single_node().sink_parquet(uri)
+        self._await(in_flight, preset)
+
+    def _await(self, in_flight: Any, preset: PresetName) -> None:  # noqa: ANN401 - a query
+        """Wait for a remote query; anything but success fails the caller.
+
+        `await_result()` raises the query's own error when it FAILED, but returns normally for a
+        CANCELED query, so the status is checked here.
+        """
+        from polars_cloud import QueryStatus
+
+        with self._lock:
+            self._in_flight.add(in_flight)
+        try:
+            result = in_flight.await_result()
+        except Exception:
+            # The query's own error: it is over, nothing to cancel. An interruption while
+            # waiting (SIGTERM, Ctrl-C, cancellation: BaseExceptions) leaves it registered,
+            # so that stop_all cancels it before stopping its cluster.
+            self._forget(in_flight)
+            raise
+        self._forget(in_flight)
+        if result.status != QueryStatus.SUCCESS:
+            raise ComputeError(
+                f"the {preset} query {query_id(in_flight)} ended {result.status.name}: "
+                f"{dashboard_link(self._slots[preset].context, in_flight)}"
+            )
+
+    def _forget(self, in_flight: Any) -> None:  # noqa: ANN401 - a query
+        with self._lock:
+            self._in_flight.discard(in_flight)
 
     def stop_all(self) -> None:
-        """Stop every context this session built; never raise, so no error is hidden."""
+        """Cancel running queries, then stop every started cluster; never raise."""
         with self._lock:
-            contexts, self._contexts = self._contexts, {}
-        for preset, context in contexts.items():
+            self._closed = True
+            in_flight, self._in_flight = list(self._in_flight), set()
+        for query in in_flight:
             try:
-                context.stop()
-            except Exception as error:  # noqa: BLE001 - stopping must not mask the run's outcome
-                if isinstance(error, RuntimeError) and "not running" in str(error):
-                    # polars_cloud raises this for a context no query ever started.
-                    logger.debug("the %s compute context never started", preset)
-                    continue
-                logger.warning(
-                    "could not stop the %s compute context (%s); it stops itself after %d idle "
-                    "minutes",
-                    preset,
-                    type(error).__name__,
-                    self.settings.idle_timeout_mins,
-                )
+                query.cancel()
+            except Exception as error:  # noqa: BLE001 - the cluster stop below ends it anyway
+                logger.warning("could not cancel query %s (%s)", query_id(query), error)
             else:
-                logger.info("stopped the %s compute context", preset)
+                logger.info("cancelled query %s", query_id(query))
+        for preset, slot in self._slots.items():
+            # Taking the lock waits for a start in progress, so its cluster is stopped too.
+            with slot.lock:
+                if slot.started:
+                    self._stop(preset, slot.context)
+
+    def _stop(self, preset: PresetName, context: Any) -> None:  # noqa: ANN401 - a context
+        """Stop one started context; log, never raise."""
+        try:
+            context.stop()
+        except Exception as error:  # noqa: BLE001 - stopping must not mask the run's outcome
+            if isinstance(error, RuntimeError) and "not running" in str(error):
+                # polars_cloud says so when start() failed before a cluster was requested.
+                logger.debug("the %s compute never got a cluster", preset)
+                return
+            logger.warning(
+                "could not stop the %s compute context (%s); it stops itself after %d idle minutes",
+                preset,
+                type(error).__name__,
+                self.settings.idle_timeout_mins,
+            )
+        else:
+            logger.info("stopped the %s compute context", preset)
+
+
+def query_id(in_flight: Any) -> str:  # noqa: ANN401 - DirectQuery | ProxyQuery
+    """Return a remote query's id (0.12 keeps it private; the contract test pins the name)."""
+    return str(getattr(in_flight, "_query_id", "?"))
+
+
+def dashboard_link(context: Any, in_flight: Any) -> str:  # noqa: ANN401
+    """Return the query's page in the Polars Cloud dashboard."""
+    from polars_cloud.constants import FRONTEND_DOMAIN
+
+    compute_id = getattr(context, "_compute_id", "?")
+    return (
+        f"https://{FRONTEND_DOMAIN}/portal/{context.workspace.id}/{compute_id}/queries/"
+        f"{query_id(in_flight)}"
+    )
 
 
 def validate_uris(settings: Settings, *uris: str) -> None:
