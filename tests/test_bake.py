@@ -48,8 +48,9 @@ PACKAGE_MODULES = (
 TEST_FILES = (
     "tests/__init__.py",
     "tests/conftest.py",
-    "tests/polars_cloud_double.py",
+    "tests/polars_cloud_sim.py",
     "tests/reference.py",
+    "tests/simulated_run.py",
     "tests/stores.py",
     "tests/test_backends.py",
     "tests/test_compute.py",

@@ -133,6 +133,34 @@ def test_make_run_writes_the_daily_report(default_project: Installed) -> None:
     assert int(shape[-1]) > 0
 
 
+SAME_REPORT = """
+import sys, polars as pl
+local, simulated = (pl.read_parquet(path) for path in sys.argv[1:])
+assert local.drop("revenue").equals(simulated.drop("revenue")), (local, simulated)
+assert (local["revenue"] - simulated["revenue"]).abs().max() < 1e-6
+print(simulated.height)
+"""
+
+
+def test_make_run_cloud_sim_is_labelled_and_reports_what_the_local_run_does(
+    default_project: Installed,
+) -> None:
+    local = default_project.path / "data" / "output" / "daily_report.parquet"
+    if not local.exists():
+        assert default_project.make("run").returncode == 0
+    result = run(["make", "run", "CLOUD=sim"], default_project.path, env=default_project.env, timeout=600)
+
+    assert result.returncode == 0, describe(result)
+    assert result.stdout.count("SIMULATION") >= 2, describe(result)  # before and after the run
+    simulated = default_project.path / "data" / "output" / "simulated" / "daily_report.parquet"
+    rows = run_ok(
+        ["uv", "run", "--locked", "python", "-c", SAME_REPORT, str(local), str(simulated)],
+        default_project.path,
+        env=default_project.env,
+    ).stdout.split()
+    assert int(rows[-1]) > 0
+
+
 def test_make_run_leaves_the_work_tree_clean(default_project: Installed) -> None:
     # Sample data and outputs are git-ignored: a run adds nothing for `git status` to show.
     if not (default_project.path / "data" / "output").exists():
