@@ -70,6 +70,23 @@ def render(results: dict, arguments: str) -> str:
             for s in sizes
         ],
         "",
+        f"## The sample day: local vs the cloud path, simulated (median of {results['repeats']} runs)",
+        "",
+        "`local`: `python flows/daily_report.py` (`make run`); `simulated cloud`: `python -m",
+        "tests.simulated_run` (`make run CLOUD=sim`): the flow in cloud mode through the real",
+        "`polars_cloud` client (login, one cluster per preset, each query sent, clusters stopped), with",
+        "Polars Cloud's server side and S3 simulated in the same process, which runs each query on",
+        "local Polars. Both against a running Prefect server. The difference is the cloud path's",
+        "client-side cost here (plan serialization, S3 round trips, the in-process S3 server and its",
+        "upload of the inputs), not a forecast of Polars Cloud's speed: real boots take minutes.",
+        "",
+        "| rows | local (s) | simulated cloud (s) | local peak anon (MB) | simulated cloud peak anon (MB) |",
+        "|---:|---:|---:|---:|---:|",
+        *[
+            f"| {c['rows']:,} | {c['local_s']:.2f} | {c['cloud_s']:.2f} | {c['local_anon_mb']:.0f} | {c['cloud_anon_mb']:.0f} |"
+            for c in results["cloud_path"]
+        ],
+        "",
         "## Time to green (warm uv cache)",
         "",
         "| cookiecutter | uv sync --locked | make test | total |",

@@ -5,7 +5,8 @@
 
 Measures: the orchestration tax (the flow against a running Prefect server vs the same queries
 with no orchestration), peak RSS per size, time to green with a warm uv cache, generation
-alone, GetSecretValue calls per cloud-mode run, and the runtime environment's size.
+alone, GetSecretValue calls per cloud-mode run, the runtime environment's size, and the sample
+day on local Polars vs on the cloud code path against the simulated Polars Cloud.
 """
 
 from __future__ import annotations
@@ -134,6 +135,40 @@ def orchestration(project: Path, sizes: list[int], repeats: int) -> list[dict[st
     return rows
 
 
+def cloud_path(project: Path, sizes: list[int], repeats: int) -> list[dict[str, float]]:
+    """The sample day on local Polars (`make run`) vs on the simulated cloud (`make run CLOUD=sim`).
+
+    The simulated run is the cloud code path end to end (login, one cluster per preset, each
+    query sent through the real polars_cloud client, clusters stopped) with the server side and
+    S3 in process; its extra time is that path's client-side cost, not Polars Cloud's speed.
+    """
+    python = str(project / ".venv/bin/python")
+    sample = project / "data" / "sample"
+    rows = []
+    with tempfile.TemporaryDirectory() as home, prefect_server(project, Path(home)) as api:
+        env = os.environ | {"PREFECT_API_URL": api, "PREFECT_HOME": home}
+        for size in sizes:
+            shutil.rmtree(sample, ignore_errors=True)
+            subprocess.run([str(project / f".venv/bin/{SLUG}"), "sample-data", "--rows", str(size), "--out", str(sample)], cwd=project, check=True, capture_output=True)
+            local_runs, cloud_runs = [], []
+            for _ in range(repeats):
+                local_runs.append(measure([python, "flows/daily_report.py"], project, env))
+                cloud_runs.append(measure([python, "-m", "tests.simulated_run"], project, env))
+            local = statistics.median(r.seconds for r in local_runs)
+            cloud = statistics.median(r.seconds for r in cloud_runs)
+            rows.append(
+                {
+                    "rows": size,
+                    "local_s": local,
+                    "cloud_s": cloud,
+                    "local_anon_mb": max(r.peak_anon_mb for r in local_runs),
+                    "cloud_anon_mb": max(r.peak_anon_mb for r in cloud_runs),
+                }
+            )
+            print(f"  {size:>11,} rows: local {local:.2f}s, simulated cloud {cloud:.2f}s", flush=True)
+    return rows
+
+
 def generation_seconds(repeats: int) -> dict[str, float]:
     """Median wall time of `cookiecutter --no-input`, and of the template's own work in-process.
 
@@ -210,6 +245,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", type=int, nargs="+", default=[1_000_000, 4_000_000, 16_000_000])
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--day-sizes", type=int, nargs="+", default=[10_000, 1_000_000], help="rows of the sample day, local vs simulated cloud")
     parser.add_argument("--out", type=Path, default=TEMPLATE / "docs" / "benchmarks.md")
     args = parser.parse_args()
 
@@ -226,6 +262,8 @@ def main() -> int:
         results["secret_fetches"] = secret_fetches(Path(scratch) / "aws")
         print("runtime footprint", flush=True)
         results["footprint_mb"] = runtime_footprint_mb(project)
+        print("the sample day: local vs simulated cloud", flush=True)
+        results["cloud_path"] = cloud_path(project, args.day_sizes, args.repeats)
         print("orchestration tax and memory", flush=True)
         results["sizes"] = orchestration(project, args.sizes, args.repeats)
         results["repeats"] = args.repeats
