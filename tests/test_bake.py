@@ -34,6 +34,7 @@ COMMON_FILES = (
 # Under src/<package_name>/.
 PACKAGE_MODULES = (
     "__init__.py",
+    "backfill.py",
     "blocks.py",
     "cli.py",
     "compute.py",
@@ -41,6 +42,7 @@ PACKAGE_MODULES = (
     "doctor.py",
     "queries.py",
     "report.py",
+    "run_dates.py",
     "sample_data.py",
     "settings.py",
     "storage.py",
@@ -62,6 +64,7 @@ TEST_FILES = (
     "tests/test_no_leak.py",
     "tests/test_polars_cloud_contract.py",
     "tests/test_prefect_yaml.py",
+    "tests/test_run_dates.py",
     "tests/test_sample_data.py",
     "tests/test_settings.py",
 )

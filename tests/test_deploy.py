@@ -262,8 +262,8 @@ def serve_on_a_free_port(
     pytest.fail(f"no free port held for `{' '.join(command(0)[:3])}` in three tries")
 
 
-def expected_report(sample: Path) -> list[tuple[str, str, str, int, float]]:
-    """Compute the daily report from the sample files with the standard library alone."""
+def expected_report(sample: Path, day: str) -> list[tuple[str, str, str, int, float]]:
+    """Compute a day's report from that day's sample files with the standard library alone."""
     customers: dict[int, tuple[str, str]] = {}
     with (sample / "customers.ndjson").open(encoding="utf-8") as lines:
         for line in lines:
@@ -271,15 +271,18 @@ def expected_report(sample: Path) -> list[tuple[str, str, str, int, float]]:
                 row = json.loads(line)
                 customers[int(row["customer_id"])] = (row["segment"], row["country"])  # last wins
     totals: dict[tuple[str, str, str], list[float]] = defaultdict(lambda: [0, 0.0])
-    with (sample / "orders.csv").open(encoding="utf-8", newline="") as orders:
-        for row in csv.DictReader(orders):
-            if row["amount"] == "" or float(row["amount"]) < 0:
-                continue
-            day = datetime.fromisoformat(row["order_ts"]).astimezone(UTC).date().isoformat()
-            segment, country = customers.get(int(row["customer_id"]), ("unknown", "unknown"))
-            total = totals[(day, segment, country)]
-            total[0] += 1
-            total[1] += float(row["amount"])
+    rows = []
+    for path in sorted((sample / "orders" / f"date={day}").glob("*.csv")):
+        with path.open(encoding="utf-8", newline="") as orders:
+            rows += list(csv.DictReader(orders))
+    for row in rows:
+        if row["amount"] == "" or float(row["amount"]) < 0:
+            continue
+        ordered = datetime.fromisoformat(row["order_ts"]).astimezone(UTC).date().isoformat()
+        segment, country = customers.get(int(row["customer_id"]), ("unknown", "unknown"))
+        total = totals[(ordered, segment, country)]
+        total[0] += 1
+        total[1] += float(row["amount"])
     return [(*key, int(count), revenue) for key, (count, revenue) in sorted(totals.items())]
 
 
@@ -290,8 +293,8 @@ import boto3
 bucket, prefix, secret_name, secret = sys.argv[1:5]
 s3 = boto3.client("s3")
 s3.create_bucket(Bucket=bucket)
-for path in sorted(Path("data/sample").iterdir()):
-    s3.upload_file(str(path), bucket, f"{prefix}/{path.name}")
+for path in sorted(Path("data/sample").rglob("*.*")):
+    s3.upload_file(str(path), bucket, f"{prefix}/{path.relative_to('data/sample').as_posix()}")
 if secret_name:
     boto3.client("secretsmanager").create_secret(Name=secret_name, SecretString=secret)
 """
@@ -302,14 +305,16 @@ from prefect import get_client
 with get_client(sync_client=True) as client:
     run = client.read_flow_run(uuid.UUID(sys.argv[1]))
     deployment = client.read_deployment(run.deployment_id)
-print(json.dumps({"state": run.state.type.value, "parameters": run.parameters,
-                  "deployment": deployment.name, "pool": deployment.work_pool_name}))
+print(json.dumps({"state": run.state.type.value, "parameters": run.parameters, "name": run.name,
+                  "deployment": deployment.name, "pool": deployment.work_pool_name,
+                  "limit": deployment.global_concurrency_limit.limit,
+                  "collisions": deployment.concurrency_options.collision_strategy}))
 """
 
 READ_REPORT = """
 import json, sys
 import polars as pl
-frame = pl.read_parquet(sys.argv[1])
+frame = pl.read_parquet(sys.argv[1] + "/")
 print(json.dumps({"columns": frame.columns,
                   "rows": [[str(row[0]), *row[1:]] for row in frame.rows()]}))
 """
@@ -390,19 +395,11 @@ def test_deploy_end_to_end_on_loopback(
             [prefect, "--no-prompt", "deploy", "--name", "daily-report-local"],
             DOCKER_HOST="unix:///nonexistent/docker.sock",
         )
-        started = ok(
-            [
-                prefect,
-                "deployment",
-                "run",
-                "daily-report/daily-report-local",
-                "--param",
-                f"source_uri={data_uri}/raw",
-                "--param",
-                f"output_uri={data_uri}/reports",
-            ]
-        )
-        flow_run_id = re.search(r"UUID: ([0-9a-f-]{36})", started.stdout)
+        # The last two sample days, in one flow run of the deployment.
+        days = sorted(p.name.removeprefix("date=") for p in (project / "data/sample/orders").iterdir())
+        first, last = days[-2], days[-1]
+        started = ok(["make", "backfill", f"START={first}", f"END={last}", "DEPLOYMENT=daily-report-local"])
+        flow_run_id = re.search(r"/runs/flow-run/([0-9a-f-]{36})", started.stdout)
         assert flow_run_id, describe(started)
 
         worker_log = tmp_path / "worker.log"
@@ -424,17 +421,21 @@ def test_deploy_end_to_end_on_loopback(
         run = last_json_line(ok([python, "-c", FLOW_RUN, flow_run_id.group(1)]))
         assert run["state"] == "COMPLETED", outputs[-2]
         assert (run["deployment"], run["pool"]) == ("daily-report-local", "local")
-        assert run["parameters"] == {
-            "source_uri": f"{data_uri}/raw",
-            "output_uri": f"{data_uri}/reports",
+        assert run["parameters"] == {"start": first, "end": last}
+        assert run["name"] == f"daily-report {first}..{last}"
+        # The server holds the limit that keeps a backfill and the scheduled run apart.
+        assert (run["limit"], run["collisions"]) == (1, "ENQUEUE")
+        reports = {
+            day: last_json_line(ok([python, "-c", READ_REPORT, f"{data_uri}/reports/daily_report/date={day}"]))
+            for day in (first, last)
         }
-        report = last_json_line(ok([python, "-c", READ_REPORT, f"{data_uri}/reports/daily_report.parquet"]))
 
     assert moto.returncode is not None and server.returncode is not None
-    expected = expected_report(project / "data" / "sample")
-    assert report["columns"] == ["order_date", "segment", "country", "orders", "revenue"]
-    assert [tuple(row[:4]) for row in report["rows"]] == [row[:4] for row in expected]
-    assert [row[4] for row in report["rows"]] == pytest.approx([row[4] for row in expected])
-    assert ("unknown", "unknown") in {(row[1], row[2]) for row in expected}
+    for day, report in reports.items():
+        expected = expected_report(project / "data" / "sample", day)
+        assert report["columns"] == ["order_date", "segment", "country", "orders", "revenue"]
+        assert [tuple(row[:4]) for row in report["rows"]] == [row[:4] for row in expected]
+        assert [row[4] for row in report["rows"]] == pytest.approx([row[4] for row in expected])
+        assert ("unknown", "unknown") in {(row[1], row[2]) for row in expected}
     leaked = [text for text in outputs if CLIENT_SECRET in text or CLIENT_ID in text]
     assert not leaked, "a command printed the service account"

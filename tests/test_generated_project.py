@@ -113,8 +113,10 @@ def test_make_lint_passes_and_changes_nothing(project: Installed) -> None:
 def test_make_run_writes_the_daily_report(default_project: Installed) -> None:
     result = default_project.make("run")
     assert result.returncode == 0, describe(result)
-    report = default_project.path / "data" / "output" / "daily_report.parquet"
-    assert report.is_file(), describe(result)
+    report = default_project.path / "data" / "output" / "daily_report"
+    days = sorted(p.name for p in (default_project.path / "data" / "sample" / "orders").iterdir())
+    assert len(days) == 7, days  # the default sample: a week ending yesterday
+    assert sorted(p.name for p in report.iterdir()) == days, describe(result)
     # Read it with the project's own Polars: the contract's columns, and some rows.
     shape = run_ok(
         [
@@ -124,7 +126,7 @@ def test_make_run_writes_the_daily_report(default_project: Installed) -> None:
             "python",
             "-c",
             "import sys, polars as pl; r = pl.read_parquet(sys.argv[1]); print(','.join(r.columns)); print(r.height)",
-            str(report),
+            f"{report}/{days[-1]}/",
         ],
         default_project.path,
         env=default_project.env,
@@ -135,7 +137,10 @@ def test_make_run_writes_the_daily_report(default_project: Installed) -> None:
 
 SAME_REPORT = """
 import sys, polars as pl
-local, simulated = (pl.read_parquet(path) for path in sys.argv[1:])
+local, simulated = (
+    pl.scan_parquet(path + "/", hive_partitioning=True).sort("date", "order_date", "segment", "country").collect()
+    for path in sys.argv[1:]
+)
 assert local.drop("revenue").equals(simulated.drop("revenue")), (local, simulated)
 assert (local["revenue"] - simulated["revenue"]).abs().max() < 1e-6
 print(simulated.height)
@@ -145,14 +150,14 @@ print(simulated.height)
 def test_make_run_cloud_sim_is_labelled_and_reports_what_the_local_run_does(
     default_project: Installed,
 ) -> None:
-    local = default_project.path / "data" / "output" / "daily_report.parquet"
+    local = default_project.path / "data" / "output" / "daily_report"
     if not local.exists():
         assert default_project.make("run").returncode == 0
     result = run(["make", "run", "CLOUD=sim"], default_project.path, env=default_project.env, timeout=600)
 
     assert result.returncode == 0, describe(result)
     assert result.stdout.count("SIMULATION") >= 2, describe(result)  # before and after the run
-    simulated = default_project.path / "data" / "output" / "simulated" / "daily_report.parquet"
+    simulated = default_project.path / "data" / "output" / "simulated" / "daily_report"
     rows = run_ok(
         ["uv", "run", "--locked", "python", "-c", SAME_REPORT, str(local), str(simulated)],
         default_project.path,

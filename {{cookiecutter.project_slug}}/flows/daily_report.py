@@ -1,12 +1,17 @@
 """The daily report: orchestration only; the package does the work.
 
+A run reports a range of days (by default the day before its scheduled start) in one pass:
 prepare_orders and prepare_customers run side by side on the small preset, build_report joins
-them on the large one; in local mode the same queries stream on local Polars.
+them on the large one, each with one query over the whole range. Everything is written under a
+run-scoped staging prefix and published day by day only once every query succeeded. In local
+mode the same queries stream on local Polars.
 """
 
 from __future__ import annotations
 
-from prefect import flow, task
+from datetime import date
+
+from prefect import flow, runtime, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NONE
 from prefect.futures import wait
@@ -14,62 +19,109 @@ from prefect.futures import wait
 from {{ cookiecutter.package_name }} import queries
 from {{ cookiecutter.package_name }}.compute import ComputeSession, validate_uris
 from {{ cookiecutter.package_name }}.report import summarize
+from {{ cookiecutter.package_name }}.run_dates import RunDatesError, describe, resolve_days
 from {{ cookiecutter.package_name }}.settings import get_settings
-from {{ cookiecutter.package_name }}.storage import join
+from {{ cookiecutter.package_name }}.storage import (
+    CLEAN_ORDERS,
+    CUSTOMERS,
+    REPORT,
+    discard,
+    find_inputs,
+    join,
+    new_staging,
+    publish,
+)
 
 # Tasks pass uris, never data, and take the session as an argument: nothing to cache or persist.
 
 
 @task(cache_policy=NONE)
-def prepare_orders(compute: ComputeSession, source_uri: str, output_uri: str) -> str:
-    """Write the cleaned orders on the small preset."""
-    target = join(output_uri, "orders.parquet")
-    compute.sink_parquet(queries.clean_orders(source_uri), target, "small")
+def prepare_orders(compute: ComputeSession, order_files: list[str], staging_uri: str) -> str:
+    """Write the cleaned orders, a folder per day, on the small preset."""
+    target = join(staging_uri, CLEAN_ORDERS)
+    compute.sink_parquet(queries.clean_orders(order_files), queries.by_day(target), "small")
     return target
 
 
 @task(cache_policy=NONE)
-def prepare_customers(compute: ComputeSession, source_uri: str, output_uri: str) -> str:
+def prepare_customers(compute: ComputeSession, customers_uri: str, staging_uri: str) -> str:
     """Write one row per customer on the small preset."""
-    target = join(output_uri, "customers.parquet")
-    compute.sink_parquet(queries.latest_customers(source_uri), target, "small")
+    target = join(staging_uri, f"{CUSTOMERS}/customers.parquet")
+    compute.sink_parquet(queries.latest_customers(customers_uri), target, "small")
     return target
 
 
 @task(cache_policy=NONE)
 def build_report(
-    compute: ComputeSession, orders_uri: str, customers_uri: str, output_uri: str
+    compute: ComputeSession, orders_uri: str, customers_uri: str, staging_uri: str
 ) -> str:
-    """Join and aggregate on the large preset."""
-    target = join(output_uri, "daily_report.parquet")
-    compute.sink_parquet(queries.daily_report(orders_uri, customers_uri), target, "large")
+    """Join and aggregate on the large preset, a folder per day."""
+    target = join(staging_uri, REPORT)
+    report = queries.daily_report(orders_uri, customers_uri)
+    compute.sink_parquet(report, queries.by_day(target), "large")
     return target
 
 
 @task(cache_policy=NONE)
-def publish_summary(report_uri: str) -> None:
-    """Show the report's totals and per-day table in the Prefect UI."""
-    summary = summarize(report_uri)
+def publish_days(output_uri: str, staging: str, days: list[date]) -> None:
+    """Replace each day's partitions with the run's staged files."""
+    publish(output_uri, staging, days)
+
+
+@task(cache_policy=NONE)
+def publish_summary(output_uri: str, days: list[date]) -> None:
+    """Show the days of the run, their rows and revenue, in the Prefect UI."""
+    summary = summarize(output_uri, days)
     create_markdown_artifact(
-        key="daily-report", markdown=summary.markdown(), description="Daily report totals"
+        key="daily-report", markdown=summary.markdown(), description="Daily report by day"
     )
 
 
-@flow(name="daily-report")
-def daily_report(source_uri: str | None = None, output_uri: str | None = None) -> str:
-    """Build the daily report from source_uri into output_uri and return the report's uri."""
+def run_name() -> str:
+    """Name a flow run after its days, e.g. `daily-report 2026-11-24`."""
+    parameters = runtime.flow_run.parameters
+    try:
+        days = resolve_days(
+            parameters.get("start"),
+            parameters.get("end"),
+            runtime.flow_run.scheduled_start_time,
+            max_days=100_000,  # the flow refuses long ranges itself, with the reason
+        )
+    except RunDatesError:
+        return "daily-report (dates refused)"
+    return f"daily-report {describe(days)}"
+
+
+@flow(name="daily-report", flow_run_name=run_name)
+def daily_report(
+    start: date | None = None,
+    end: date | None = None,
+    source_uri: str | None = None,
+    output_uri: str | None = None,
+) -> str:
+    """Report the days start..end (default: the day before the scheduled start); return where."""
     settings = get_settings()
+    days = resolve_days(
+        start, end, runtime.flow_run.scheduled_start_time, settings.max_backfill_days
+    )
     source_uri = source_uri or settings.source_uri
     output_uri = output_uri or settings.output_uri
     validate_uris(settings, source_uri, output_uri)
-    with ComputeSession(settings) as compute:
-        orders = prepare_orders.submit(compute, source_uri, output_uri)
-        customers = prepare_customers.submit(compute, source_uri, output_uri)
-        # Both must finish before the session may stop their compute.
-        wait([orders, customers])
-        report_uri = build_report(compute, orders.result(), customers.result(), output_uri)
-    publish_summary(report_uri)
-    return report_uri
+    inputs = find_inputs(source_uri, days)  # a missing day fails here, before any compute
+    staging = new_staging()
+    staging_uri = join(output_uri, staging)
+    try:
+        with ComputeSession(settings) as compute:
+            orders = prepare_orders.submit(compute, inputs.orders, staging_uri)
+            customers = prepare_customers.submit(compute, inputs.customers, staging_uri)
+            # Both must finish before the session may stop their compute.
+            wait([orders, customers])
+            build_report(compute, orders.result(), customers.result(), staging_uri)
+        publish_days(output_uri, staging, days)
+    finally:
+        discard(output_uri, staging)
+    publish_summary(output_uri, days)
+    return join(output_uri, REPORT)
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ import traceback
 import urllib.request
 import uuid
 from collections.abc import Iterator
+from datetime import date
 from pathlib import Path
 
 import boto3
@@ -24,7 +25,9 @@ from .polars_cloud_sim import PolarsCloudSimulator
 # The temporary servers tests start need not report usage (tests run offline).
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
-SAMPLE_ROWS = 3_000
+SAMPLE_ROWS = 1_000  # orders a day
+# Fixed days, so expectations never depend on today's date.
+SAMPLE_DAYS = [date(2026, 11, 1), date(2026, 11, 2), date(2026, 11, 3)]
 # Values that must never show up in a log, a parameter, an error or a file.
 CLIENT_ID = "client-id-e2a9c7f3"
 CLIENT_SECRET = "client-secret-5b1d8e44"
@@ -64,7 +67,7 @@ def cloud_sim(monkeypatch: pytest.MonkeyPatch, service_account_env: None) -> Pol
 @pytest.fixture(scope="session")
 def sample_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Small deterministic inputs, made once."""
-    return write_sample_data(tmp_path_factory.mktemp("sample"), rows=SAMPLE_ROWS)
+    return write_sample_data(tmp_path_factory.mktemp("sample"), SAMPLE_DAYS, rows=SAMPLE_ROWS)
 
 
 @pytest.fixture(scope="session")
@@ -131,6 +134,7 @@ def s3_data(aws: str, sample_dir: Path) -> str:
     bucket = f"reports-{uuid.uuid4().hex[:12]}"
     s3 = boto3.client("s3")
     s3.create_bucket(Bucket=bucket)
-    for name in ("orders.csv", "customers.ndjson"):
-        s3.upload_file(str(sample_dir / name), bucket, f"raw/{name}")
+    for path in sample_dir.rglob("*"):
+        if path.is_file():
+            s3.upload_file(str(path), bucket, f"raw/{path.relative_to(sample_dir).as_posix()}")
     return f"s3://{bucket}"

@@ -1,4 +1,7 @@
-"""The contract's report computed with the standard library only, to check Polars against."""
+"""The contract's report computed with the standard library only, to check Polars against.
+
+A day's report is computed from that day's input partition alone (orders/date=D/*.csv).
+"""
 
 from __future__ import annotations
 
@@ -11,22 +14,23 @@ from pathlib import Path
 ReportRow = tuple[date, str, str, int, float]
 
 
-def clean_orders(source: Path) -> list[dict[str, object]]:
-    """Orders with an amount that is present and not negative, plus their UTC date."""
+def clean_orders(source: Path, day: date) -> list[dict[str, object]]:
+    """A day's orders with an amount that is present and not negative, plus their UTC date."""
     kept = []
-    with (source / "orders.csv").open(newline="") as orders:
-        for row in csv.DictReader(orders):
-            if row["amount"] == "" or float(row["amount"]) < 0:
-                continue
-            moment = datetime.fromisoformat(row["order_ts"].replace("Z", "+00:00"))
-            kept.append(
-                {
-                    "order_id": int(row["order_id"]),
-                    "customer_id": int(row["customer_id"]),
-                    "amount": float(row["amount"]),
-                    "order_date": moment.date(),
-                }
-            )
+    for path in sorted((source / "orders" / f"date={day.isoformat()}").glob("*.csv")):
+        with path.open(newline="") as orders:
+            for row in csv.DictReader(orders):
+                if row["amount"] == "" or float(row["amount"]) < 0:
+                    continue
+                moment = datetime.fromisoformat(row["order_ts"].replace("Z", "+00:00"))
+                kept.append(
+                    {
+                        "order_id": int(row["order_id"]),
+                        "customer_id": int(row["customer_id"]),
+                        "amount": float(row["amount"]),
+                        "order_date": moment.date(),
+                    }
+                )
     return kept
 
 
@@ -40,11 +44,11 @@ def latest_customers(source: Path) -> dict[int, tuple[str, str]]:
     return customers
 
 
-def daily_report(source: Path) -> list[ReportRow]:
-    """Rows of (order_date, segment, country, orders, revenue), sorted by the keys."""
+def daily_report(source: Path, day: date) -> list[ReportRow]:
+    """A day's rows of (order_date, segment, country, orders, revenue), sorted by the keys."""
     customers = latest_customers(source)
     totals: dict[tuple[date, str, str], list[float]] = defaultdict(lambda: [0, 0.0])
-    for order in clean_orders(source):
+    for order in clean_orders(source, day):
         segment, country = customers.get(order["customer_id"], ("unknown", "unknown"))  # type: ignore[arg-type]
         total = totals[(order["order_date"], segment, country)]  # type: ignore[index]
         total[0] += 1

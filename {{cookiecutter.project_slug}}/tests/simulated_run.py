@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import secrets
+import shutil
 import socket
 import uuid
 from pathlib import Path
@@ -22,14 +22,20 @@ import polars as pl
 import pytest
 from moto.server import ThreadedMotoServer
 
-from {{ cookiecutter.package_name }}.cli import DEFAULT_ROWS, OUTPUT_DIR, SAMPLE_DIR
-from {{ cookiecutter.package_name }}.sample_data import has_sample_data, write_sample_data
+from {{ cookiecutter.package_name }}.cli import DEFAULT_DAYS, DEFAULT_ROWS, OUTPUT_DIR, SAMPLE_DIR
+from {{ cookiecutter.package_name }}.run_dates import describe, resolve_days
+from {{ cookiecutter.package_name }}.sample_data import (
+    has_sample_data,
+    last_days,
+    sample_days,
+    write_sample_data,
+)
 from {{ cookiecutter.package_name }}.settings import ENV_PREFIX
+from {{ cookiecutter.package_name }}.storage import REPORT, list_keys
 
 from .polars_cloud_sim import PolarsCloudSimulator
 
 BANNER = "SIMULATION: Polars Cloud is simulated in this process; nothing is sent or billed."
-INPUTS = ("orders.csv", "customers.ndjson")
 
 
 def free_port() -> int:
@@ -41,13 +47,17 @@ def free_port() -> int:
 def main() -> int:
     """Run the flow in cloud mode against the simulator and a local S3."""
     parser = argparse.ArgumentParser(description=main.__doc__)
-    parser.add_argument(
-        "--rows", type=int, default=DEFAULT_ROWS, help="size of missing sample data"
-    )
+    parser.add_argument("--rows", type=int, default=DEFAULT_ROWS, help="orders a missing day")
+    parser.add_argument("--days", type=int, default=DEFAULT_DAYS, help="days of missing data")
+    parser.add_argument("--start", help="first day, YYYY-MM-DD")
+    parser.add_argument("--end", help="last day, YYYY-MM-DD")
     args = parser.parse_args()
     if not has_sample_data(SAMPLE_DIR):
-        print(f"no sample data in {SAMPLE_DIR}: writing {args.rows} orders")
-        write_sample_data(SAMPLE_DIR, rows=args.rows)
+        print(f"no sample data in {SAMPLE_DIR}: writing {args.days} days of {args.rows} orders")
+        write_sample_data(SAMPLE_DIR, last_days(args.days), rows=args.rows)
+    present = sample_days(SAMPLE_DIR)
+    start, end = (args.start, args.end) if args.start or args.end else (present[0], present[-1])
+    days = resolve_days(start, end, scheduled=None, max_days=100_000)
 
     print(BANNER)
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's request log: noise here
@@ -76,33 +86,38 @@ def main() -> int:
         bucket = "simulated-daily-reports"
         s3 = boto3.client("s3")
         s3.create_bucket(Bucket=bucket)
-        for name in INPUTS:
-            s3.upload_file(str(SAMPLE_DIR / name), bucket, f"raw/{name}")
+        for path in sorted(SAMPLE_DIR.rglob("*")):
+            if path.is_file():
+                s3.upload_file(str(path), bucket, f"raw/{path.relative_to(SAMPLE_DIR).as_posix()}")
 
         from flows.daily_report import daily_report
 
+        output_uri = f"s3://{bucket}/reports"
         report_uri = daily_report(
-            source_uri=f"s3://{bucket}/raw", output_uri=f"s3://{bucket}/reports"
+            start=days[0], end=days[-1], source_uri=f"s3://{bucket}/raw", output_uri=output_uri
         )
-        local_copy = copy_back(s3, report_uri, OUTPUT_DIR / "simulated")
+        local_copy = copy_back(s3, bucket, output_uri, OUTPUT_DIR / "simulated")
         print(f"\n{BANNER}")
         print(summary(sim))
-        print(f"report written to {report_uri} (simulated S3), copied to {local_copy}:")
-        print(pl.read_parquet(local_copy).head(10))
+        print(f"report of {describe(days)} written to {report_uri}/ (simulated S3),")
+        print(f"copied to {local_copy}/; its first rows:")
+        print(pl.scan_parquet(f"{local_copy}/", hive_partitioning=True).head(10).collect())
     finally:
         patch.undo()
         s3_server.stop()
     return 0
 
 
-def copy_back(s3: object, uri: str, folder: Path) -> Path:
-    """Download the report from the in-process S3 into folder, replacing any earlier copy."""
-    bucket, key = uri.removeprefix("s3://").split("/", 1)
-    folder.mkdir(parents=True, exist_ok=True)
-    target = folder / key.rsplit("/", 1)[-1]
-    partial = target.with_name(f".{target.name}.partial")
-    s3.download_file(bucket, key, str(partial))  # type: ignore[attr-defined]
-    os.replace(partial, target)
+def copy_back(s3: object, bucket: str, output_uri: str, folder: Path) -> Path:
+    """Download the report's day folders from the in-process S3, replacing an earlier copy."""
+    target, partial = folder / REPORT, folder / f".{REPORT}.partial"
+    shutil.rmtree(partial, ignore_errors=True)
+    for key in list_keys(output_uri, f"{REPORT}/"):
+        local = partial / key.removeprefix(f"{REPORT}/")
+        local.parent.mkdir(parents=True, exist_ok=True)
+        s3.download_file(bucket, f"reports/{key}", str(local))  # type: ignore[attr-defined]
+    shutil.rmtree(target, ignore_errors=True)
+    partial.rename(target)
     return target
 
 

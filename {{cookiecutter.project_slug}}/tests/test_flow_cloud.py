@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import date
 from pathlib import Path
 
 import boto3
@@ -22,15 +23,17 @@ import pytest
 from {{ cookiecutter.package_name }}.cli import main
 from {{ cookiecutter.package_name }}.compute import ComputeError
 from {{ cookiecutter.package_name }}.settings import ENV_PREFIX
+from {{ cookiecutter.package_name }}.storage import MissingInputError
 
 from flows.daily_report import daily_report
 
 from . import reference
-from .conftest import CLIENT_ID, CLIENT_SECRET
+from .conftest import CLIENT_ID, CLIENT_SECRET, SAMPLE_DAYS
 from .polars_cloud_sim import PolarsCloudSimulator
 from .stores import SecretStore, count_secret_reads
 
 PROJECT = Path(__file__).resolve().parent.parent
+FIRST, SECOND, THIRD = SAMPLE_DAYS
 
 
 @pytest.fixture
@@ -38,10 +41,18 @@ def cloud_mode(monkeypatch: pytest.MonkeyPatch, prefect_api: str) -> None:
     monkeypatch.setenv(f"{ENV_PREFIX}COMPUTE_MODE", "cloud")
 
 
-def keys(s3_data: str) -> list[str]:
+def objects(s3_data: str, prefix: str = "reports/") -> dict[str, str]:
+    """Key -> ETag of every object below prefix."""
     bucket = s3_data.removeprefix("s3://")
-    listing = boto3.client("s3").list_objects_v2(Bucket=bucket)
-    return [item["Key"] for item in listing.get("Contents", [])]
+    listing = boto3.client("s3").list_objects_v2(Bucket=bucket, Prefix=prefix)
+    return {item["Key"]: item["ETag"] for item in listing.get("Contents", [])}
+
+
+def assert_day_matches_the_oracle(s3_data: str, sample_dir: Path, day: date) -> None:
+    report = pl.read_parquet(f"{s3_data}/reports/daily_report/date={day.isoformat()}/")
+    expected = reference.daily_report(sample_dir, day)
+    assert [row[:4] for row in report.rows()] == [row[:4] for row in expected]
+    assert report["revenue"].to_list() == pytest.approx([row[4] for row in expected])
 
 
 def assert_every_cluster_started_once_and_stopped(sim: PolarsCloudSimulator) -> None:
@@ -72,25 +83,57 @@ def test_cloud_run_writes_the_report_through_the_real_client(
     reads = count_secret_reads(monkeypatch)
     caplog.set_level(logging.DEBUG)
 
-    report_uri = daily_report(source_uri=f"{s3_data}/raw", output_uri=f"{s3_data}/reports")
+    location = daily_report(
+        start=FIRST, end=THIRD, source_uri=f"{s3_data}/raw", output_uri=f"{s3_data}/reports"
+    )
 
-    assert report_uri == f"{s3_data}/reports/daily_report.parquet"
-    expected = reference.daily_report(sample_dir)
-    report = pl.read_parquet(report_uri)
-    assert [row[:4] for row in report.rows()] == [row[:4] for row in expected]
-    assert report["revenue"].to_list() == pytest.approx([row[4] for row in expected])
-
+    assert location == f"{s3_data}/reports/daily_report"
+    for day in SAMPLE_DAYS:
+        assert_day_matches_the_oracle(s3_data, sample_dir, day)
     assert sim.names()[0] == "authenticate" and sim.names().count("authenticate") == 1
+    # Three days in one run: each preset built and booted once, one query per task.
     assert sim.names().count("resolve_compute_context_specs") == 2, "one context per preset"
     assert_every_cluster_started_once_and_stopped(sim)
-    sinks = {q.sink.rsplit("/", 1)[-1]: q.cluster.preset for q in sim.queries.values()}
-    assert sinks == {
-        "orders.parquet": "small",
-        "customers.parquet": "small",
-        "daily_report.parquet": "large",
-    }
+    assert sorted(q.cluster.preset for q in sim.queries.values()) == ["large", "small", "small"]
     assert reads == (["read"] if backend == "aws-secrets-manager" else [])
+    assert not [key for key in objects(s3_data) if "_staging" in key]
     assert CLIENT_SECRET not in caplog.text and CLIENT_ID not in caplog.text
+
+
+def test_a_rerun_on_s3_replaces_exactly_its_day(
+    cloud_mode: None, cloud_sim: PolarsCloudSimulator, s3_data: str, sample_dir: Path
+) -> None:
+    run = {"source_uri": f"{s3_data}/raw", "output_uri": f"{s3_data}/reports"}
+    daily_report(start=FIRST, end=THIRD, **run)
+    bucket = s3_data.removeprefix("s3://")
+    stale = "reports/daily_report/date=2026-11-02/from-an-older-run.parquet"
+    boto3.client("s3").put_object(Bucket=bucket, Key=stale, Body=b"stale")
+    before = objects(s3_data)
+
+    daily_report(start=SECOND, **run)
+
+    after = objects(s3_data)
+    assert stale not in after
+    assert_day_matches_the_oracle(s3_data, sample_dir, SECOND)
+    untouched = [k for k in before if "date=2026-11-02" not in k]
+    assert {k: after[k] for k in untouched} == {k: before[k] for k in untouched}
+
+
+def test_a_missing_day_on_s3_is_refused_before_any_compute(
+    cloud_mode: None, cloud_sim: PolarsCloudSimulator, s3_data: str
+) -> None:
+    bucket = s3_data.removeprefix("s3://")
+    for key in objects(s3_data, "raw/orders/date=2026-11-02/"):
+        boto3.client("s3").delete_object(Bucket=bucket, Key=key)
+
+    with pytest.raises(
+        MissingInputError, match=f"no orders for 2026-11-02 under {s3_data}/raw/orders/"
+    ):
+        daily_report(
+            start=FIRST, end=THIRD, source_uri=f"{s3_data}/raw", output_uri=f"{s3_data}/reports"
+        )
+
+    assert cloud_sim.calls == [], "not even a login: nothing was started"
 
 
 def test_a_failed_cloud_query_fails_the_run_and_still_stops_compute(
@@ -99,26 +142,26 @@ def test_a_failed_cloud_query_fails_the_run_and_still_stops_compute(
     cloud_sim.script(lambda q: q.cluster.preset == "large", "fail", "ComputeError: worker lost")
 
     with pytest.raises(pl.exceptions.ComputeError, match="worker lost"):
-        daily_report(source_uri=f"{s3_data}/raw", output_uri=f"{s3_data}/reports")
+        daily_report(start=FIRST, source_uri=f"{s3_data}/raw", output_uri=f"{s3_data}/reports")
 
     assert_every_cluster_started_once_and_stopped(cloud_sim)
-    assert "reports/daily_report.parquet" not in keys(s3_data)
+    assert objects(s3_data) == {}, "nothing published, no staging left behind"
 
 
 def test_a_cancelled_cloud_query_fails_the_run(
     cloud_mode: None, cloud_sim: PolarsCloudSimulator, s3_data: str
 ) -> None:
-    cloud_sim.script(lambda q: q.sink.endswith("daily_report.parquet"), "cancel")
+    cloud_sim.script(lambda q: q.cluster.preset == "large", "cancel")
 
     state = daily_report(
-        source_uri=f"{s3_data}/raw", output_uri=f"{s3_data}/reports", return_state=True
+        start=FIRST, source_uri=f"{s3_data}/raw", output_uri=f"{s3_data}/reports", return_state=True
     )
 
     assert state.is_failed()
     with pytest.raises(ComputeError, match="the large query .* ended CANCELED"):
         state.result()
     assert_every_cluster_started_once_and_stopped(cloud_sim)
-    assert "reports/daily_report.parquet" not in keys(s3_data)
+    assert objects(s3_data) == {}
 
 
 RUNNER = """
@@ -136,7 +179,8 @@ simulator.script(lambda query: query.cluster.preset == "large", "hang")
 simulator.install(pytest.MonkeyPatch())
 from flows.daily_report import daily_report
 
-daily_report(source_uri=sys.argv[2] + "/raw", output_uri=sys.argv[2] + "/reports")
+base = sys.argv[2]
+daily_report(start="2026-11-01", source_uri=base + "/raw", output_uri=base + "/reports")
 """
 
 

@@ -1,19 +1,28 @@
-"""The flow in local mode against a real temporary Prefect server."""
+"""The flow in local mode, by day, against a real temporary Prefect server."""
 
 from __future__ import annotations
 
 import shutil
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import polars as pl
 import pytest
 from prefect.artifacts import Artifact
+from prefect.client.orchestration import get_client
+from prefect.flow_engine import run_flow
+from prefect.states import Scheduled
 
+from {{ cookiecutter.package_name }}.run_dates import RunDatesError
 from {{ cookiecutter.package_name }}.settings import ENV_PREFIX
+from {{ cookiecutter.package_name }}.storage import MissingInputError
 
 from flows.daily_report import daily_report
 
 from . import reference
+from .conftest import SAMPLE_DAYS
+
+FIRST, SECOND, THIRD = SAMPLE_DAYS
 
 
 @pytest.fixture
@@ -21,67 +30,141 @@ def local_mode(monkeypatch: pytest.MonkeyPatch, prefect_api: str) -> None:
     monkeypatch.setenv(f"{ENV_PREFIX}COMPUTE_MODE", "local")
 
 
-def report_rows(path: Path) -> list[tuple[object, ...]]:
-    return pl.read_parquet(path).rows()
+def day_folder(output: Path, day: date, name: str = "daily_report") -> Path:
+    return output / name / f"date={day.isoformat()}"
 
 
-def test_report_matches_an_independent_computation(
-    local_mode: None, sample_dir: Path, tmp_path: Path
-) -> None:
-    report_uri = daily_report(source_uri=str(sample_dir), output_uri=str(tmp_path))
-
-    assert report_uri == str(tmp_path / "daily_report.parquet")
-    report = pl.read_parquet(report_uri)
+def assert_day_matches_the_oracle(output: Path, source: Path, day: date) -> None:
+    report = pl.read_parquet(day_folder(output, day))
+    expected = reference.daily_report(source, day)
     assert report.columns == ["order_date", "segment", "country", "orders", "revenue"]
-    expected = reference.daily_report(sample_dir)
     assert [row[:4] for row in report.rows()] == [row[:4] for row in expected]
     assert report["revenue"].to_list() == pytest.approx([row[4] for row in expected])
-    assert ("unknown", "unknown") in {(row[1], row[2]) for row in expected}
 
 
-def test_intermediate_outputs_follow_the_contract(
+def snapshot(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+
+
+def test_a_range_writes_each_day_from_its_own_partition(
     local_mode: None, sample_dir: Path, tmp_path: Path
 ) -> None:
-    daily_report(source_uri=str(sample_dir), output_uri=str(tmp_path))
+    location = daily_report(
+        start=FIRST, end=THIRD, source_uri=str(sample_dir), output_uri=str(tmp_path)
+    )
 
-    orders = pl.read_parquet(tmp_path / "orders.parquet")
-    assert orders.height == len(reference.clean_orders(sample_dir))
-    assert orders["amount"].null_count() == 0 and orders["amount"].min() >= 0
-    assert orders.schema["order_date"] == pl.Date
-    customers = pl.read_parquet(tmp_path / "customers.parquet")
-    latest = reference.latest_customers(sample_dir)
-    assert customers["customer_id"].is_unique().all()
-    assert {row[0]: (row[1], row[2]) for row in customers.rows()} == latest
+    assert location == str(tmp_path / "daily_report")
+    for day in SAMPLE_DAYS:
+        assert_day_matches_the_oracle(tmp_path, sample_dir, day)
+        cleaned = pl.read_parquet(day_folder(tmp_path, day, "orders"))
+        assert cleaned.height == len(reference.clean_orders(sample_dir, day))
+        customers = pl.read_parquet(day_folder(tmp_path, day, "customers"))
+        assert {r[0]: (r[1], r[2]) for r in customers.rows()} == reference.latest_customers(
+            sample_dir
+        )
+    history = pl.scan_parquet(f"{tmp_path}/daily_report/", hive_partitioning=True).collect()
+    assert sorted(set(history["date"].to_list())) == SAMPLE_DAYS
+    assert not (tmp_path / "_staging").exists() or not any((tmp_path / "_staging").iterdir())
 
 
-def test_the_run_publishes_a_summary_artifact(
+def test_no_dates_means_the_day_before_the_scheduled_start(
     local_mode: None, sample_dir: Path, tmp_path: Path
 ) -> None:
-    daily_report(source_uri=str(sample_dir), output_uri=str(tmp_path))
+    # Scheduled for 06:00 on the 3rd and executed now, weeks late: it still reports the 2nd.
+    scheduled = datetime(2026, 11, 3, 6, tzinfo=UTC)
+    parameters = {"source_uri": str(sample_dir), "output_uri": str(tmp_path)}
+    with get_client(sync_client=True) as client:
+        flow_run = client.create_flow_run(
+            daily_report, parameters=parameters, state=Scheduled(scheduled_time=scheduled)
+        )
+    state = run_flow(daily_report, flow_run=flow_run, parameters=parameters, return_type="state")
 
-    artifact = Artifact.get("daily-report")
-    assert artifact is not None
-    orders = sum(row[3] for row in reference.daily_report(sample_dir))
-    assert f"{orders} orders" in str(artifact.data)
-    assert "| order_date | orders | revenue |" in str(artifact.data)
+    assert state.is_completed(), state.message
+    assert sorted(p.name for p in (tmp_path / "daily_report").iterdir()) == ["date=2026-11-02"]
+    with get_client(sync_client=True) as client:
+        assert client.read_flow_run(flow_run.id).name == "daily-report 2026-11-02"
 
 
-def test_a_failed_run_keeps_the_previous_report(
+def test_one_date_alone_is_that_single_day(
     local_mode: None, sample_dir: Path, tmp_path: Path
 ) -> None:
-    good = tmp_path / "output"
-    daily_report(source_uri=str(sample_dir), output_uri=str(good))
-    before = (good / "daily_report.parquet").read_bytes()
+    daily_report(end=THIRD, source_uri=str(sample_dir), output_uri=str(tmp_path))
+
+    assert [p.name for p in (tmp_path / "daily_report").iterdir()] == ["date=2026-11-03"]
+    assert_day_matches_the_oracle(tmp_path, sample_dir, THIRD)
+
+
+def test_rerunning_a_day_replaces_exactly_that_day(
+    local_mode: None, sample_dir: Path, tmp_path: Path
+) -> None:
+    daily_report(start=FIRST, end=THIRD, source_uri=str(sample_dir), output_uri=str(tmp_path))
+    # An earlier run of the 2nd left more files than a run writes now.
+    stale = day_folder(tmp_path, SECOND)
+    shutil.copy(next(stale.glob("*.parquet")), stale / "from-an-older-run.parquet")
+    others = {day: snapshot(day_folder(tmp_path, day)) for day in (FIRST, THIRD)}
+
+    daily_report(start=SECOND, source_uri=str(sample_dir), output_uri=str(tmp_path))
+
+    assert not (stale / "from-an-older-run.parquet").exists()
+    assert_day_matches_the_oracle(tmp_path, sample_dir, SECOND)
+    assert {day: snapshot(day_folder(tmp_path, day)) for day in (FIRST, THIRD)} == others
+
+
+def test_a_failed_run_leaves_every_partition_as_it_was(
+    local_mode: None, sample_dir: Path, tmp_path: Path
+) -> None:
+    output = tmp_path / "output"
+    daily_report(start=FIRST, end=THIRD, source_uri=str(sample_dir), output_uri=str(output))
+    before = snapshot(output)
     broken = tmp_path / "broken"
     shutil.copytree(sample_dir, broken)
-    with (broken / "orders.csv").open("a") as orders:
+    with next((broken / "orders" / "date=2026-11-03").glob("*.csv")).open("a") as orders:
         orders.write("999999,1,not-a-timestamp,10.0\n")
 
     with pytest.raises(Exception, match="not-a-timestamp|conversion|parse"):
-        daily_report(source_uri=str(broken), output_uri=str(good))
+        daily_report(start=FIRST, end=THIRD, source_uri=str(broken), output_uri=str(output))
 
-    assert (good / "daily_report.parquet").read_bytes() == before
-    assert not list(good.glob("*.partial"))
+    assert snapshot(output) == before
+
+
+def test_a_missing_day_is_refused_before_anything_runs(
+    local_mode: None, sample_dir: Path, tmp_path: Path
+) -> None:
+    source = tmp_path / "source"
+    shutil.copytree(sample_dir, source)
+    shutil.rmtree(source / "orders" / "date=2026-11-02")
+
+    with pytest.raises(MissingInputError) as refused:
+        daily_report(
+            start=FIRST, end=THIRD, source_uri=str(source), output_uri=str(tmp_path / "out")
+        )
+
+    assert "no orders for 2026-11-02 under " in str(refused.value)
+    assert str(source / "orders") in str(refused.value)
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").rglob("*.parquet"))
+
+
+def test_dates_that_cannot_run_are_refused_with_what_to_pass(
+    local_mode: None, sample_dir: Path, tmp_path: Path
+) -> None:
+    with pytest.raises(RunDatesError, match="before start"):
+        daily_report(start=THIRD, end=FIRST, source_uri=str(sample_dir), output_uri=str(tmp_path))
+
+
+def test_the_run_publishes_its_days_as_an_artifact(
+    local_mode: None, sample_dir: Path, tmp_path: Path
+) -> None:
+    daily_report(start=FIRST, end=SECOND, source_uri=str(sample_dir), output_uri=str(tmp_path))
+
+    artifact = Artifact.get("daily-report")
+    assert artifact is not None
+    text = str(artifact.data)
+    assert "| day | rows | orders | revenue |" in text
+    for day in (FIRST, SECOND):
+        orders = sum(row[3] for row in reference.daily_report(sample_dir, day))
+        rows = len(reference.daily_report(sample_dir, day))
+        assert f"| {day} | {rows} | {orders} |" in text
+    assert f"`{tmp_path / 'daily_report'}/`" in text
 
 
 def test_cloud_mode_refuses_local_paths_before_any_compute(
@@ -90,4 +173,4 @@ def test_cloud_mode_refuses_local_paths_before_any_compute(
     monkeypatch.setenv(f"{ENV_PREFIX}COMPUTE_MODE", "cloud")
 
     with pytest.raises(Exception, match="COMPUTE_MODE=local"):
-        daily_report(source_uri=str(sample_dir), output_uri=str(tmp_path))
+        daily_report(start=FIRST, source_uri=str(sample_dir), output_uri=str(tmp_path))

@@ -20,7 +20,7 @@ from {{ cookiecutter.package_name }}.settings import ENV_PREFIX
 
 from flows.daily_report import daily_report
 
-from .conftest import CLIENT_ID, CLIENT_SECRET
+from .conftest import CLIENT_ID, CLIENT_SECRET, SAMPLE_DAYS
 from .polars_cloud_sim import PolarsCloudSimulator
 from .stores import SecretStore
 
@@ -72,7 +72,7 @@ def exercise_and_search(
     sim = PolarsCloudSimulator(client_id=CLIENT_ID, client_secret=CLIENT_SECRET)
     sim.install(monkeypatch)
 
-    daily_report(source_uri=f"{s3_data}/raw", output_uri=f"{s3_data}/reports")
+    daily_report(start=SAMPLE_DAYS[0], source_uri=f"{s3_data}/raw", output_uri=f"{s3_data}/reports")
     assert main(["blocks"]) == 0
     assert main(["doctor"]) == 0
 

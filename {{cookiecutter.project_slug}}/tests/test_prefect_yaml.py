@@ -153,6 +153,19 @@ def test_production_runs_on_polars_cloud_with_the_answered_data_uri(
     }
 
 
+@pytest.mark.parametrize("name", ["daily-report", "daily-report-local"])
+def test_one_run_at_a_time_and_the_others_wait(
+    deployments: dict[str, dict[str, Any]], name: str
+) -> None:
+    # A backfill and the scheduled run never write the same day at once.
+    assert deployments[name]["concurrency_limit"] == {"limit": 1, "collision_strategy": "ENQUEUE"}
+
+
+def test_scheduled_runs_pass_no_dates(deployments: dict[str, dict[str, Any]]) -> None:
+    for deployment in deployments.values():
+        assert not {"start", "end"} & set(deployment.get("parameters") or {})
+
+
 def test_the_pull_directory_is_the_dockerfile_workdir(
     deployments: dict[str, dict[str, Any]],
 ) -> None:

@@ -1,26 +1,42 @@
-"""Sample data: the same bytes every time, and every dirty row the contract names."""
+"""Sample data by day: the same bytes for the same day, and every dirty row, every day."""
 
 from __future__ import annotations
 
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import polars as pl
+import pytest
 
 from {{ cookiecutter.package_name }}.cli import main
-from {{ cookiecutter.package_name }}.sample_data import customer_count, write_sample_data
+from {{ cookiecutter.package_name }}.sample_data import (
+    customer_count,
+    last_days,
+    sample_days,
+    write_sample_data,
+)
+
+from .conftest import SAMPLE_DAYS
 
 
-def test_the_same_rows_and_seed_give_the_same_bytes(tmp_path: Path) -> None:
-    first = write_sample_data(tmp_path / "a", rows=5_000)
-    second = write_sample_data(tmp_path / "b", rows=5_000)
-    other_seed = write_sample_data(tmp_path / "c", rows=5_000, seed=8)
-    for name in ("orders.csv", "customers.ndjson"):
-        assert (first / name).read_bytes() == (second / name).read_bytes()
-        assert (first / name).read_bytes() != (other_seed / name).read_bytes()
+def orders_of(folder: Path, day: date) -> Path:
+    return folder / "orders" / f"date={day.isoformat()}" / "orders.csv"
 
 
-def test_the_sample_holds_every_kind_of_dirty_row(sample_dir: Path) -> None:
-    orders = pl.read_csv(sample_dir / "orders.csv")
+def test_a_day_is_a_function_of_its_date_and_rows(tmp_path: Path) -> None:
+    one, two = date(2026, 11, 1), date(2026, 11, 2)
+    first = write_sample_data(tmp_path / "a", [one, two], rows=2_000)
+    alone = write_sample_data(tmp_path / "b", [two], rows=2_000)
+    other_seed = write_sample_data(tmp_path / "c", [two], rows=2_000, seed=8)
+    assert orders_of(first, two).read_bytes() == orders_of(alone, two).read_bytes()
+    assert orders_of(first, one).read_bytes() != orders_of(first, two).read_bytes()
+    assert orders_of(alone, two).read_bytes() != orders_of(other_seed, two).read_bytes()
+    assert (first / "customers.ndjson").read_bytes() == (alone / "customers.ndjson").read_bytes()
+
+
+@pytest.mark.parametrize("day", SAMPLE_DAYS, ids=str)
+def test_every_day_holds_every_kind_of_dirty_row(sample_dir: Path, day: date) -> None:
+    orders = pl.read_csv(orders_of(sample_dir, day))
     customers = pl.read_ndjson(sample_dir / "customers.ndjson")
     assert orders.columns == ["order_id", "customer_id", "order_ts", "amount"]
     assert orders["amount"].null_count() > 0, "empty amounts"
@@ -29,20 +45,35 @@ def test_the_sample_holds_every_kind_of_dirty_row(sample_dir: Path) -> None:
     assert not orders["customer_id"].is_in(customers["customer_id"].implode()).all(), (
         "unknown customers"
     )
-    assert orders["order_ts"].str.ends_with("Z").all()
+    assert orders["order_ts"].str.starts_with(day.isoformat()).all(), "orders of that day"
 
 
 def test_rows_scale_in_chunks_with_nothing_left_over(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setattr("{{ cookiecutter.package_name }}.sample_data.CHUNK_ROWS", 700)
-    out = write_sample_data(tmp_path, rows=2_500)
-    orders = pl.read_csv(out / "orders.csv")
-    assert orders.height == 2_500 and orders["order_id"].to_list() == list(range(1, 2_501))
+    days = [date(2026, 11, 1), date(2026, 11, 2)]
+    out = write_sample_data(tmp_path, days, rows=2_500)
+    ids = pl.concat([pl.read_csv(orders_of(out, day)) for day in days])["order_id"]
+    assert ids.len() == 5_000 and ids.is_unique().all(), "order ids never repeat across days"
     assert pl.read_ndjson(out / "customers.ndjson")["customer_id"].n_unique() == customer_count(
         2_500
     )
-    assert sorted(path.name for path in tmp_path.iterdir()) == ["customers.ndjson", "orders.csv"]
+    assert sample_days(out) == days
+    assert not list(tmp_path.rglob("*.partial"))
 
 
-def test_the_command_line_writes_the_requested_size(tmp_path: Path) -> None:
-    assert main(["sample-data", "--rows", "123", "--out", str(tmp_path)]) == 0
-    assert pl.read_csv(tmp_path / "orders.csv").height == 123
+def test_the_default_days_end_yesterday_utc(tmp_path: Path) -> None:
+    assert last_days(3, today=date(2026, 11, 26)) == [
+        date(2026, 11, 23),
+        date(2026, 11, 24),
+        date(2026, 11, 25),
+    ]
+    assert main(["sample-data", "--rows", "50", "--days", "2", "--out", str(tmp_path)]) == 0
+    yesterday = datetime.now(UTC).date() - timedelta(days=1)
+    assert sample_days(tmp_path) == [yesterday - timedelta(days=1), yesterday]
+
+
+def test_the_command_line_writes_the_requested_days_and_size(tmp_path: Path) -> None:
+    argv = ["--rows", "123", "--start", "2026-10-30", "--end", "2026-11-01", "--out", str(tmp_path)]
+    assert main(["sample-data", *argv]) == 0
+    assert sample_days(tmp_path) == [date(2026, 10, 30), date(2026, 10, 31), date(2026, 11, 1)]
+    assert pl.read_csv(orders_of(tmp_path, date(2026, 10, 31))).height == 123

@@ -1,4 +1,4 @@
-"""Command line behind `make sample-data`, `make run`, `make doctor` and `make blocks`."""
+"""Command line behind `make sample-data`, `run`, `backfill`, `doctor` and `blocks`."""
 
 from __future__ import annotations
 
@@ -6,70 +6,126 @@ import argparse
 import os
 import sys
 from collections.abc import Callable, Sequence
+from datetime import date
 from pathlib import Path
 
 from pydantic import ValidationError
 
 from .compute import ComputeError
 from .credentials import CredentialsError
+from .run_dates import RunDatesError
+from .storage import MissingInputError
 
 SAMPLE_DIR = Path("data/sample")
 OUTPUT_DIR = Path("data/output")
 DEFAULT_ROWS = 10_000
+DEFAULT_DAYS = 7
 
 
-def _rows(value: str) -> int:
-    rows = int(value)
-    if rows < 1:
-        raise argparse.ArgumentTypeError(f"ROWS must be a whole number >= 1, got {value}")
-    return rows
+def _positive(value: str) -> int:
+    number = int(value)
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {value}")
+    return number
+
+
+def _day(value: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a date YYYY-MM-DD, got {value!r}") from None
+
+
+def _add_range(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--start", type=_day, help="first day, YYYY-MM-DD")
+    parser.add_argument("--end", type=_day, help="last day, YYYY-MM-DD (included)")
+
+
+def _sample_days(args: argparse.Namespace) -> list[date]:
+    """The days sample data is written for: START..END, or DAYS days ending yesterday (UTC)."""
+    from .run_dates import resolve_days
+    from .sample_data import last_days
+
+    if args.start is None and args.end is None:
+        return last_days(args.days)
+    return resolve_days(args.start, args.end, scheduled=None, max_days=100_000)
 
 
 def sample_data(argv: Sequence[str] | None = None) -> int:
-    """Write deterministic sample inputs (`make sample-data ROWS=N`)."""
+    """Write deterministic sample inputs by day (`make sample-data DAYS=N ROWS=N`)."""
+    from .run_dates import describe
     from .sample_data import write_sample_data
 
     parser = argparse.ArgumentParser(description=sample_data.__doc__)
-    parser.add_argument("--rows", type=_rows, default=DEFAULT_ROWS)
+    parser.add_argument("--rows", type=_positive, default=DEFAULT_ROWS, help="orders per day")
+    parser.add_argument(
+        "--days", type=_positive, default=DEFAULT_DAYS, help="days ending yesterday"
+    )
+    _add_range(parser)
     parser.add_argument("--out", type=Path, default=SAMPLE_DIR)
     args = parser.parse_args(argv)
-    write_sample_data(args.out, rows=args.rows)
-    print(f"wrote {args.rows} orders and their customers to {args.out}/")
+    days = _sample_days(args)
+    write_sample_data(args.out, days, rows=args.rows)
+    print(f"wrote {args.rows} orders a day for {describe(days)}, and the customers, to {args.out}/")
     return 0
 
 
 def run_locally(flow: Callable[..., str], argv: Sequence[str] | None = None) -> int:
-    """Run the flow on local Polars against sample data (`make run`)."""
+    """Run the flow on local Polars against sample data (`make run [START=.. END=..]`)."""
+    from .report import read_day, summarize
+    from .run_dates import resolve_days
+    from .sample_data import has_sample_data, last_days, sample_days, write_sample_data
     from .settings import ENV_PREFIX, get_settings
 
     parser = argparse.ArgumentParser(description=run_locally.__doc__)
     parser.add_argument("--source", type=Path, default=SAMPLE_DIR)
     parser.add_argument("--output", type=Path, default=OUTPUT_DIR)
     parser.add_argument(
-        "--rows", type=_rows, default=DEFAULT_ROWS, help="size of missing sample data"
+        "--rows", type=_positive, default=DEFAULT_ROWS, help="orders per day of missing sample data"
     )
+    parser.add_argument(
+        "--days", type=_positive, default=DEFAULT_DAYS, help="days of missing sample data"
+    )
+    _add_range(parser)
     args = parser.parse_args(argv)
 
     os.environ[f"{ENV_PREFIX}COMPUTE_MODE"] = "local"
     get_settings.cache_clear()
 
-    from .sample_data import has_sample_data, write_sample_data
-
     if not has_sample_data(args.source):
-        print(f"no sample data in {args.source}: writing {args.rows} orders")
-        write_sample_data(args.source, rows=args.rows)
-    report_uri = flow(source_uri=str(args.source.resolve()), output_uri=str(args.output.resolve()))
-    print(f"\nreport written to {report_uri}; its first rows:")
-    print(first_rows(report_uri))
+        print(f"no sample data in {args.source}: writing {args.days} days of {args.rows} orders")
+        write_sample_data(args.source, last_days(args.days), rows=args.rows)
+    present = sample_days(args.source)
+    start, end = args.start, args.end
+    if start is None and end is None:  # every day the sample holds
+        start, end = present[0], present[-1]
+    output = str(args.output.resolve())
+    report_uri = flow(
+        start=start, end=end, source_uri=str(args.source.resolve()), output_uri=output
+    )
+    days = resolve_days(start, end, scheduled=None, max_days=100_000)
+    print(f"\n{summarize(output, days).markdown()}")
+    last = read_day(output, days[-1])
+    print(f"report written to {report_uri}/date=YYYY-MM-DD/; the first rows of {days[-1]}:")
+    print(last.head(10) if last is not None else "(no rows)")
     return 0
 
 
-def first_rows(report_uri: str, rows: int = 10) -> str:
-    """Return the report's first rows as a table."""
-    import polars as pl
+def backfill(argv: Sequence[str] | None = None) -> int:
+    """Ask a deployment for one flow run of START..END (`make backfill START=.. END=..`)."""
+    from .backfill import request_backfill
+    from .settings import get_settings
 
-    with pl.Config(tbl_rows=rows):
-        return str(pl.read_parquet(report_uri).head(rows))
+    parser = argparse.ArgumentParser(description=backfill.__doc__)
+    parser.add_argument("--start", type=_day, required=True, help="first day, YYYY-MM-DD")
+    parser.add_argument("--end", type=_day, help="last day, YYYY-MM-DD (default: start)")
+    parser.add_argument(
+        "--deployment", default="daily-report", help="daily-report or daily-report-local"
+    )
+    args = parser.parse_args(argv)
+    link = request_backfill(get_settings(), args.start, args.end or args.start, args.deployment)
+    print(f"flow run: {link}")
+    return 0
 
 
 def doctor(argv: Sequence[str] | None = None) -> int:
@@ -96,6 +152,7 @@ def blocks(argv: Sequence[str] | None = None) -> int:
 
 COMMANDS: dict[str, Callable[[Sequence[str]], int]] = {
     "sample-data": sample_data,
+    "backfill": backfill,
     "doctor": doctor,
     "blocks": blocks,
 }
@@ -110,7 +167,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         return COMMANDS[args[0]](args[1:])
-    except (CredentialsError, ComputeError, ValidationError) as error:
+    except (
+        CredentialsError,
+        ComputeError,
+        ValidationError,
+        RunDatesError,
+        MissingInputError,
+    ) as error:
         # Expected failures get their message, not a traceback.
         print(f"ERROR: {error}", file=sys.stderr)
         return 1

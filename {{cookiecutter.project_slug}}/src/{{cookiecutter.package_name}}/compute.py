@@ -162,20 +162,26 @@ class ComputeSession:
             labels=[self.settings.label, f"{self.settings.label}-{preset}"],
         )
 
-    def sink_parquet(self, query: pl.LazyFrame, uri: str, preset: PresetName) -> None:
-        """Run query into a Parquet file and return once it is written (or raise its error)."""
+    def sink_parquet(
+        self, query: pl.LazyFrame, target: str | pl.PartitionBy, preset: PresetName
+    ) -> None:
+        """Write query to target (one Parquet file, or a folder per day) and wait until done."""
         if not self.cloud:
-            with atomic_target(uri) as target:
+            if isinstance(target, str):
+                with atomic_target(target) as path:
+                    query.sink_parquet(path, engine="streaming")
+            else:
                 query.sink_parquet(target, engine="streaming")
             return
         remote = query.remote(self.context(preset))
         if self.presets[preset].cluster_size > 1:
-            # Several machines: run distributed. uri names one file, which a distributed sink
-            # writes only when asked to explicitly (polars-cloud refuses to guess).
-            in_flight = remote.distributed().sink_parquet(uri, sink_to_single_file=True)
+            # Several machines: run distributed. A folder per day suits a distributed sink; a
+            # single file it writes only when asked explicitly (polars-cloud refuses to guess).
+            single_file = True if isinstance(target, str) else None
+            in_flight = remote.distributed().sink_parquet(target, sink_to_single_file=single_file)
         else:
             # One machine: say so. The default, "auto", would plan the query distributed.
-            in_flight = remote.single_node().sink_parquet(uri)
+            in_flight = remote.single_node().sink_parquet(target)
         self._await(in_flight, preset)
 
     def _await(self, in_flight: Any, preset: PresetName) -> None:  # noqa: ANN401 - a query

@@ -1,10 +1,13 @@
-"""The report's three queries, as LazyFrames: where they run is compute.py's business."""
+"""The report's three queries, as LazyFrames: where they run is compute.py's business.
+
+Each query covers every day of a run at once. `date` is the input partition a row came from;
+the cleaned orders and the report are written partitioned by it, so a day's report is computed
+from that day's input partition alone, whatever dates its orders carry.
+"""
 
 from __future__ import annotations
 
 import polars as pl
-
-from .storage import join
 
 ORDERS_SCHEMA = {
     "order_id": pl.Int64,
@@ -15,21 +18,34 @@ ORDERS_SCHEMA = {
 CUSTOMERS_SCHEMA = {"customer_id": pl.Int64, "segment": pl.String, "country": pl.String}
 REPORT_KEYS = ("order_date", "segment", "country")
 UNKNOWN = "unknown"
+PARTITION = "date"
 
 
-def clean_orders(source_uri: str) -> pl.LazyFrame:
-    """Drop orders with a null or negative amount and add the UTC order date."""
+def by_day(base_uri: str) -> pl.PartitionBy:
+    """Write a frame under base_uri as one `date=YYYY-MM-DD/` folder per day."""
+    return pl.PartitionBy(f"{base_uri.rstrip('/')}/", key=PARTITION, include_key=False)
+
+
+def clean_orders(order_files: list[str]) -> pl.LazyFrame:
+    """Drop orders with a null or negative amount; add the UTC order date and the partition."""
     return (
-        pl.scan_csv(join(source_uri, "orders.csv"), schema=ORDERS_SCHEMA)
+        pl.scan_csv(order_files, schema=ORDERS_SCHEMA, include_file_paths="source_file")
         .filter(pl.col("amount").is_not_null() & (pl.col("amount") >= 0))
-        .with_columns(pl.col("order_ts").str.to_datetime(time_unit="us", time_zone="UTC"))
+        .with_columns(
+            pl.col("order_ts").str.to_datetime(time_unit="us", time_zone="UTC"),
+            pl.col("source_file")
+            .str.extract(r"date=(\d{4}-\d{2}-\d{2})/")
+            .str.to_date()
+            .alias(PARTITION),
+        )
         .with_columns(order_date=pl.col("order_ts").dt.date())
+        .drop("source_file")
     )
 
 
-def latest_customers(source_uri: str) -> pl.LazyFrame:
+def latest_customers(customers_uri: str) -> pl.LazyFrame:
     """Keep one row per customer: the last line of the file wins."""
-    return pl.scan_ndjson(join(source_uri, "customers.ndjson"), schema=CUSTOMERS_SCHEMA).unique(
+    return pl.scan_ndjson(customers_uri, schema=CUSTOMERS_SCHEMA).unique(
         subset="customer_id", keep="last", maintain_order=True
     )
 
@@ -38,10 +54,10 @@ def daily_report(orders_uri: str, customers_uri: str) -> pl.LazyFrame:
     """Count orders and sum revenue per day, segment and country; unknown customers included."""
     customers = pl.scan_parquet(customers_uri)
     return (
-        pl.scan_parquet(orders_uri)
+        pl.scan_parquet(f"{orders_uri.rstrip('/')}/", hive_partitioning=True)
         .join(customers, on="customer_id", how="left")
         .with_columns(pl.col("segment", "country").fill_null(UNKNOWN))
-        .group_by(REPORT_KEYS)
+        .group_by(PARTITION, *REPORT_KEYS)
         .agg(orders=pl.len().cast(pl.Int64), revenue=pl.col("amount").sum())
-        .sort(REPORT_KEYS)
+        .sort(PARTITION, *REPORT_KEYS)
     )

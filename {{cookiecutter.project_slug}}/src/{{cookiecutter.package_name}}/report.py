@@ -1,51 +1,67 @@
-"""Summarise a written report for people: totals and a per-day table in Markdown."""
+"""Summarise a run's published days for people: rows, orders and revenue per day, in Markdown."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 
 import polars as pl
+
+from .run_dates import describe
+from .storage import REPORT, join, list_keys, partition
+
+
+@dataclass(frozen=True)
+class DaySummary:
+    """One day of the report."""
+
+    day: date
+    rows: int
+    orders: int
+    revenue: float
 
 
 @dataclass(frozen=True)
 class ReportSummary:
-    """What the Prefect artifact and `make run` show of a report."""
+    """What the Prefect artifact and `make run` show of a run."""
 
-    uri: str
-    rows: int
-    orders: int
-    revenue: float
-    per_day: pl.DataFrame
+    location: str
+    days: list[DaySummary]
 
     def markdown(self) -> str:
         """Render the summary as the artifact's Markdown."""
         lines = [
-            "# Daily report",
+            f"# Daily report {describe([d.day for d in self.days])}",
             "",
-            f"`{self.uri}`: {self.rows} rows, {self.orders} orders, revenue {self.revenue:,.2f}",
+            f"`{self.location}/`: {len(self.days)} day(s), {sum(d.orders for d in self.days)} "
+            f"orders, revenue {sum(d.revenue for d in self.days):,.2f}",
             "",
-            "| order_date | orders | revenue |",
-            "|---|---:|---:|",
+            "| day | rows | orders | revenue |",
+            "|---|---:|---:|---:|",
         ]
-        lines += [
-            f"| {day} | {orders} | {revenue:,.2f} |"
-            for day, orders, revenue in self.per_day.iter_rows()
-        ]
+        for d in self.days:
+            empty = " (empty: no valid orders)" if d.rows == 0 else ""
+            lines.append(f"| {d.day}{empty} | {d.rows} | {d.orders} | {d.revenue:,.2f} |")
         return "\n".join(lines) + "\n"
 
 
-def summarize(report_uri: str) -> ReportSummary:
-    """Read the (small, aggregated) report and total it per day."""
-    report = pl.read_parquet(report_uri)
-    per_day = (
-        report.group_by("order_date")
-        .agg(pl.col("orders").sum(), pl.col("revenue").sum())
-        .sort("order_date")
-    )
-    return ReportSummary(
-        uri=report_uri,
-        rows=report.height,
-        orders=int(report["orders"].sum()),
-        revenue=float(report["revenue"].sum()),
-        per_day=per_day,
-    )
+def read_day(output_uri: str, day: date) -> pl.DataFrame | None:
+    """Return one day's published report, or None when that day has no rows."""
+    keys = list_keys(output_uri, f"{partition(REPORT, day)}/")
+    return pl.read_parquet([join(output_uri, key) for key in keys]) if keys else None
+
+
+def summarize(output_uri: str, days: list[date]) -> ReportSummary:
+    """Total each day of the run from the (small, aggregated) published report."""
+    totals = []
+    for day in days:
+        frame = read_day(output_uri, day)
+        if frame is None:
+            totals.append(DaySummary(day, 0, 0, 0.0))
+        else:
+            totals.append(
+                DaySummary(
+                    day, frame.height, int(frame["orders"].sum()), float(frame["revenue"].sum())
+                )
+            )
+    return ReportSummary(join(output_uri, REPORT), totals)

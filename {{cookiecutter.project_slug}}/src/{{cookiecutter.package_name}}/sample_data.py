@@ -1,24 +1,24 @@
-"""Deterministic sample inputs with the dirty rows the report must survive.
+"""Deterministic sample inputs, a partition per day, with the dirty rows the report must survive.
 
-Rows are made chunk by chunk from hashes of the row number, so any size streams to disk in
-bounded memory and the same (rows, seed) gives the same bytes with the locked Polars version.
-Dirty rows: empty and negative amounts, customers that repeat (the last line wins), and orders
-of customers that are not in customers.ndjson.
+Rows are made chunk by chunk from hashes of the row number and the day, so any size streams to
+disk in bounded memory and the same (day, rows, seed) gives the same bytes with the locked Polars
+version. Every day has its dirty rows: empty and negative amounts and orders of customers that
+are not in customers.ndjson; customers repeat there (the last line wins).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
 import polars as pl
 
-from .storage import atomic_target
+from .storage import CUSTOMERS_FILE, ORDERS, atomic_target, partition
 
 CHUNK_ROWS = 500_000
-START = datetime(2026, 11, 1, tzinfo=UTC)
-DAYS = 7
+# A day's order ids start at its ordinal times this, so ids never repeat across days.
+IDS_PER_DAY = 1_000_000_000
 SEGMENTS = ("consumer", "smb", "enterprise")
 COUNTRIES = ("DE", "FR", "GB", "NL", "US")
 
@@ -44,15 +44,17 @@ def _pick(values: tuple[str, ...], draw: pl.Expr) -> pl.Expr:
     return pl.lit(pl.Series(values)).gather(draw)
 
 
-def orders_chunk(start: int, stop: int, customers: int, seed: int) -> pl.DataFrame:
-    """Make orders start+1..stop: about 2% empty and 2% negative amounts, 5% unknown customers."""
+def orders_chunk(day: date, start: int, stop: int, customers: int, seed: int) -> pl.DataFrame:
+    """Make a day's orders start+1..stop: ~2% empty, ~2% negative amounts, ~5% unknown customers."""
+    seed = seed * 1_000_003 + day.toordinal()  # each day its own draws
     kind = _draw(3, seed, 50)
     cents = _draw(4, seed, 100_000).cast(pl.Int64) + 1
+    midnight = datetime.combine(day, time(), tzinfo=UTC)
     return pl.select(row=pl.int_range(start, stop, dtype=pl.UInt64)).select(
-        order_id=(pl.col("row") + 1).cast(pl.Int64),
+        order_id=(pl.col("row") + 1 + day.toordinal() * IDS_PER_DAY).cast(pl.Int64),
         customer_id=(_draw(1, seed, customers + customers // 20 + 1) + 1).cast(pl.Int64),
         order_ts=(
-            pl.lit(START) + pl.duration(seconds=_draw(2, seed, DAYS * 86_400).cast(pl.Int64))
+            pl.lit(midnight) + pl.duration(seconds=_draw(2, seed, 86_400).cast(pl.Int64))
         ).dt.strftime("%Y-%m-%dT%H:%M:%SZ"),
         amount=pl.when(kind == 0)
         .then(None)
@@ -75,10 +77,10 @@ def customers_chunk(start: int, stop: int, seed: int, repeat: bool) -> pl.DataFr
     )
 
 
-def _orders_chunks(rows: int, seed: int) -> Iterator[pl.DataFrame]:
+def _orders_chunks(day: date, rows: int, seed: int) -> Iterator[pl.DataFrame]:
     customers = customer_count(rows)
     for start in range(0, rows, CHUNK_ROWS):
-        yield orders_chunk(start, min(rows, start + CHUNK_ROWS), customers, seed)
+        yield orders_chunk(day, start, min(rows, start + CHUNK_ROWS), customers, seed)
 
 
 def _customers_chunks(rows: int, seed: int) -> Iterator[pl.DataFrame]:
@@ -89,19 +91,38 @@ def _customers_chunks(rows: int, seed: int) -> Iterator[pl.DataFrame]:
             yield customers_chunk(start, min(customers, start + CHUNK_ROWS), seed, repeat)
 
 
-def write_sample_data(out_dir: Path, rows: int = 10_000, seed: int = 7) -> Path:
-    """Write orders.csv and customers.ndjson into out_dir and return out_dir."""
+def last_days(count: int, today: date | None = None) -> list[date]:
+    """Return the count days ending yesterday (UTC), oldest first."""
+    yesterday = (today or datetime.now(UTC).date()) - timedelta(days=1)
+    return [yesterday - timedelta(days=back) for back in reversed(range(count))]
+
+
+def write_sample_data(out_dir: Path, days: list[date], rows: int = 10_000, seed: int = 7) -> Path:
+    """Write rows orders for each day (orders/date=D/orders.csv) and customers.ndjson."""
     if rows < 1:
         raise ValueError(f"rows must be at least 1, got {rows}")
-    with atomic_target(str(out_dir / "orders.csv")) as target, open(target, "wb") as sink:
-        for index, chunk in enumerate(_orders_chunks(rows, seed)):
-            chunk.write_csv(sink, include_header=index == 0)
-    with atomic_target(str(out_dir / "customers.ndjson")) as target, open(target, "wb") as sink:
+    for day in days:
+        target_file = out_dir / partition(ORDERS, day) / "orders.csv"
+        with atomic_target(str(target_file)) as target, open(target, "wb") as sink:
+            for index, chunk in enumerate(_orders_chunks(day, rows, seed)):
+                chunk.write_csv(sink, include_header=index == 0)
+    with atomic_target(str(out_dir / CUSTOMERS_FILE)) as target, open(target, "wb") as sink:
         for chunk in _customers_chunks(rows, seed):
             chunk.write_ndjson(sink)
     return out_dir
 
 
+def sample_days(folder: Path) -> list[date]:
+    """Return the days folder holds orders for, oldest first."""
+    prefix = "date="
+    return sorted(
+        {
+            date.fromisoformat(path.parent.name.removeprefix(prefix))
+            for path in (folder / ORDERS).glob(f"{prefix}*/*.csv")
+        }
+    )
+
+
 def has_sample_data(folder: Path) -> bool:
-    """Tell whether folder already holds both inputs."""
-    return (folder / "orders.csv").is_file() and (folder / "customers.ndjson").is_file()
+    """Tell whether folder holds the customers and at least one day of orders."""
+    return (folder / CUSTOMERS_FILE).is_file() and bool(sample_days(folder))

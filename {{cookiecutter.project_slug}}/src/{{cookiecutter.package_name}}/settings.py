@@ -35,6 +35,8 @@ class Settings(BaseSettings):
     # Polars Cloud refuses idle timeouts under ten minutes.
     idle_timeout_mins: int = Field(default={{ cookiecutter.idle_timeout_mins | int }}, ge=10)
     data_uri: str = {{ cookiecutter.data_uri | tojson }}
+    # The longest range one run accepts: a typo in a backfill should not rebuild ten years.
+    max_backfill_days: PositiveInt = 366
     label: str = "{{ cookiecutter.project_slug }}"
 
     @field_validator("workspace", mode="before")

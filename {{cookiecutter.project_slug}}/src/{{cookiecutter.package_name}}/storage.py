@@ -1,14 +1,44 @@
-"""Where files live (local folders or object stores); writes that never leave half a file."""
+"""Where files live (local folders or object stores), by day; writes that never leave half a file.
+
+The layout (the README's "Data layout"):
+
+    <source_uri>/orders/date=YYYY-MM-DD/*.csv          a day's orders, one or more files
+    <source_uri>/customers.ndjson                      the customer snapshot
+    <output_uri>/daily_report/date=YYYY-MM-DD/*.parquet  a day's report
+    <output_uri>/orders/date=YYYY-MM-DD/*.parquet        a day's cleaned orders
+    <output_uri>/customers/date=YYYY-MM-DD/*.parquet     the customers that day's report used
+    <output_uri>/_staging/<run>/...                      a run's output until it is published
+
+A run writes only under its own staging prefix; `publish` then makes each day's partitions hold
+exactly the staged files, day by day, and the staging prefix is removed whatever happened.
+"""
 
 from __future__ import annotations
 
+import logging
 import os
+import shutil
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import Any
+
+logger = logging.getLogger(__name__)
 
 REMOTE_SCHEMES = ("s3://", "gs://", "gcs://", "az://", "abfs://", "abfss://")
+ORDERS = "orders"
+CUSTOMERS_FILE = "customers.ndjson"
+REPORT = "daily_report"
+CLEAN_ORDERS = "orders"
+CUSTOMERS = "customers"
+STAGING = "_staging"
+
+
+class MissingInputError(ValueError):
+    """Inputs of the run are missing; the message names them and where they were looked for."""
 
 
 def is_remote(uri: str) -> bool:
@@ -17,10 +47,125 @@ def is_remote(uri: str) -> bool:
 
 
 def join(base: str, name: str) -> str:
-    """Append a file name to a folder or prefix."""
+    """Append a relative key to a folder or prefix."""
     if is_remote(base):
         return f"{base.rstrip('/')}/{name}"
     return str(Path(base) / name)
+
+
+def partition(name: str, day: date) -> str:
+    """Return the key of one day's partition of a dataset."""
+    return f"{name}/date={day.isoformat()}"
+
+
+def _store(uri: str) -> Any:  # noqa: ANN401 - an obstore store
+    """Open the store rooted at uri (credentials and endpoint from the environment, as Polars)."""
+    import obstore.store
+
+    if is_remote(uri):
+        return obstore.store.from_url(uri)
+    return obstore.store.LocalStore(str(Path(uri).resolve()), mkdir=True)
+
+
+def list_keys(uri: str, prefix: str = "") -> list[str]:
+    """Return every key below the folder prefix (whole path segments), relative to uri."""
+    import obstore
+
+    return sorted(
+        meta["path"] for batch in obstore.list(_store(uri), prefix=prefix) for meta in batch
+    )
+
+
+def exists(uri: str, key: str) -> bool:
+    """Tell whether one object (file) exists below uri."""
+    import obstore
+
+    try:
+        obstore.head(_store(uri), key)
+    except FileNotFoundError:
+        return False
+    return True
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """The files one run reads."""
+
+    orders: list[str]
+    customers: str
+
+
+def find_inputs(source_uri: str, days: list[date]) -> Inputs:
+    """Return the run's input files, or name every day (and the customers) that is missing."""
+    wanted = {partition(ORDERS, day): day for day in days}
+    orders = [key for key in list_keys(source_uri, f"{ORDERS}/") if key.rsplit("/", 1)[0] in wanted]
+    found = {key.rsplit("/", 1)[0] for key in orders}
+    missing = [str(day) for key, day in wanted.items() if key not in found]
+    problems = []
+    if missing:
+        problems.append(
+            f"no orders for {', '.join(missing)} under {join(source_uri, ORDERS)}/date=YYYY-MM-DD/"
+        )
+    if not exists(source_uri, CUSTOMERS_FILE):
+        problems.append(f"no customer snapshot at {join(source_uri, CUSTOMERS_FILE)}")
+    if problems:
+        raise MissingInputError(
+            "; ".join(problems) + ": write them (`make sample-data` locally), or run other days"
+        )
+    return Inputs([join(source_uri, key) for key in orders], join(source_uri, CUSTOMERS_FILE))
+
+
+def new_staging() -> str:
+    """Return a fresh run-scoped key, below output_uri, for everything a run writes."""
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    return f"{STAGING}/{stamp}-{uuid.uuid4().hex[:8]}"
+
+
+def publish(output_uri: str, staging: str, days: list[date]) -> None:
+    """Make each day's partitions hold exactly the run's staged files, one day at a time.
+
+    A file replaces its namesake in one step (a rename locally, a copy on an object store), so
+    a reader of a day written as one file sees the old or the new version; files the earlier
+    run had and this one did not are deleted right after.
+    """
+    import obstore
+
+    store = _store(output_uri)
+    staged = list_keys(output_uri, f"{staging}/")
+    customers = [key for key in staged if key.startswith(f"{staging}/{CUSTOMERS}/")]
+    for day in days:
+        for name in (REPORT, CLEAN_ORDERS, CUSTOMERS):
+            target = partition(name, day)
+            old = set(list_keys(output_uri, f"{target}/"))
+            new = set()
+            if name == CUSTOMERS:  # one snapshot serves every day of the run: copy it
+                for key in customers:
+                    new.add(f"{target}/{key.rsplit('/', 1)[-1]}")
+                    obstore.copy(store, key, f"{target}/{key.rsplit('/', 1)[-1]}", overwrite=True)
+            else:
+                for key in staged:
+                    if key.startswith(f"{staging}/{target}/"):
+                        new.add(f"{target}/{key.rsplit('/', 1)[-1]}")
+                        obstore.rename(store, key, f"{target}/{key.rsplit('/', 1)[-1]}")
+            if old - new:
+                obstore.delete(store, sorted(old - new))
+            if name == REPORT and not new:
+                logger.warning("the report of %s is empty: no valid orders that day", day)
+
+
+def discard(output_uri: str, staging: str) -> None:
+    """Remove a run's staging prefix, whatever is left in it; never raise."""
+    try:
+        if not is_remote(output_uri):
+            shutil.rmtree(Path(output_uri) / staging, ignore_errors=True)
+            return
+        import obstore
+
+        leftover = list_keys(output_uri, f"{staging}/")
+        if leftover:
+            obstore.delete(_store(output_uri), leftover)
+    except Exception as error:  # noqa: BLE001 - a leftover staging prefix is harmless
+        logger.warning("could not remove %s (%s); it is safe to delete", staging, error)
 
 
 @contextmanager
