@@ -6,13 +6,14 @@ them on the large one; in local mode the same queries stream on local Polars.
 
 from __future__ import annotations
 
-from prefect import flow, task
+from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NONE
 from prefect.futures import wait
 
 from {{ cookiecutter.package_name }} import queries
 from {{ cookiecutter.package_name }}.compute import ComputeSession, validate_uris
+from {{ cookiecutter.package_name }}.input_errors import named_input
 from {{ cookiecutter.package_name }}.report import summarize
 from {{ cookiecutter.package_name }}.settings import get_settings
 from {{ cookiecutter.package_name }}.storage import join
@@ -24,7 +25,8 @@ from {{ cookiecutter.package_name }}.storage import join
 def prepare_orders(compute: ComputeSession, source_uri: str, output_uri: str) -> str:
     """Write the cleaned orders on the small preset."""
     target = join(output_uri, "orders.parquet")
-    compute.sink_parquet(queries.clean_orders(source_uri), target, "small")
+    with named_input(join(source_uri, "orders.csv"), list(queries.ORDERS_SCHEMA)):
+        compute.sink_parquet(queries.clean_orders(source_uri), target, "small")
     return target
 
 
@@ -32,7 +34,8 @@ def prepare_orders(compute: ComputeSession, source_uri: str, output_uri: str) ->
 def prepare_customers(compute: ComputeSession, source_uri: str, output_uri: str) -> str:
     """Write one row per customer on the small preset."""
     target = join(output_uri, "customers.parquet")
-    compute.sink_parquet(queries.latest_customers(source_uri), target, "small")
+    with named_input(join(source_uri, "customers.ndjson"), list(queries.CUSTOMERS_SCHEMA)):
+        compute.sink_parquet(queries.latest_customers(source_uri), target, "small")
     return target
 
 
@@ -50,6 +53,8 @@ def build_report(
 def publish_summary(report_uri: str) -> None:
     """Show the report's totals and per-day table in the Prefect UI."""
     summary = summarize(report_uri)
+    for warning in summary.warnings():
+        get_run_logger().warning(warning)
     create_markdown_artifact(
         key="daily-report", markdown=summary.markdown(), description="Daily report totals"
     )

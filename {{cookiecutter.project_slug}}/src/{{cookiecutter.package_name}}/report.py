@@ -17,11 +17,21 @@ class ReportSummary:
     revenue: float
     per_day: pl.DataFrame
 
+    def warnings(self) -> list[str]:
+        """Return what a reader of this report must be told before trusting it."""
+        if self.rows == 0:
+            return [
+                f"the report {self.uri} is empty: the input has no order with an amount >= 0; "
+                "check that the run read the intended files"
+            ]
+        return []
+
     def markdown(self) -> str:
         """Render the summary as the artifact's Markdown."""
         lines = [
             "# Daily report",
             "",
+            *[f"**Warning:** {warning}\n" for warning in self.warnings()],
             f"`{self.uri}`: {self.rows} rows, {self.orders} orders, revenue {self.revenue:,.2f}",
             "",
             "| order_date | orders | revenue |",

@@ -3,12 +3,41 @@
 from __future__ import annotations
 
 import os
+import re
+import threading
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 REMOTE_SCHEMES = ("s3://", "gs://", "gcs://", "az://", "abfs://", "abfss://")
+# What atomic_target writes beside a local destination until it is complete.
+PARTIAL = re.compile(r"^\..+\.[0-9a-f]{32}\.partial$")
+# Set when the run is interrupted: writes still in flight are discarded, not published.
+_stopping = threading.Event()
+
+
+class WriteDiscarded(RuntimeError):
+    """A write finished after the run was interrupted, so it was thrown away."""
+
+
+def discard_writes_in_flight() -> None:
+    """Make every write that completes from now on remove its file instead of publishing it."""
+    _stopping.set()
+
+
+def remove_stale_partials(folder: str) -> list[Path]:
+    """Delete what interrupted writes left in a local folder; return what was removed.
+
+    A run that was killed outright (SIGKILL, power loss) cannot clean up after itself; the next
+    run does. Only names atomic_target makes are touched.
+    """
+    if is_remote(folder) or not Path(folder).is_dir():
+        return []
+    stale = [path for path in Path(folder).iterdir() if PARTIAL.match(path.name)]
+    for path in stale:
+        path.unlink(missing_ok=True)
+    return stale
 
 
 def is_remote(uri: str) -> bool:
@@ -38,6 +67,8 @@ def atomic_target(uri: str) -> Iterator[str]:
     temporary = destination.with_name(f".{destination.name}.{uuid.uuid4().hex}.partial")
     try:
         yield str(temporary)
+        if _stopping.is_set():
+            raise WriteDiscarded(f"the run was interrupted: {destination} was left as it was")
         os.replace(temporary, destination)
     finally:
         temporary.unlink(missing_ok=True)
