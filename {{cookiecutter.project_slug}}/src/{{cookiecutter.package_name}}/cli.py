@@ -1,4 +1,4 @@
-"""Command line behind `make sample-data`, `make run`, `make doctor` and `make blocks`."""
+"""Command line behind `make sample-data`, `run`, `doctor`, `check-api` and `blocks`."""
 
 from __future__ import annotations
 
@@ -174,13 +174,31 @@ def doctor(argv: Sequence[str] | None = None) -> int:
     return 1 if problems else 0
 
 
+def check_api(argv: Sequence[str] | None = None) -> int:
+    """Fail unless a Prefect API is configured and answers (run before `make deploy`)."""
+    from .doctor import configured_api_url, required_api_problem
+
+    argparse.ArgumentParser(description=check_api.__doc__).parse_args(argv)
+    problem = required_api_problem()
+    if problem:
+        print(f"ERROR: {problem}", file=sys.stderr)
+        return 1
+    print(f"prefect api: healthy ({configured_api_url()})")
+    return 0
+
+
 def blocks(argv: Sequence[str] | None = None) -> int:
     """Create or update the backend's Prefect blocks (`make blocks`)."""
-    from .blocks import register_blocks
+    from .blocks import BLOCK_SAVERS, register_blocks
+    from .doctor import required_api_problem
     from .settings import get_settings
 
     argparse.ArgumentParser(description=blocks.__doc__).parse_args(argv)
-    print(register_blocks(get_settings()))
+    settings = get_settings()
+    if settings.secret_backend in BLOCK_SAVERS and (problem := required_api_problem()):
+        print(f"ERROR: {problem}", file=sys.stderr)
+        return 1
+    print(register_blocks(settings))
     return 0
 
 
@@ -188,6 +206,7 @@ COMMANDS: dict[str, Callable[[Sequence[str]], int]] = {
     "sample-data": sample_data,
     "doctor": doctor,
     "blocks": blocks,
+    "check-api": check_api,
 }
 
 
