@@ -80,7 +80,7 @@ def run_doctor(settings: Settings, say: Callable[[str], None] = print) -> list[s
         say("credentials:    NOT FOUND")
     url = configured_api_url()
     if url is None:
-        say("prefect api:    not configured (runs use the embedded server)")
+        say("prefect api:    not configured (make run starts a server for its run)")
         return problems
     problem = check_prefect_api(url)
     say(f"prefect api:    {'UNREACHABLE' if problem else 'healthy'} ({url})")
