@@ -20,7 +20,6 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 
 STARTUP_TIMEOUT_S = 120  # a first start creates the database; a busy 2-core machine is slow
 STOP_TIMEOUT_S = 10
@@ -59,11 +58,13 @@ def _stop(server: subprocess.Popen[bytes]) -> None:
 @contextmanager
 def local_prefect_api() -> Iterator[str]:
     """Start a Prefect server on loopback for one run; yield its API URL; always stop it."""
-    prefect = Path(sys.executable).with_name("prefect")
     port = _free_port()
     url = f"http://127.0.0.1:{port}/api"
+    # Through this interpreter: the environment's `prefect` script need not be on PATH.
     command = [
-        str(prefect),
+        sys.executable,
+        "-m",
+        "prefect",
         "server",
         "start",
         "--host",
