@@ -1,13 +1,15 @@
-"""Sample data: the same bytes every time, and every dirty row the contract names."""
+"""Sample data: the same bytes every time, every dirty row the contract names, no partials."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import polars as pl
+import pytest
 
 from {{ cookiecutter.package_name }}.cli import main
 from {{ cookiecutter.package_name }}.sample_data import customer_count, write_sample_data
+from {{ cookiecutter.package_name }}.storage import atomic_target, remove_stale_partials
 
 
 def test_the_same_rows_and_seed_give_the_same_bytes(tmp_path: Path) -> None:
@@ -46,3 +48,32 @@ def test_rows_scale_in_chunks_with_nothing_left_over(tmp_path: Path, monkeypatch
 def test_the_command_line_writes_the_requested_size(tmp_path: Path) -> None:
     assert main(["sample-data", "--rows", "123", "--out", str(tmp_path)]) == 0
     assert pl.read_csv(tmp_path / "orders.csv").height == 123
+
+
+def test_stale_partials_are_removed_and_nothing_else(tmp_path: Path) -> None:
+    # What a killed run leaves: a staging folder (this version) or a file (earlier ones).
+    folder = tmp_path / ".orders.csv.0123456789abcdef0123456789abcdef.partial"
+    folder.mkdir()
+    (folder / "orders.csv").write_text("order_id\n")
+    old_file = tmp_path / ".customers.ndjson.fedcba9876543210fedcba9876543210.partial"
+    old_file.write_text("{}\n")
+    kept = [tmp_path / "orders.csv", tmp_path / ".orders.csv.not-hex.partial"]
+    for path in kept:
+        path.write_text("keep\n")
+
+    removed = remove_stale_partials(str(tmp_path))
+
+    assert sorted(removed) == sorted([folder, old_file])
+    assert sorted(tmp_path.iterdir()) == sorted(kept)
+
+
+def test_a_failed_write_leaves_the_previous_file_and_no_partial(tmp_path: Path) -> None:
+    target = tmp_path / "report.parquet"
+    target.write_text("previous\n")
+
+    with pytest.raises(RuntimeError), atomic_target(str(target)) as staging:
+        Path(staging).write_text("half")
+        raise RuntimeError("the query failed")
+
+    assert target.read_text() == "previous\n"
+    assert sorted(tmp_path.iterdir()) == [target]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import threading
 import uuid
 from collections.abc import Iterator
@@ -11,7 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 REMOTE_SCHEMES = ("s3://", "gs://", "gcs://", "az://", "abfs://", "abfss://")
-# What atomic_target writes beside a local destination until it is complete.
+# The folder atomic_target writes in, beside a local destination, until the file is complete.
 PARTIAL = re.compile(r"^\..+\.[0-9a-f]{32}\.partial$")
 # Set when the run is interrupted: writes still in flight are discarded, not published.
 _stopping = threading.Event()
@@ -36,7 +37,10 @@ def remove_stale_partials(folder: str) -> list[Path]:
         return []
     stale = [path for path in Path(folder).iterdir() if PARTIAL.match(path.name)]
     for path in stale:
-        path.unlink(missing_ok=True)
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        else:  # what earlier versions wrote: a file
+            path.unlink(missing_ok=True)
     return stale
 
 
@@ -57,18 +61,22 @@ def atomic_target(uri: str) -> Iterator[str]:
     """Yield where to write uri so that a failed write leaves the previous file untouched.
 
     Object stores publish an object only when its upload completes, so a remote uri is written
-    in place. A local file is written beside its destination and renamed over it on success.
+    in place. A local file is written in a folder beside its destination and renamed over it on
+    success. A folder, not a file: when a query fails, Polars' streaming sink may still create
+    its file a moment after the error reached us (seen under load); once the folder is gone,
+    it cannot.
     """
     if is_remote(uri):
         yield uri
         return
     destination = Path(uri)
     destination.parent.mkdir(parents=True, exist_ok=True)
-    temporary = destination.with_name(f".{destination.name}.{uuid.uuid4().hex}.partial")
+    staging = destination.with_name(f".{destination.name}.{uuid.uuid4().hex}.partial")
+    staging.mkdir()
     try:
-        yield str(temporary)
+        yield str(staging / destination.name)
         if _stopping.is_set():
             raise WriteDiscarded(f"the run was interrupted: {destination} was left as it was")
-        os.replace(temporary, destination)
+        os.replace(staging / destination.name, destination)
     finally:
-        temporary.unlink(missing_ok=True)
+        shutil.rmtree(staging, ignore_errors=True)
