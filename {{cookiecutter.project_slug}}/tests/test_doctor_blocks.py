@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from prefect.blocks.system import Secret
 from prefect.settings import PREFECT_API_URL, temporary_settings
 
-from {{ cookiecutter.package_name }}.cli import main
+from {{ cookiecutter.package_name }}.cli import main, run_locally
 
 from .conftest import CLIENT_ID, CLIENT_SECRET
 from .stores import SecretStore
@@ -133,3 +135,17 @@ def test_blocks_checks_the_api_before_saving(
     err = capsys.readouterr().err
     assert err.startswith(f"ERROR: the Prefect API at {UNREACHABLE} is unreachable")
     assert "Traceback" not in err
+
+
+def test_make_run_names_an_unreachable_configured_api(
+    sample_dir: Path, tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    from flows.daily_report import daily_report
+
+    with temporary_settings({PREFECT_API_URL: UNREACHABLE}):
+        code = run_locally(daily_report, ["--source", str(sample_dir), "--output", str(tmp_path)])
+
+    out, err = capfd.readouterr()
+    assert code == 1
+    assert f"ERROR: the Prefect API at {UNREACHABLE} is unreachable" in err
+    assert "Traceback" not in out + err

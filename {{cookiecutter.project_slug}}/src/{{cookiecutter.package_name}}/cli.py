@@ -14,6 +14,7 @@ from pydantic import ValidationError
 
 from .compute import ComputeError
 from .credentials import CredentialsError
+from .doctor import PrefectApiUnreachable
 from .input_errors import InputError
 from .local_server import LocalServerError
 
@@ -21,7 +22,14 @@ SAMPLE_DIR = Path("data/sample")
 OUTPUT_DIR = Path("data/output")
 DEFAULT_ROWS = 10_000
 # Failures whose message says what to do: shown as one ERROR line, the traceback on request.
-EXPECTED_ERRORS = (CredentialsError, ComputeError, ValidationError, InputError, LocalServerError)
+EXPECTED_ERRORS = (
+    CredentialsError,
+    ComputeError,
+    ValidationError,
+    InputError,
+    LocalServerError,
+    PrefectApiUnreachable,
+)
 
 
 def _rows(value: str) -> int:
@@ -139,10 +147,14 @@ def prefect_api() -> Iterator[None]:
     from prefect.logging.handlers import APILogHandler
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
-    from .doctor import configured_api_url
+    from .doctor import PrefectApiUnreachable, check_prefect_api, configured_api_url
     from .local_server import local_prefect_api
 
-    if configured_api_url():
+    url = configured_api_url()
+    if url:
+        # Otherwise a stopped server shows up as a ConnectError traceback that names no URL.
+        if problem := check_prefect_api(url):
+            raise PrefectApiUnreachable(problem)
         yield
         return
     print("starting a local Prefect server for this run (PREFECT_API_URL is not set)")

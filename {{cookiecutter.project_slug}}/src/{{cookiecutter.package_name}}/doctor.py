@@ -53,6 +53,10 @@ def check_prefect_api(url: str) -> str | None:
     )
 
 
+class PrefectApiUnreachable(RuntimeError):
+    """The configured Prefect API does not answer; the message names it."""
+
+
 def required_api_problem() -> str | None:
     """Return why the commands that talk to a Prefect API cannot run, or None when they can.
 
