@@ -1,6 +1,7 @@
 """The daily report with no orchestration: the same queries, sunk one after another.
 
-Run with the baked project's interpreter: python bare_report.py SOURCE_DIR OUTPUT_DIR
+Run with the baked project's interpreter: python bare_report.py PACKAGE SOURCE_DIR OUTPUT_DIR
+It reports every day SOURCE_DIR holds, with the layout the flow writes (minus its staging).
 """
 
 from __future__ import annotations
@@ -11,14 +12,17 @@ from pathlib import Path
 
 
 def main(package: str, source: str, output: str) -> None:
-    """Write orders, customers and the report exactly where the flow would."""
+    """Write cleaned orders, customers and the report by day, as the flow would."""
     queries = importlib.import_module(f"{package}.queries")
     out = Path(output)
     out.mkdir(parents=True, exist_ok=True)
-    queries.clean_orders(source).sink_parquet(out / "orders.parquet", engine="streaming")
-    queries.latest_customers(source).sink_parquet(out / "customers.parquet", engine="streaming")
-    report = queries.daily_report(str(out / "orders.parquet"), str(out / "customers.parquet"))
-    report.sink_parquet(out / "daily_report.parquet", engine="streaming")
+    order_files = sorted(str(path) for path in Path(source).glob("orders/date=*/*.csv"))
+    orders = queries.by_day(str(out / "orders"))
+    queries.clean_orders(order_files).sink_parquet(orders, engine="streaming")
+    customers = out / "customers.parquet"
+    queries.latest_customers(f"{source}/customers.ndjson").sink_parquet(customers, engine="streaming")
+    report = queries.daily_report(str(out / "orders"), str(customers))
+    report.sink_parquet(queries.by_day(str(out / "daily_report")), engine="streaming")
 
 
 if __name__ == "__main__":

@@ -106,10 +106,10 @@ def orchestration(project: Path, sizes: list[int], repeats: int) -> list[dict[st
         env = os.environ | {"PREFECT_API_URL": api, "PREFECT_HOME": home}
         # One unmeasured run registers the flow and warms the server's database.
         warm = project / "data" / "bench-warm"
-        subprocess.run([python, "flows/daily_report.py", "--rows", "1000", "--source", str(warm), "--output", str(warm / "out")], cwd=project, env=env, check=True, capture_output=True)
+        subprocess.run([python, "flows/daily_report.py", "--rows", "1000", "--days", "1", "--source", str(warm), "--output", str(warm / "out")], cwd=project, env=env, check=True, capture_output=True)
         for size in sizes:
             source = project / "data" / f"bench-{size}"
-            generated = measure([str(project / f".venv/bin/{SLUG}"), "sample-data", "--rows", str(size), "--out", str(source)], project)
+            generated = measure([str(project / f".venv/bin/{SLUG}"), "sample-data", "--rows", str(size), "--days", "1", "--out", str(source)], project)
             flow_runs, bare_runs = [], []
             for _ in range(repeats):
                 flow_runs.append(measure([python, "flows/daily_report.py", "--source", str(source), "--output", str(source / "flow")], project, env))
@@ -149,7 +149,7 @@ def cloud_path(project: Path, sizes: list[int], repeats: int) -> list[dict[str, 
         env = os.environ | {"PREFECT_API_URL": api, "PREFECT_HOME": home}
         for size in sizes:
             shutil.rmtree(sample, ignore_errors=True)
-            subprocess.run([str(project / f".venv/bin/{SLUG}"), "sample-data", "--rows", str(size), "--out", str(sample)], cwd=project, check=True, capture_output=True)
+            subprocess.run([str(project / f".venv/bin/{SLUG}"), "sample-data", "--rows", str(size), "--days", "1", "--out", str(sample)], cwd=project, check=True, capture_output=True)
             local_runs, cloud_runs = [], []
             for _ in range(repeats):
                 local_runs.append(measure([python, "flows/daily_report.py"], project, env))
@@ -167,6 +167,30 @@ def cloud_path(project: Path, sizes: list[int], repeats: int) -> list[dict[str, 
             )
             print(f"  {size:>11,} rows: local {local:.2f}s, simulated cloud {cloud:.2f}s", flush=True)
     return rows
+
+
+def backfill(project: Path, days: int, rows_per_day: int) -> dict[str, float]:
+    """A month rebuilt as one run (each query once over the range) vs one run per day."""
+    python = str(project / ".venv/bin/python")
+    source = project / "data" / "bench-backfill"
+    subprocess.run([str(project / f".venv/bin/{SLUG}"), "sample-data", "--rows", str(rows_per_day), "--days", str(days), "--out", str(source)], cwd=project, check=True, capture_output=True)
+    dates = sorted(p.name.removeprefix("date=") for p in (source / "orders").iterdir())
+    with tempfile.TemporaryDirectory() as home, prefect_server(project, Path(home)) as api:
+        env = os.environ | {"PREFECT_API_URL": api, "PREFECT_HOME": home}
+        arguments = ["--source", str(source), "--output", str(source / "out")]
+        one = measure([python, "flows/daily_report.py", *arguments], project, env)
+        daily = [measure([python, "flows/daily_report.py", "--start", day, *arguments], project, env) for day in dates]
+    shutil.rmtree(source)
+    result = {
+        "days": days,
+        "rows_per_day": rows_per_day,
+        "one_run_s": one.seconds,
+        "daily_runs_s": sum(r.seconds for r in daily),
+        "one_run_anon_mb": one.peak_anon_mb,
+        "daily_runs_anon_mb": max(r.peak_anon_mb for r in daily),
+    }
+    print(f"  {days} days: one run {result['one_run_s']:.1f}s, {days} runs {result['daily_runs_s']:.1f}s", flush=True)
+    return result
 
 
 def generation_seconds(repeats: int) -> dict[str, float]:
@@ -215,11 +239,25 @@ def secret_fetches(scratch: Path) -> int:
 
 
 def runtime_footprint_mb(project: Path) -> float:
-    """Size of the environment the Dockerfile installs: the lock without dev dependencies."""
-    with tempfile.TemporaryDirectory() as venv:
-        env = os.environ | {"UV_PROJECT_ENVIRONMENT": venv}
-        subprocess.run(["uv", "sync", "--locked", "--no-dev", "--compile-bytecode", "-q"], cwd=project, env=env, check=True)
+    """Size of the environment the Dockerfile installs, after the flow ran once in it.
+
+    The Dockerfile's command (`--no-dev --no-editable`, bytecode compiled) into an empty
+    environment; then `python flows/daily_report.py` from that environment, on the embedded
+    server, proves it is enough to run the report.
+    """
+    with tempfile.TemporaryDirectory() as venv, tempfile.TemporaryDirectory() as scratch:
+        env = os.environ | {"UV_PROJECT_ENVIRONMENT": venv, "UV_COMPILE_BYTECODE": "1", "UV_LINK_MODE": "copy"}
+        env.pop("VIRTUAL_ENV", None)
+        subprocess.run(["uv", "sync", "--locked", "--no-dev", "--no-editable", "-q"], cwd=project, env=env, check=True)
         total = sum(p.stat().st_size for p in Path(venv).rglob("*") if p.is_file() and not p.is_symlink())
+        run_env = {k: v for k, v in os.environ.items() if not k.startswith(("VIRTUAL_ENV", "PREFECT_API"))}
+        run_env["PREFECT_HOME"] = scratch
+        subprocess.run(
+            [f"{venv}/bin/python", "flows/daily_report.py", "--rows", "2000", "--days", "1", "--source", f"{scratch}/in", "--output", f"{scratch}/out"],
+            cwd=project, env=run_env, check=True, capture_output=True,
+        )
+        if not list(Path(scratch, "out", "daily_report").glob("date=*/*.parquet")):
+            raise RuntimeError("the flow ran in the runtime environment but wrote no report")
     return total / 1024 / 1024
 
 
@@ -245,6 +283,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", type=int, nargs="+", default=[1_000_000, 4_000_000, 16_000_000])
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--backfill-rows", type=int, default=100_000, help="orders a day in the 30-day backfill")
     parser.add_argument("--day-sizes", type=int, nargs="+", default=[10_000, 1_000_000], help="rows of the sample day, local vs simulated cloud")
     parser.add_argument("--out", type=Path, default=TEMPLATE / "docs" / "benchmarks.md")
     args = parser.parse_args()
@@ -264,6 +303,8 @@ def main() -> int:
         results["footprint_mb"] = runtime_footprint_mb(project)
         print("the sample day: local vs simulated cloud", flush=True)
         results["cloud_path"] = cloud_path(project, args.day_sizes, args.repeats)
+        print("backfill: one run vs one run per day", flush=True)
+        results["backfill"] = backfill(project, days=30, rows_per_day=args.backfill_rows)
         print("orchestration tax and memory", flush=True)
         results["sizes"] = orchestration(project, args.sizes, args.repeats)
         results["repeats"] = args.repeats

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import sys
 import uuid
+from datetime import date
 from pathlib import Path
 
 from loopback import free_port, serving  # bench/, on sys.path as the script's folder
@@ -48,14 +49,15 @@ def count_reads(project: Path) -> int:
     patcher.setenv(f"{ENV_PREFIX}COMPUTE_MODE", "cloud")
     bucket = f"bench-{uuid.uuid4().hex[:8]}"
     boto3.client("s3").create_bucket(Bucket=bucket)
-    inputs = sample_data.write_sample_data(project / "data" / "bench-secret-fetches", rows=1_000)
-    for name in ("orders.csv", "customers.ndjson"):
-        boto3.client("s3").upload_file(str(inputs / name), bucket, f"raw/{name}")
+    day = date(2026, 11, 1)
+    inputs = sample_data.write_sample_data(project / "data" / "bench-secret-fetches", [day], rows=1_000)
+    for path in inputs.rglob("*.*"):
+        boto3.client("s3").upload_file(str(path), bucket, f"raw/{path.relative_to(inputs).as_posix()}")
     PolarsCloudSimulator(client_id=CLIENT_ID, client_secret=CLIENT_SECRET).install(patcher)
     reads = count_secret_reads(patcher)
     from flows.daily_report import daily_report
 
-    daily_report(source_uri=f"s3://{bucket}/raw", output_uri=f"s3://{bucket}/reports")
+    daily_report(start=day, source_uri=f"s3://{bucket}/raw", output_uri=f"s3://{bucket}/reports")
     patcher.undo()
     print(len(reads))
     return 0

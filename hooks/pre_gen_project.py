@@ -17,6 +17,8 @@ ANSWERS: dict[str, object] = json.loads(r"""{{ cookiecutter | tojson }}""")
 
 BACKENDS = ("env", "aws-secrets-manager", "prefect-secret", "aws-secret-block")
 SLUG = re.compile(r"^[a-z][a-z0-9-]*[a-z0-9]$")
+# Slug and package name each name a directory: the same bound as local_extensions.py.
+MAX_NAME_LENGTH = 64
 DIGITS = re.compile(r"^[0-9]+$")
 # Prefect block document names: lowercase letters, digits and dashes.
 BLOCK_NAME = re.compile(r"^[a-z0-9-]+$")
@@ -66,11 +68,20 @@ def check_project_name() -> list[str]:
     return []
 
 
+def too_long(key: str) -> list[str]:
+    """Refuse a name longer than MAX_NAME_LENGTH, quoting only its start."""
+    value = text(key)
+    if len(value) <= MAX_NAME_LENGTH:
+        return []
+    start = value[:40] + "..."
+    return [f"{key} {start!r} is {len(value)} characters long; keep it to {MAX_NAME_LENGTH} or fewer"]
+
+
 def check_project_slug() -> list[str]:
-    """Require lowercase letters, digits and single hyphens."""
+    """Require lowercase letters, digits and single hyphens, at most MAX_NAME_LENGTH of them."""
     slug = text("project_slug")
     if SLUG.match(slug) and "--" not in slug:
-        return []
+        return too_long("project_slug")
     return [
         f"project_slug {slug!r} is not a valid slug; type lowercase letters, digits and hyphens, "
         "starting with a letter and ending with a letter or digit (e.g. daily-reports)"
@@ -87,7 +98,7 @@ def check_package_name() -> list[str]:
         return [f"package_name {name!r} is a Python keyword; {fix}"]
     if name in TAKEN_NAMES:
         return [f"package_name {name!r} would shadow the module of that name; choose another, e.g. {name}_reports"]
-    return []
+    return too_long("package_name")
 
 
 def check_secret_backend() -> list[str]:

@@ -1,7 +1,8 @@
 """Inside a bake of every backend, the generated repository's own checks pass (slow: installs).
 
 One bake per backend, installed once and shared by the tests of that backend. The `env` bake is
-the defaults bake, so it also runs the daily report.
+the defaults bake, so it also runs the daily report; the others carry project names with
+"secret", "key" and "password" in them (PROJECT_NAMES).
 """
 
 from __future__ import annotations
@@ -18,6 +19,13 @@ pytestmark = pytest.mark.slow
 
 INSTALL_TIMEOUT = 1200  # a cold uv cache downloads Prefect, Polars and friends
 REPORT_COLUMNS = ["order_date", "segment", "country", "orders", "revenue"]
+# Names holding words a careless leak check mistakes for secrets (the project's variables are
+# then SECRET_SANTA_REPORTS_..., API_KEY_USAGE_...): each bake's own tests must still pass.
+PROJECT_NAMES = {
+    "aws-secrets-manager": "Api Key Usage",
+    "prefect-secret": "Secret Santa Reports",
+    "aws-secret-block": "Password Vault Stats",
+}
 
 
 @dataclass(frozen=True)
@@ -55,6 +63,8 @@ def installed_backend(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str
         if backend not in projects:
             root = tmp_path_factory.mktemp(f"installed-{backend}")
             answers = {"secret_backend": backend}
+            if backend in PROJECT_NAMES:
+                answers["project_name"] = PROJECT_NAMES[backend]
             baked = Baked(bake(root, answers), answers_for(answers))
             # Prefect's embedded server keeps its database under PREFECT_HOME: one per bake,
             # outside the repository, so git status only shows what the checks changed.

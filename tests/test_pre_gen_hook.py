@@ -21,6 +21,10 @@ INVALID = [
     pytest.param({"project_slug": "9lives"}, "project_slug", id="slug-leading-digit"),
     pytest.param({"project_slug": "d"}, "project_slug", id="slug-one-letter"),
     pytest.param({"project_slug": "daily_reports"}, "project_slug", id="slug-underscore"),
+    # cookiecutter itself would fail with `OSError: File name too long` and a traceback.
+    pytest.param({"project_name": "Reports " * 40}, "project_slug", id="name-of-320-characters"),
+    pytest.param({"project_slug": "a" * 65}, "project_slug", id="slug-of-65-characters"),
+    pytest.param({"package_name": "a" * 65}, "package_name", id="package-of-65-characters"),
     pytest.param({"package_name": "class"}, "package_name", id="package-keyword"),
     pytest.param({"package_name": "match"}, "package_name", id="package-soft-keyword"),
     pytest.param({"package_name": "1reports"}, "package_name", id="package-not-identifier"),
@@ -69,6 +73,7 @@ ACCEPTED = [
     pytest.param({}, id="defaults"),
     pytest.param({"project_name": "Zoë's \"Daily\" \\ Reports — 日報"}, id="unicode-name"),
     pytest.param({"project_slug": "r2-d2", "package_name": "r2_d2"}, id="slug-with-digits"),
+    pytest.param({"project_slug": "a" * 64}, id="slug-of-64-characters"),
     pytest.param(
         {"secret_name": "arn:aws:secretsmanager:eu-west-2:123456789012:secret:prod/polars-AbCdEf"},
         id="secret-arn",

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 from datetime import date
 
-from prefect import flow, runtime, task
+from prefect import flow, get_run_logger, runtime, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NONE
 from prefect.futures import wait
 
 from {{ cookiecutter.package_name }} import queries
 from {{ cookiecutter.package_name }}.compute import ComputeSession, validate_uris
+from {{ cookiecutter.package_name }}.input_errors import named_input
 from {{ cookiecutter.package_name }}.report import summarize
 from {{ cookiecutter.package_name }}.run_dates import RunDatesError, describe, resolve_days
 from {{ cookiecutter.package_name }}.settings import get_settings
@@ -28,6 +29,7 @@ from {{ cookiecutter.package_name }}.storage import (
     discard,
     find_inputs,
     join,
+    list_keys,
     new_staging,
     publish,
 )
@@ -39,7 +41,10 @@ from {{ cookiecutter.package_name }}.storage import (
 def prepare_orders(compute: ComputeSession, order_files: list[str], staging_uri: str) -> str:
     """Write the cleaned orders, a folder per day, on the small preset."""
     target = join(staging_uri, CLEAN_ORDERS)
-    compute.sink_parquet(queries.clean_orders(order_files), queries.by_day(target), "small")
+    # Polars does not say which of several files is bad: name the one, or where they all are.
+    read = order_files[0] if len(order_files) == 1 else order_files[0].rsplit("/date=", 1)[0]
+    with named_input(read, list(queries.ORDERS_SCHEMA)):
+        compute.sink_parquet(queries.clean_orders(order_files), queries.by_day(target), "small")
     return target
 
 
@@ -47,7 +52,8 @@ def prepare_orders(compute: ComputeSession, order_files: list[str], staging_uri:
 def prepare_customers(compute: ComputeSession, customers_uri: str, staging_uri: str) -> str:
     """Write one row per customer on the small preset."""
     target = join(staging_uri, f"{CUSTOMERS}/customers.parquet")
-    compute.sink_parquet(queries.latest_customers(customers_uri), target, "small")
+    with named_input(customers_uri, list(queries.CUSTOMERS_SCHEMA)):
+        compute.sink_parquet(queries.latest_customers(customers_uri), target, "small")
     return target
 
 
@@ -72,6 +78,8 @@ def publish_days(output_uri: str, staging: str, days: list[date]) -> None:
 def publish_summary(output_uri: str, days: list[date]) -> None:
     """Show the days of the run, their rows and revenue, in the Prefect UI."""
     summary = summarize(output_uri, days)
+    for warning in summary.warnings():
+        get_run_logger().warning(warning)
     create_markdown_artifact(
         key="daily-report", markdown=summary.markdown(), description="Daily report by day"
     )
@@ -116,7 +124,8 @@ def daily_report(
             customers = prepare_customers.submit(compute, inputs.customers, staging_uri)
             # Both must finish before the session may stop their compute.
             wait([orders, customers])
-            build_report(compute, orders.result(), customers.result(), staging_uri)
+            if list_keys(orders.result()):  # days with no valid order leave nothing to join
+                build_report(compute, orders.result(), customers.result(), staging_uri)
         publish_days(output_uri, staging, days)
     finally:
         discard(output_uri, staging)

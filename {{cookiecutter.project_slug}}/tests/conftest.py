@@ -31,6 +31,21 @@ SAMPLE_DAYS = [date(2026, 11, 1), date(2026, 11, 2), date(2026, 11, 3)]
 # Values that must never show up in a log, a parameter, an error or a file.
 CLIENT_ID = "client-id-e2a9c7f3"
 CLIENT_SECRET = "client-secret-5b1d8e44"
+# Variables whose value is a secret. Leak checks look for these exact names and for secret
+# values, never for words such as "secret" or "key", which a project's own name may contain
+# ("Secret Santa Reports" has SECRET_SANTA_REPORTS_COMPUTE_MODE).
+SECRET_VARIABLES = frozenset(
+    {
+        "POLARS_CLOUD_CLIENT_ID",
+        "POLARS_CLOUD_CLIENT_SECRET",
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+        "PREFECT_API_KEY",
+        "REGISTRY_USERNAME",
+        "REGISTRY_PASSWORD",
+    }
+)
 
 
 def shown(error: BaseException) -> str:

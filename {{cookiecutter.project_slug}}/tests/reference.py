@@ -9,6 +9,7 @@ import csv
 import json
 from collections import defaultdict
 from datetime import date, datetime
+from decimal import Decimal
 from pathlib import Path
 
 ReportRow = tuple[date, str, str, int, float]
@@ -28,6 +29,8 @@ def clean_orders(source: Path, day: date) -> list[dict[str, object]]:
                         "order_id": int(row["order_id"]),
                         "customer_id": int(row["customer_id"]),
                         "amount": float(row["amount"]),
+                        # Exact, from the text: what the report's revenue must add up to.
+                        "cents": round(Decimal(row["amount"]) * 100),
                         "order_date": moment.date(),
                     }
                 )
@@ -47,10 +50,11 @@ def latest_customers(source: Path) -> dict[int, tuple[str, str]]:
 def daily_report(source: Path, day: date) -> list[ReportRow]:
     """A day's rows of (order_date, segment, country, orders, revenue), sorted by the keys."""
     customers = latest_customers(source)
-    totals: dict[tuple[date, str, str], list[float]] = defaultdict(lambda: [0, 0.0])
+    totals: dict[tuple[date, str, str], list[int]] = defaultdict(lambda: [0, 0])
     for order in clean_orders(source, day):
         segment, country = customers.get(order["customer_id"], ("unknown", "unknown"))  # type: ignore[arg-type]
         total = totals[(order["order_date"], segment, country)]  # type: ignore[index]
         total[0] += 1
-        total[1] += order["amount"]  # type: ignore[operator]
-    return [(*key, int(count), revenue) for key, (count, revenue) in sorted(totals.items())]
+        total[1] += order["cents"]  # type: ignore[operator]
+    # cents / 100 is the float nearest the exact sum: what an exact report holds.
+    return [(*key, count, cents / 100) for key, (count, cents) in sorted(totals.items())]

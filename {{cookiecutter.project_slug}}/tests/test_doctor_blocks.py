@@ -1,12 +1,14 @@
-"""`make doctor` and `make blocks` for every backend, through the command line."""
+"""`make doctor`, `check-api` and `blocks` for every backend, through the command line."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import pytest
 from prefect.blocks.system import Secret
 from prefect.settings import PREFECT_API_URL, temporary_settings
 
-from {{ cookiecutter.package_name }}.cli import main
+from {{ cookiecutter.package_name }}.cli import main, run_locally
 
 from .conftest import CLIENT_ID, CLIENT_SECRET
 from .stores import SecretStore
@@ -88,3 +90,62 @@ def test_blocks_for_prefect_secret_needs_the_values_in_the_environment(
 
     err = capsys.readouterr().err
     assert "POLARS_CLOUD_CLIENT_ID and POLARS_CLOUD_CLIENT_SECRET are not set" in err
+
+
+UNREACHABLE = "http://127.0.0.1:9/api"  # the discard port: nothing listens there
+
+
+def test_check_api_names_the_unreachable_url(capsys: pytest.CaptureFixture[str]) -> None:
+    with temporary_settings({PREFECT_API_URL: UNREACHABLE}):
+        assert main(["check-api"]) == 1
+
+    err = capsys.readouterr().err
+    assert err.splitlines() == [
+        f"ERROR: the Prefect API at {UNREACHABLE} is unreachable (ConnectError); "
+        "start it or fix PREFECT_API_URL"
+    ]
+
+
+def test_check_api_refuses_a_missing_api_url(capsys: pytest.CaptureFixture[str]) -> None:
+    # Without one, `prefect deploy` would deploy into a throwaway embedded server.
+    with temporary_settings(restore_defaults={PREFECT_API_URL}):
+        assert main(["check-api"]) == 1
+
+    err = capsys.readouterr().err
+    assert err.startswith("ERROR: no Prefect API is configured; set PREFECT_API_URL")
+
+
+def test_check_api_passes_a_healthy_api(
+    prefect_api: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["check-api"]) == 0
+    assert f"healthy ({prefect_api})" in capsys.readouterr().out
+
+
+def test_blocks_checks_the_api_before_saving(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    SecretStore("prefect-secret", monkeypatch).select()
+    monkeypatch.setenv("POLARS_CLOUD_CLIENT_ID", CLIENT_ID)
+    monkeypatch.setenv("POLARS_CLOUD_CLIENT_SECRET", CLIENT_SECRET)
+
+    with temporary_settings({PREFECT_API_URL: UNREACHABLE}):
+        assert main(["blocks"]) == 1
+
+    err = capsys.readouterr().err
+    assert err.startswith(f"ERROR: the Prefect API at {UNREACHABLE} is unreachable")
+    assert "Traceback" not in err
+
+
+def test_make_run_names_an_unreachable_configured_api(
+    sample_dir: Path, tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    from flows.daily_report import daily_report
+
+    with temporary_settings({PREFECT_API_URL: UNREACHABLE}):
+        code = run_locally(daily_report, ["--source", str(sample_dir), "--output", str(tmp_path)])
+
+    out, err = capfd.readouterr()
+    assert code == 1
+    assert f"ERROR: the Prefect API at {UNREACHABLE} is unreachable" in err
+    assert "Traceback" not in out + err

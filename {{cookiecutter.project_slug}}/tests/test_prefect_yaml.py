@@ -14,14 +14,18 @@ import yaml
 
 from {{ cookiecutter.package_name }}.settings import ENV_PREFIX, get_settings
 
+from .conftest import CLIENT_ID, CLIENT_SECRET, SECRET_VARIABLES
+
 PROJECT = Path(__file__).resolve().parent.parent
 BUILD_STEP = "prefect_docker.deployments.steps.build_docker_image"
 PUSH_STEP = "prefect_docker.deployments.steps.push_docker_image"
 PULL_STEP = "prefect.deployments.steps.set_working_directory"
-# Job variables and parameters are stored in the Prefect API and shown in its UI: no secret
-# there, neither by name nor through a placeholder that `prefect deploy` would resolve.
-SECRET_NAME = re.compile(r"SECRET|PASSWORD|TOKEN|API_KEY|ACCESS_KEY|CLIENT_ID", re.IGNORECASE)
-SECRET_PLACEHOLDER = re.compile(r"prefect\.blocks\.|\$\s*(POLARS_CLOUD|AWS_SECRET|PREFECT_API_KEY)")
+# Job variables and parameters are stored in the Prefect API and shown in its UI: no variable
+# that carries a secret, no secret value, and no placeholder `prefect deploy` would resolve to
+# one (a block's value, or a secret variable's: `$NAME`, `${NAME}`).
+SECRET_REFERENCE = re.compile(
+    r"prefect\.blocks\.|\$\{?\s*(" + "|".join(sorted(SECRET_VARIABLES)) + r")\b"
+)
 # Prefect's placeholder delimiters, spelled so that cookiecutter leaves them alone.
 OPEN, CLOSE = "{" * 2, "}" * 2
 
@@ -183,6 +187,18 @@ def test_local_runs_on_local_polars_from_this_directory(
     assert not any(local.get(section) for section in ("build", "push", "pull"))
 
 
+def leaks(stored: object) -> list[str]:
+    """Return where stored names a secret variable, holds a secret value or resolves to one."""
+    return [
+        f"{path}: {text}"
+        for path, text in strings(stored)
+        if text.upper() in SECRET_VARIABLES
+        or SECRET_REFERENCE.search(text)
+        or CLIENT_ID in text
+        or CLIENT_SECRET in text
+    ]
+
+
 @pytest.mark.parametrize("name", ["daily-report", "daily-report-local"])
 def test_no_secret_in_job_variables_or_parameters(
     deployments: dict[str, dict[str, Any]], name: str
@@ -192,9 +208,15 @@ def test_no_secret_in_job_variables_or_parameters(
         "job_variables": deployment["work_pool"].get("job_variables"),
         "parameters": deployment.get("parameters"),
     }
-    leaks = [
-        f"{path}: {text}"
-        for path, text in strings(stored)
-        if SECRET_NAME.search(text) or SECRET_PLACEHOLDER.search(text)
-    ]
-    assert not leaks
+    assert not leaks(stored)
+
+
+def test_the_leak_check_finds_secrets_not_words() -> None:
+    # The project's own variables pass whatever its name; a secret by name, value or
+    # placeholder does not.
+    names = ("SECRET_SANTA_REPORTS", "TOKEN_LEDGER", "PASSWORD_VAULT_STATS", "API_KEY_USAGE")
+    assert not leaks({"env": {f"{name}_COMPUTE_MODE": "cloud" for name in names}})
+    assert leaks({"env": {"POLARS_CLOUD_CLIENT_SECRET": "x"}})
+    assert leaks({"env": {"SOME_VAR": CLIENT_SECRET}})
+    assert leaks({"env": {"X": f"{OPEN} $AWS_SECRET_ACCESS_KEY {CLOSE}"}})
+    assert leaks({"env": {"X": f"{OPEN} prefect.blocks.secret.sa {CLOSE}"}})

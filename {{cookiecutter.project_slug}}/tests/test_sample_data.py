@@ -1,4 +1,4 @@
-"""Sample data by day: the same bytes for the same day, and every dirty row, every day."""
+"""Sample data by day: the same bytes for the same day, every dirty row every day, no partials."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from {{ cookiecutter.package_name }}.sample_data import (
     sample_days,
     write_sample_data,
 )
+from {{ cookiecutter.package_name }}.storage import atomic_target, remove_stale_partials
 
 from .conftest import SAMPLE_DAYS
 
@@ -77,3 +78,38 @@ def test_the_command_line_writes_the_requested_days_and_size(tmp_path: Path) -> 
     assert main(["sample-data", *argv]) == 0
     assert sample_days(tmp_path) == [date(2026, 10, 30), date(2026, 10, 31), date(2026, 11, 1)]
     assert pl.read_csv(orders_of(tmp_path, date(2026, 10, 31))).height == 123
+
+
+def test_stale_partials_are_removed_and_nothing_else(tmp_path: Path) -> None:
+    # What a killed run leaves: a staging folder (this version) or a file (earlier ones).
+    folder = tmp_path / ".orders.csv.0123456789abcdef0123456789abcdef.partial"
+    folder.mkdir()
+    (folder / "orders.csv").write_text("order_id\n")
+    old_file = tmp_path / ".customers.ndjson.fedcba9876543210fedcba9876543210.partial"
+    old_file.write_text("{}\n")
+    kept = [tmp_path / "orders.csv", tmp_path / ".orders.csv.not-hex.partial"]
+    for path in kept:
+        path.write_text("keep\n")
+
+    day = tmp_path / "orders" / "date=2026-11-01"
+    day.mkdir(parents=True)
+    in_a_day = day / ".orders.csv.00112233445566778899aabbccddeeff.partial"
+    in_a_day.mkdir()
+
+    removed = remove_stale_partials(str(tmp_path))
+
+    assert sorted(removed) == sorted([folder, old_file, in_a_day])
+    assert sorted(tmp_path.iterdir()) == sorted([*kept, tmp_path / "orders"])
+    assert list(day.iterdir()) == []
+
+
+def test_a_failed_write_leaves_the_previous_file_and_no_partial(tmp_path: Path) -> None:
+    target = tmp_path / "report.parquet"
+    target.write_text("previous\n")
+
+    with pytest.raises(RuntimeError), atomic_target(str(target)) as staging:
+        Path(staging).write_text("half")
+        raise RuntimeError("the query failed")
+
+    assert target.read_text() == "previous\n"
+    assert sorted(tmp_path.iterdir()) == [target]

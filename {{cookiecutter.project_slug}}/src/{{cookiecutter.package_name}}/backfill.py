@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 
 from .compute import ComputeError
-from .doctor import check_prefect_api, configured_api_url
+from .doctor import PrefectApiUnreachable, configured_api_url, required_api_problem
 from .run_dates import describe, resolve_days
 from .settings import Settings
 
@@ -19,15 +19,10 @@ def request_backfill(settings: Settings, start: date, end: date, deployment: str
     from prefect.settings import PREFECT_UI_URL
 
     days = resolve_days(start, end, scheduled=None, max_days=settings.max_backfill_days)
-    url = configured_api_url()
-    if url is None:
-        raise ComputeError(
-            "a backfill is a flow run of a deployment, and no Prefect API is configured; "
-            "set PREFECT_API_URL (or `prefect cloud login`) and deploy first"
-        )
-    problem = check_prefect_api(url)
-    if problem:
-        raise ComputeError(problem)
+    # A backfill is a flow run of a deployment: it needs the API the deployment lives on.
+    if problem := required_api_problem():
+        raise PrefectApiUnreachable(problem)
+    url = configured_api_url() or ""
     try:
         run = run_deployment(
             name=f"{FLOW_NAME}/{deployment}",

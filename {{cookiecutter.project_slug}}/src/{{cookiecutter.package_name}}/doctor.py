@@ -53,6 +53,25 @@ def check_prefect_api(url: str) -> str | None:
     )
 
 
+class PrefectApiUnreachable(RuntimeError):
+    """The configured Prefect API does not answer; the message names it."""
+
+
+def required_api_problem() -> str | None:
+    """Return why the commands that talk to a Prefect API cannot run, or None when they can.
+
+    Without a configured API, `prefect deploy` and block saves would go to a throwaway
+    embedded server; with an unreachable one, Prefect ends in a ConnectError that names no URL.
+    """
+    url = configured_api_url()
+    if url is None:
+        return (
+            "no Prefect API is configured; set PREFECT_API_URL (e.g. http://127.0.0.1:4200/api "
+            "for `prefect server start`) or run `uv run --locked prefect cloud login`"
+        )
+    return check_prefect_api(url)
+
+
 def run_doctor(settings: Settings, say: Callable[[str], None] = print) -> list[str]:
     """Print the checks as they go; return the problems found."""
     problems: list[str] = []
@@ -65,7 +84,7 @@ def run_doctor(settings: Settings, say: Callable[[str], None] = print) -> list[s
         say("credentials:    NOT FOUND")
     url = configured_api_url()
     if url is None:
-        say("prefect api:    not configured (runs use the embedded server)")
+        say("prefect api:    not configured (make run starts a server for its run)")
         return problems
     problem = check_prefect_api(url)
     say(f"prefect api:    {'UNREACHABLE' if problem else 'healthy'} ({url})")

@@ -50,6 +50,19 @@ def latest_customers(customers_uri: str) -> pl.LazyFrame:
     )
 
 
+def revenue() -> pl.Expr:
+    """Sum amounts exactly: in whole cents, as integers, then back to currency units.
+
+    A float sum depends on the order rows arrive in, which parallel and distributed engines
+    vary: two runs on one input differed in the 11th decimal. Integer addition does not.
+    Amounts are rounded to the cent first. The total goes back through a two-place decimal
+    because Polars divides a float by a literal as a multiplication by its reciprocal
+    (983013 / 100 gives 9830.130000000001); the decimal's cast is the float nearest 9830.13.
+    """
+    cents = (pl.col("amount") * 100).round(0).cast(pl.Int64)
+    return cents.sum().cast(pl.Decimal(38, 2)).truediv(100).cast(pl.Float64)
+
+
 def daily_report(orders_uri: str, customers_uri: str) -> pl.LazyFrame:
     """Count orders and sum revenue per day, segment and country; unknown customers included."""
     customers = pl.scan_parquet(customers_uri)
@@ -58,6 +71,6 @@ def daily_report(orders_uri: str, customers_uri: str) -> pl.LazyFrame:
         .join(customers, on="customer_id", how="left")
         .with_columns(pl.col("segment", "country").fill_null(UNKNOWN))
         .group_by(PARTITION, *REPORT_KEYS)
-        .agg(orders=pl.len().cast(pl.Int64), revenue=pl.col("amount").sum())
+        .agg(orders=pl.len().cast(pl.Int64), revenue=revenue())
         .sort(PARTITION, *REPORT_KEYS)
     )

@@ -28,11 +28,21 @@ class ReportSummary:
     location: str
     days: list[DaySummary]
 
+    def warnings(self) -> list[str]:
+        """Return what a reader of this report must be told before trusting it."""
+        return [
+            f"the report of {d.day} is empty: its input has no order with an amount >= 0; "
+            "check that the run read the intended files"
+            for d in self.days
+            if d.rows == 0
+        ]
+
     def markdown(self) -> str:
         """Render the summary as the artifact's Markdown."""
         lines = [
             f"# Daily report {describe([d.day for d in self.days])}",
             "",
+            *[f"**Warning:** {warning}\n" for warning in self.warnings()],
             f"`{self.location}/`: {len(self.days)} day(s), {sum(d.orders for d in self.days)} "
             f"orders, revenue {sum(d.revenue for d in self.days):,.2f}",
             "",

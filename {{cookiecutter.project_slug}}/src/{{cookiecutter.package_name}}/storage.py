@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import shutil
+import threading
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -39,6 +41,43 @@ STAGING = "_staging"
 
 class MissingInputError(ValueError):
     """Inputs of the run are missing; the message names them and where they were looked for."""
+
+
+# The folder atomic_target writes in, beside a local destination, until the file is complete.
+PARTIAL = re.compile(r"^\..+\.[0-9a-f]{32}\.partial$")
+# Set when the run is interrupted: writes still in flight are discarded, not published.
+_stopping = threading.Event()
+
+
+class WriteDiscarded(RuntimeError):
+    """A write finished after the run was interrupted, so it was thrown away."""
+
+
+def discard_writes_in_flight() -> None:
+    """Make every write that completes from now on remove its file instead of publishing it."""
+    _stopping.set()
+
+
+def remove_stale_partials(folder: str) -> list[Path]:
+    """Delete what interrupted writes left in a local folder and its day folders; return it.
+
+    A run that was killed outright (SIGKILL, power loss) cannot clean up after itself; the next
+    run does. Only names atomic_target makes are touched.
+    """
+    if is_remote(folder) or not Path(folder).is_dir():
+        return []
+    stale = []
+    for parent, directories, files in os.walk(folder):
+        for name in [*directories, *files]:
+            if PARTIAL.match(name):
+                stale.append(Path(parent) / name)
+        directories[:] = [name for name in directories if not PARTIAL.match(name)]
+    for path in stale:
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        else:  # what earlier versions wrote: a file
+            path.unlink(missing_ok=True)
+    return stale
 
 
 def is_remote(uri: str) -> bool:
@@ -149,8 +188,6 @@ def publish(output_uri: str, staging: str, days: list[date]) -> None:
                         obstore.rename(store, key, f"{target}/{key.rsplit('/', 1)[-1]}")
             if old - new:
                 obstore.delete(store, sorted(old - new))
-            if name == REPORT and not new:
-                logger.warning("the report of %s is empty: no valid orders that day", day)
 
 
 def discard(output_uri: str, staging: str) -> None:
@@ -173,16 +210,22 @@ def atomic_target(uri: str) -> Iterator[str]:
     """Yield where to write uri so that a failed write leaves the previous file untouched.
 
     Object stores publish an object only when its upload completes, so a remote uri is written
-    in place. A local file is written beside its destination and renamed over it on success.
+    in place. A local file is written in a folder beside its destination and renamed over it on
+    success. A folder, not a file: when a query fails, Polars' streaming sink may still create
+    its file a moment after the error reached us (seen under load); once the folder is gone,
+    it cannot.
     """
     if is_remote(uri):
         yield uri
         return
     destination = Path(uri)
     destination.parent.mkdir(parents=True, exist_ok=True)
-    temporary = destination.with_name(f".{destination.name}.{uuid.uuid4().hex}.partial")
+    staging = destination.with_name(f".{destination.name}.{uuid.uuid4().hex}.partial")
+    staging.mkdir()
     try:
-        yield str(temporary)
-        os.replace(temporary, destination)
+        yield str(staging / destination.name)
+        if _stopping.is_set():
+            raise WriteDiscarded(f"the run was interrupted: {destination} was left as it was")
+        os.replace(staging / destination.name, destination)
     finally:
-        temporary.unlink(missing_ok=True)
+        shutil.rmtree(staging, ignore_errors=True)

@@ -1,0 +1,127 @@
+"""A bad input ends `make run` with one ERROR line naming the file; an empty one only warns."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from pathlib import Path
+
+import pytest
+from prefect.artifacts import Artifact
+
+from {{ cookiecutter.package_name }}.cli import run_locally
+from {{ cookiecutter.package_name }}.input_errors import InputError
+from {{ cookiecutter.package_name }}.settings import ENV_PREFIX
+
+from flows.daily_report import daily_report
+
+DAY = "2026-11-01"  # one day: its one orders file is the one a message can name
+ORDERS = f"orders/date={DAY}/orders.csv"
+GOOD_CUSTOMER = b'{"customer_id": 1, "segment": "smb", "country": "DE"}\n'
+# (file, its content, what the ERROR line must say about it)
+BAD_INPUTS = {
+    "binary-orders": (ORDERS, bytes(range(256)) * 12, "not a text file"),
+    "orders-without-amount": (
+        ORDERS,
+        b"order_id,customer_id,order_ts\n1,1,2026-11-01T10:00:00Z\n",
+        "missing column(s) amount",
+    ),
+    "amount-not-a-number": (
+        ORDERS,
+        b"order_id,customer_id,order_ts,amount\n1,1,2026-11-01T10:00:00Z,12.5\n2,1,x,abc\n",
+        "could not parse `abc`",
+    ),
+    "one-malformed-json-line": (
+        "customers.ndjson",
+        GOOD_CUSTOMER + b'{"customer_id": 2, , "country": "FR"}\n' + GOOD_CUSTOMER,
+        "line 2 is not a JSON object",
+    ),
+}
+
+
+@pytest.fixture
+def local_mode(monkeypatch: pytest.MonkeyPatch, prefect_api: str) -> None:
+    monkeypatch.setenv(f"{ENV_PREFIX}COMPUTE_MODE", "local")
+
+
+def with_file(sample_dir: Path, tmp_path: Path, name: str, content: bytes) -> Path:
+    """Return a copy of the sample inputs with one file replaced."""
+    source = tmp_path / "source"
+    shutil.copytree(sample_dir, source)
+    (source / name).write_bytes(content)
+    return source
+
+
+@pytest.mark.parametrize("case", BAD_INPUTS, ids=list(BAD_INPUTS))
+def test_a_bad_input_is_one_error_line_naming_the_file(
+    case: str,
+    local_mode: None,
+    sample_dir: Path,
+    tmp_path: Path,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    name, content, problem = BAD_INPUTS[case]
+    source = with_file(sample_dir, tmp_path, name, content)
+    output = tmp_path / "output"
+
+    argv = ["--start", DAY, "--source", str(source), "--output", str(output)]
+    code = run_locally(daily_report, argv)
+
+    out, err = capfd.readouterr()
+    errors = [line for line in (out + err).splitlines() if line.startswith("ERROR:")]
+    assert code == 1
+    assert len(errors) == 1, out + err
+    assert errors[0].startswith(f"ERROR: {source.resolve() / name}: ")
+    assert problem in errors[0]
+    assert "Traceback" not in out + err
+    assert not list(output.rglob("*.partial"))
+
+
+def test_debug_shows_the_traceback(
+    local_mode: None, sample_dir: Path, tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    name, content, _ = BAD_INPUTS["orders-without-amount"]
+    source = with_file(sample_dir, tmp_path, name, content)
+
+    code = run_locally(
+        daily_report,
+        ["--debug", "--start", DAY, "--source", str(source), "--output", str(tmp_path / "out")],
+    )
+
+    assert code == 1
+    assert "Traceback" in capfd.readouterr().err
+
+
+def test_the_failed_state_says_the_same(local_mode: None, sample_dir: Path, tmp_path: Path) -> None:
+    # What a deployed run shows in the UI: the file and the problem, not a SchemaError.
+    name, content, problem = BAD_INPUTS["orders-without-amount"]
+    source = with_file(sample_dir, tmp_path, name, content)
+
+    state = daily_report(
+        start=DAY, source_uri=str(source), output_uri=str(tmp_path / "out"), return_state=True
+    )
+
+    assert state.is_failed()
+    assert f"InputError: {source / name}: {problem}" in str(state.message)
+    with pytest.raises(InputError):
+        state.result()
+
+
+def test_an_input_with_no_rows_writes_an_empty_report_with_a_warning(
+    local_mode: None,
+    sample_dir: Path,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    header_only = b"order_id,customer_id,order_ts,amount\n"
+    source = with_file(sample_dir, tmp_path, ORDERS, header_only)
+    caplog.set_level(logging.WARNING)
+
+    location = daily_report(start=DAY, source_uri=str(source), output_uri=str(tmp_path / "out"))
+
+    assert not list((Path(location) / f"date={DAY}").glob("*.parquet")), "no rows, no files"
+    artifact = Artifact.get("daily-report")
+    assert artifact is not None and f"**Warning:** the report of {DAY} is empty" in str(
+        artifact.data
+    )
+    assert f"the report of {DAY} is empty" in caplog.text
