@@ -37,6 +37,18 @@ from {{ cookiecutter.package_name }}.storage import (
 # Tasks pass uris, never data, and take the session as an argument: nothing to cache or persist.
 
 
+def labels(task_name: str) -> list[str]:
+    """Tag a query with the run that sent it, for the Polars Cloud dashboard."""
+    run = runtime.flow_run
+    return [
+        task_name,
+        get_settings().label,
+        runtime.deployment.name or "no-deployment",
+        str(run.id).replace("-", ""),  # the flow run's id: 32 hex characters, a label's limit
+        run.name,
+    ]
+
+
 @task(cache_policy=NONE)
 def prepare_orders(compute: ComputeSession, order_files: list[str], staging_uri: str) -> str:
     """Write the cleaned orders, a folder per day, on the small preset."""
@@ -44,7 +56,8 @@ def prepare_orders(compute: ComputeSession, order_files: list[str], staging_uri:
     # Polars does not say which of several files is bad: name the one, or where they all are.
     read = order_files[0] if len(order_files) == 1 else order_files[0].rsplit("/date=", 1)[0]
     with named_input(read, list(queries.ORDERS_SCHEMA)):
-        compute.sink_parquet(queries.clean_orders(order_files), queries.by_day(target), "small")
+        query = queries.clean_orders(order_files)
+        compute.sink_parquet(query, queries.by_day(target), "small", labels("prepare_orders"))
     return target
 
 
@@ -53,7 +66,8 @@ def prepare_customers(compute: ComputeSession, customers_uri: str, staging_uri: 
     """Write one row per customer on the small preset."""
     target = join(staging_uri, f"{CUSTOMERS}/customers.parquet")
     with named_input(customers_uri, list(queries.CUSTOMERS_SCHEMA)):
-        compute.sink_parquet(queries.latest_customers(customers_uri), target, "small")
+        query = queries.latest_customers(customers_uri)
+        compute.sink_parquet(query, target, "small", labels("prepare_customers"))
     return target
 
 
@@ -64,7 +78,7 @@ def build_report(
     """Join and aggregate on the large preset, a folder per day."""
     target = join(staging_uri, REPORT)
     report = queries.daily_report(orders_uri, customers_uri)
-    compute.sink_parquet(report, queries.by_day(target), "large")
+    compute.sink_parquet(report, queries.by_day(target), "large", labels("build_report"))
     return target
 
 
@@ -75,13 +89,15 @@ def publish_days(output_uri: str, staging: str, days: list[date]) -> None:
 
 
 @task(cache_policy=NONE)
-def publish_summary(output_uri: str, days: list[date]) -> None:
-    """Show the days of the run, their rows and revenue, in the Prefect UI."""
+def publish_summary(output_uri: str, days: list[date], cloud_evidence: str) -> None:
+    """Show the run's days (rows, revenue) and its Polars Cloud queries and cost in the UI."""
     summary = summarize(output_uri, days)
     for warning in summary.warnings():
         get_run_logger().warning(warning)
     create_markdown_artifact(
-        key="daily-report", markdown=summary.markdown(), description="Daily report by day"
+        key="daily-report",
+        markdown=summary.markdown() + cloud_evidence,
+        description="Daily report by day",
     )
 
 
@@ -120,6 +136,8 @@ def daily_report(
     staging_uri = join(output_uri, staging)
     try:
         with ComputeSession(settings) as compute:
+            if settings.boot_all_at_start:
+                compute.start("small", "large")
             orders = prepare_orders.submit(compute, inputs.orders, staging_uri)
             customers = prepare_customers.submit(compute, inputs.customers, staging_uri)
             # Both must finish before the session may stop their compute.
@@ -129,7 +147,7 @@ def daily_report(
         publish_days(output_uri, staging, days)
     finally:
         discard(output_uri, staging)
-    publish_summary(output_uri, days)
+    publish_summary(output_uri, days, compute.evidence.markdown(settings.price_per_vcpu_hour))
     return join(output_uri, REPORT)
 
 

@@ -258,3 +258,60 @@ def test_a_local_write_that_fails_midway_keeps_the_previous_file(tmp_path: Path)
 
     assert target.read_bytes() == before
     assert [path.name for path in tmp_path.iterdir()] == ["daily_report.parquet"]
+
+
+def test_a_query_past_its_timeout_is_cancelled_then_fails(
+    cloud_sim: PolarsCloudSimulator, tmp_path: Path
+) -> None:
+    cloud_sim.script(lambda q: q.cluster.preset == "large", "hang")
+
+    with pytest.raises(ComputeError, match=r"ran longer than 0.005 min .*QUERY_TIMEOUT_MINS"):
+        with ComputeSession(cloud_settings(query_timeout_mins=0.005)) as compute:
+            compute.sink_parquet(QUERY, str(tmp_path / "large.parquet"), "large", ["build_report"])
+
+    names = cloud_sim.names()
+    assert names.index("cancel_direct_query") < names.index("stop_compute_cluster")
+    [query] = cloud_sim.queries.values()
+    assert query.done.wait(5) and str(query.status).endswith("Canceled")
+    [record] = compute.evidence.queries
+    assert (record.label, record.status) == ("build_report", "CANCELED (timeout)")
+
+
+def test_starting_both_presets_overlaps_their_boots(
+    monkeypatch: pytest.MonkeyPatch, service_account_env: None
+) -> None:
+    sim = PolarsCloudSimulator(
+        client_id=CLIENT_ID, client_secret=CLIENT_SECRET, boot_seconds=0.5
+    ).install(monkeypatch)
+
+    with ComputeSession(cloud_settings()) as compute:
+        compute.start("small", "large")
+        compute.context("small")  # already started: no second boot
+
+    small, large = sim.started("small")[0], sim.started("large")[0]
+    assert small.booted_at is not None and large.booted_at is not None
+    # The second boot was requested before the first was over: they ran side by side.
+    assert max(small.requested_at, large.requested_at) < min(small.booted_at, large.booted_at)
+    assert counts(sim) == {"small": (1, 1), "large": (1, 1)}
+
+
+def test_every_query_and_cluster_leaves_evidence(
+    cloud_sim: PolarsCloudSimulator, tmp_path: Path
+) -> None:
+    with ComputeSession(cloud_settings(large_cluster_size=3)) as compute:
+        small_labels = ["prepare_orders", "x" * 40]
+        compute.sink_parquet(QUERY, str(tmp_path / "s.parquet"), "small", small_labels)
+        compute.sink_parquet(QUERY, str(tmp_path / "l.parquet"), "large", ["build_report"])
+
+    labels = [q.labels for q in cloud_sim.queries.values()]
+    assert labels == [["prepare_orders", "x" * 32], ["build_report"]], "fitted to 32 bytes"
+    assert [(q.label, q.preset, q.status) for q in compute.evidence.queries] == [
+        ("prepare_orders", "small", "SUCCESS"),
+        ("build_report", "large", "SUCCESS"),
+    ]
+    assert all(str(q.query_id) in q.link for q in compute.evidence.queries)
+    clusters = {c.preset: c for c in compute.evidence.clusters}
+    assert (clusters["large"].cpus, clusters["large"].nodes) == (4, 3)
+    assert all(c.confirmed and c.vcpu_hours() > 0 for c in clusters.values())
+    markdown = compute.evidence.markdown(price_per_vcpu_hour=0.05)
+    assert "vCPU-hours**, about" in markdown and "| large | 4 x 3 |" in markdown

@@ -19,10 +19,11 @@ from pathlib import Path
 import boto3
 import polars as pl
 import pytest
+from prefect.artifacts import Artifact
 
 from {{ cookiecutter.package_name }}.cli import main
 from {{ cookiecutter.package_name }}.compute import ComputeError
-from {{ cookiecutter.package_name }}.settings import ENV_PREFIX
+from {{ cookiecutter.package_name }}.settings import ENV_PREFIX, get_settings
 from {{ cookiecutter.package_name }}.storage import MissingInputError
 
 from flows.daily_report import daily_report
@@ -97,6 +98,18 @@ def test_cloud_run_writes_the_report_through_the_real_client(
     assert sorted(q.cluster.preset for q in sim.queries.values()) == ["large", "small", "small"]
     assert reads == (["read"] if backend == "aws-secrets-manager" else [])
     assert not [key for key in objects(s3_data) if "_staging" in key]
+    # Each query tells the Polars Cloud dashboard which task of which flow run sent it.
+    for query in sim.queries.values():
+        assert query.labels is not None and query.labels[1:2] == [get_settings().label]
+        assert any(len(label) == 32 and label.isalnum() for label in query.labels), query.labels
+    assert sorted(q.labels[0] for q in sim.queries.values()) == [  # type: ignore[index]
+        "build_report",
+        "prepare_customers",
+        "prepare_orders",
+    ]
+    artifact = str(Artifact.get("daily-report").data)  # type: ignore[union-attr]
+    assert "## Polars Cloud" in artifact and "vCPU-hours" in artifact
+    assert artifact.count("| SUCCESS |") == 3
     assert CLIENT_SECRET not in caplog.text and CLIENT_ID not in caplog.text
 
 

@@ -157,6 +157,18 @@ def test_stopping_a_context_that_never_started_raises_not_running(
         polars_cloud.ComputeContext(cpus=1, memory=1).stop()
 
 
+def test_query_labels_are_limited_as_the_session_fits_them() -> None:
+    import polars_cloud.query.query as client_query
+
+    from {{ cookiecutter.package_name }}.evidence import MAX_LABEL_BYTES, fit_label
+
+    assert client_query._MAX_LABEL_NAME_LEN == MAX_LABEL_BYTES
+    hostile = " é" * 40 + "\n"
+    client_query._validate_labels([fit_label(hostile)])  # accepted by the client's own check
+    assert len(fit_label(hostile).encode()) <= MAX_LABEL_BYTES
+    assert "labels" in vars(polars_cloud.LazyFrameRemote)
+
+
 def test_the_query_statuses_the_session_names() -> None:
     assert {status.name for status in polars_cloud.QueryStatus} == {
         "QUEUED",

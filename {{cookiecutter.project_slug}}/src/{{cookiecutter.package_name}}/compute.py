@@ -19,11 +19,15 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 from .credentials import fetch_service_account
+from .evidence import ClusterRecord, Evidence, QueryRecord, dashboard_link, fit_labels, query_id
+from .presets import PresetName, presets
 from .settings import ENV_PREFIX, Settings
 from .storage import atomic_target, is_remote
 
@@ -32,31 +36,13 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-PresetName = Literal["small", "large"]
-
 
 class ComputeError(RuntimeError):
     """The cloud compute could not be used; the message says what to do."""
 
 
-@dataclass(frozen=True)
-class Preset:
-    """One machine size of Polars Cloud."""
-
-    name: PresetName
-    cpus: int
-    memory: int
-    cluster_size: int = 1
-
-
-def presets(settings: Settings) -> dict[PresetName, Preset]:
-    """Return the small and large presets of the settings."""
-    return {
-        "small": Preset("small", settings.small_cpus, settings.small_memory),
-        "large": Preset(
-            "large", settings.large_cpus, settings.large_memory, settings.large_cluster_size
-        ),
-    }
+class QueryTimeout(ComputeError):
+    """A query ran past its timeout and was cancelled."""
 
 
 @dataclass
@@ -80,6 +66,8 @@ class ComputeSession:
         self._in_flight: set[Any] = set()
         self._lock = threading.Lock()
         self._closed = False
+        self.evidence = Evidence()
+        self._clusters: dict[PresetName, ClusterRecord] = {}
 
     @property
     def cloud(self) -> bool:
@@ -133,6 +121,9 @@ class ComputeSession:
             if not slot.started:
                 slot.started = True
                 spec = self.presets[preset]
+                # Billing starts with the request, so the record does too.
+                self._clusters[preset] = ClusterRecord(preset, spec.cpus, spec.cluster_size)
+                self.evidence.add(self._clusters[preset])
                 logger.info(
                     "starting the %s compute: %d CPUs, %d GB, %d node(s)",
                     preset,
@@ -146,6 +137,18 @@ class ComputeSession:
                     slot.start_error = error
                     raise
             return slot.context
+
+    def start(self, *names: PresetName) -> None:
+        """Start the presets' clusters side by side, so their boots overlap (cloud mode only).
+
+        polars_cloud's direct-mode start() waits until the cluster is ready, so each boot gets a
+        thread of its own; a preset started here is not started again by its first query.
+        """
+        if not self.cloud or not names:
+            return
+        with ThreadPoolExecutor(max_workers=len(names), thread_name_prefix="boot") as boots:
+            for boot in [boots.submit(self.context, name) for name in names]:
+                boot.result()  # the first boot that failed raises here
 
     def _build(self, preset: PresetName) -> Any:  # noqa: ANN401 - polars_cloud.ComputeContext
         """Describe the preset to Polars Cloud (this calls the control plane, so: after login)."""
@@ -163,9 +166,16 @@ class ComputeSession:
         )
 
     def sink_parquet(
-        self, query: pl.LazyFrame, target: str | pl.PartitionBy, preset: PresetName
+        self,
+        query: pl.LazyFrame,
+        target: str | pl.PartitionBy,
+        preset: PresetName,
+        labels: list[str] | None = None,
     ) -> None:
-        """Write query to target (one Parquet file, or a folder per day) and wait until done."""
+        """Write query to target (one Parquet file, or a folder per day) and wait until done.
+
+        labels tag the query in the Polars Cloud dashboard (the first names it in the records).
+        """
         if not self.cloud:
             if isinstance(target, str):
                 with atomic_target(target) as path:
@@ -174,6 +184,9 @@ class ComputeSession:
                 query.sink_parquet(target, engine="streaming")
             return
         remote = query.remote(self.context(preset))
+        fitted = fit_labels(labels or [])
+        if fitted:
+            remote = remote.labels(fitted)
         if self.presets[preset].cluster_size > 1:
             # Several machines: run distributed. A folder per day suits a distributed sink; a
             # single file it writes only when asked explicitly (polars-cloud refuses to guess).
@@ -182,32 +195,71 @@ class ComputeSession:
         else:
             # One machine: say so. The default, "auto", would plan the query distributed.
             in_flight = remote.single_node().sink_parquet(target)
-        self._await(in_flight, preset)
+        self._await(in_flight, preset, fitted[0] if fitted else preset)
 
-    def _await(self, in_flight: Any, preset: PresetName) -> None:  # noqa: ANN401 - a query
-        """Wait for a remote query; anything but success fails the caller.
+    def _await(self, in_flight: Any, preset: PresetName, label: str) -> None:  # noqa: ANN401
+        """Wait for a remote query within the timeout; anything but success fails the caller.
 
         `await_result()` raises the query's own error when it FAILED, but returns normally for a
-        CANCELED query, so the status is checked here.
+        CANCELED query, so the status is checked here. Its only bound is the process-wide
+        POLARS_TIMEOUT_MS, so the session polls the status against the preset's own deadline.
         """
         from polars_cloud import QueryStatus
 
         with self._lock:
             self._in_flight.add(in_flight)
+        started = time.monotonic()
+        status = "FAILED"
         try:
+            self._wait(in_flight, preset, started)
             result = in_flight.await_result()
+            status = result.status.name
+        except QueryTimeout:
+            status = "CANCELED (timeout)"
+            self._forget(in_flight)
+            raise
         except Exception:
             # The query's own error: it is over, nothing to cancel. An interruption while
             # waiting (SIGTERM, Ctrl-C, cancellation: BaseExceptions) leaves it registered,
             # so that stop_all cancels it before stopping its cluster.
             self._forget(in_flight)
             raise
+        finally:
+            self._record(in_flight, preset, label, status, time.monotonic() - started)
         self._forget(in_flight)
         if result.status != QueryStatus.SUCCESS:
             raise ComputeError(
-                f"the {preset} query {query_id(in_flight)} ended {result.status.name}: "
+                f"the {preset} query {query_id(in_flight)} ended {status}: "
                 f"{dashboard_link(self._slots[preset].context, in_flight)}"
             )
+
+    def _wait(self, in_flight: Any, preset: PresetName, started: float) -> None:  # noqa: ANN401
+        """Poll until the query is done; past the timeout, cancel it and raise."""
+        limit = self.settings.query_timeout_mins * 60
+        poll = min(5.0, max(0.02, limit / 50))
+        while not in_flight.get_status().is_done():
+            if time.monotonic() - started > limit:
+                in_flight.cancel()
+                raise QueryTimeout(
+                    f"the {preset} query {query_id(in_flight)} ran longer than "
+                    f"{self.settings.query_timeout_mins:g} min ({ENV_PREFIX}QUERY_TIMEOUT_MINS), "
+                    f"so it was cancelled: {dashboard_link(self._slots[preset].context, in_flight)}"
+                )
+            time.sleep(poll)
+
+    def _record(
+        self,
+        in_flight: Any,  # noqa: ANN401 - a query
+        preset: PresetName,
+        label: str,
+        status: str,
+        seconds: float,
+    ) -> None:
+        """Keep and log one line of evidence per query."""
+        link = dashboard_link(self._slots[preset].context, in_flight)
+        record = QueryRecord(label, preset, query_id(in_flight), status, seconds, link)
+        self.evidence.add(record)
+        logger.info(record.line())
 
     def _forget(self, in_flight: Any) -> None:  # noqa: ANN401 - a query
         with self._lock:
@@ -233,37 +285,26 @@ class ComputeSession:
 
     def _stop(self, preset: PresetName, context: Any) -> None:  # noqa: ANN401 - a context
         """Stop one started context; log, never raise."""
+        confirmed = True
         try:
             context.stop()
         except Exception as error:  # noqa: BLE001 - stopping must not mask the run's outcome
             if isinstance(error, RuntimeError) and "not running" in str(error):
                 # polars_cloud says so when start() failed before a cluster was requested.
                 logger.debug("the %s compute never got a cluster", preset)
-                return
-            logger.warning(
-                "could not stop the %s compute context (%s); it stops itself after %d idle minutes",
-                preset,
-                type(error).__name__,
-                self.settings.idle_timeout_mins,
-            )
-        else:
-            logger.info("stopped the %s compute context", preset)
-
-
-def query_id(in_flight: Any) -> str:  # noqa: ANN401 - DirectQuery | ProxyQuery
-    """Return a remote query's id (0.12 keeps it private; the contract test pins the name)."""
-    return str(getattr(in_flight, "_query_id", "?"))
-
-
-def dashboard_link(context: Any, in_flight: Any) -> str:  # noqa: ANN401
-    """Return the query's page in the Polars Cloud dashboard."""
-    from polars_cloud.constants import FRONTEND_DOMAIN
-
-    compute_id = getattr(context, "_compute_id", "?")
-    return (
-        f"https://{FRONTEND_DOMAIN}/portal/{context.workspace.id}/{compute_id}/queries/"
-        f"{query_id(in_flight)}"
-    )
+            else:
+                confirmed = False
+                logger.warning(
+                    "could not stop the %s compute context (%s); it stops itself after %d idle "
+                    "minutes",
+                    preset,
+                    type(error).__name__,
+                    self.settings.idle_timeout_mins,
+                )
+        cluster = self._clusters.get(preset)
+        if cluster is not None:
+            cluster.stopped, cluster.confirmed = time.monotonic(), confirmed
+            logger.info(cluster.line())
 
 
 def validate_uris(settings: Settings, *uris: str) -> None:

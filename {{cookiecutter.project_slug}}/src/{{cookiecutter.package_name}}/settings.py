@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Literal, Self
 
-from pydantic import Field, PositiveInt, field_validator, model_validator
+from pydantic import Field, PositiveFloat, PositiveInt, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ENV_PREFIX = "{{ cookiecutter.package_name | upper }}_"
@@ -37,6 +37,13 @@ class Settings(BaseSettings):
     data_uri: str = {{ cookiecutter.data_uri | tojson }}
     # The longest range one run accepts: a typo in a backfill should not rebuild ten years.
     max_backfill_days: PositiveInt = 366
+    # A query still running after this long is cancelled and fails its task.
+    query_timeout_mins: PositiveFloat = 120.0
+    # Start every preset's cluster when the run starts, so the boots overlap (False: on first
+    # use, which bills the large preset less while the small one works, but boots in series).
+    boot_all_at_start: bool = True
+    # Optional: adds a cost estimate to the run's artifact.
+    price_per_vcpu_hour: PositiveFloat | None = None
     label: str = "{{ cookiecutter.project_slug }}"
 
     @field_validator("workspace", mode="before")
