@@ -10,18 +10,21 @@ mode the same queries stream on local Polars.
 from __future__ import annotations
 
 from datetime import date
+from typing import Any
 
 from prefect import flow, get_run_logger, runtime, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NONE
 from prefect.futures import wait
+from prefect.tasks import exponential_backoff
 
 from {{ cookiecutter.package_name }} import queries
 from {{ cookiecutter.package_name }}.compute import ComputeSession, validate_uris
 from {{ cookiecutter.package_name }}.input_errors import named_input
 from {{ cookiecutter.package_name }}.report import summarize
+from {{ cookiecutter.package_name }}.retries import retry_transient
 from {{ cookiecutter.package_name }}.run_dates import RunDatesError, describe, resolve_days
-from {{ cookiecutter.package_name }}.settings import get_settings
+from {{ cookiecutter.package_name }}.settings import Settings, get_settings
 from {{ cookiecutter.package_name }}.storage import (
     CLEAN_ORDERS,
     CUSTOMERS,
@@ -101,6 +104,18 @@ def publish_summary(output_uri: str, days: list[date], cloud_evidence: str) -> N
     )
 
 
+def with_retries(query_task: Any, settings: Settings) -> Any:  # noqa: ANN401 - a Prefect task
+    """Retry a query's task on transient failures only, backing off with jitter."""
+    return query_task.with_options(
+        retries=settings.query_retries,
+        retry_delay_seconds=exponential_backoff(settings.query_retry_delay_seconds)(
+            max(1, settings.query_retries)
+        ),
+        retry_jitter_factor=0.5,
+        retry_condition_fn=retry_transient,
+    )
+
+
 def run_name() -> str:
     """Name a flow run after its days, e.g. `daily-report 2026-11-24`."""
     parameters = runtime.flow_run.parameters
@@ -138,12 +153,18 @@ def daily_report(
         with ComputeSession(settings) as compute:
             if settings.boot_all_at_start:
                 compute.start("small", "large")
-            orders = prepare_orders.submit(compute, inputs.orders, staging_uri)
-            customers = prepare_customers.submit(compute, inputs.customers, staging_uri)
+            orders = with_retries(prepare_orders, settings).submit(
+                compute, inputs.orders, staging_uri
+            )
+            customers = with_retries(prepare_customers, settings).submit(
+                compute, inputs.customers, staging_uri
+            )
             # Both must finish before the session may stop their compute.
             wait([orders, customers])
             if list_keys(orders.result()):  # days with no valid order leave nothing to join
-                build_report(compute, orders.result(), customers.result(), staging_uri)
+                with_retries(build_report, settings)(
+                    compute, orders.result(), customers.result(), staging_uri
+                )
         publish_days(output_uri, staging, days)
     finally:
         discard(output_uri, staging)

@@ -45,7 +45,9 @@ import polars_cloud.polars_cloud as pcr
 # not catch_warnings(): queries are submitted from several threads and that is not thread-safe.
 warnings.filterwarnings("ignore", "'json' serialization format", UserWarning)
 
-Outcome = Literal["succeed", "fail", "cancel", "hang"]
+# transport: do_query raises the client's transport RuntimeError, as a network failure does.
+Outcome = Literal["succeed", "fail", "cancel", "hang", "transport"]
+TRANSPORT_ERROR = "Error setting up gRPC connection, transport error"
 # What a scripted failure raises client-side; the client rebuilds it from "<Type>: <message>".
 DEFAULT_ERROR = "ComputeError: simulated worker failure"
 
@@ -94,17 +96,20 @@ class Query:
     sink: str
     status: Any = field(default_factory=lambda: pcr.QueryStatusCodeModel.Queued)
     error: str | None = None
+    rule: Rule | None = None
+    polls: int = 0  # status requests: the client is waiting for this query
     done: threading.Event = field(default_factory=threading.Event)
     cancelled: threading.Event = field(default_factory=threading.Event)
 
 
 @dataclass
 class Rule:
-    """A scripted outcome for the queries that match."""
+    """A scripted outcome for the queries that match (the first `times` of them, if set)."""
 
     matches: Callable[[Query], bool]
     outcome: Outcome
     error: str = DEFAULT_ERROR
+    times: int | None = None
 
 
 class PolarsCloudSimulator:
@@ -147,11 +152,25 @@ class PolarsCloudSimulator:
     # -- scripting and reading -------------------------------------------------------------
 
     def script(
-        self, matches: Callable[[Query], bool], outcome: Outcome, error: str = DEFAULT_ERROR
+        self,
+        matches: Callable[[Query], bool],
+        outcome: Outcome,
+        error: str = DEFAULT_ERROR,
+        times: int | None = None,
     ) -> PolarsCloudSimulator:
         """Give the queries that match an outcome other than running their plan."""
-        self.rules.append(Rule(matches, outcome, error))
+        self.rules.append(Rule(matches, outcome, error, times))
         return self
+
+    def rule_for(self, query: Query) -> Rule | None:
+        """Return the first rule that matches and has uses left, using one."""
+        with self._lock:
+            for rule in self.rules:
+                if (rule.times is None or rule.times > 0) and rule.matches(query):
+                    if rule.times is not None:
+                        rule.times -= 1
+                    return rule
+        return None
 
     def names(self) -> list[str]:
         """Return the names of the calls received, in order."""
@@ -296,6 +315,10 @@ class PolarsCloudSimulator:
             distributed=self._settings.get(id(settings), False),
             sink=sink_of(plan),
         )
+        query.rule = self.rule_for(query)
+        if query.rule is not None and query.rule.outcome == "transport":
+            self.record("do_query refused", preset=cluster.preset, sink=query.sink)
+            raise RuntimeError(TRANSPORT_ERROR)
         self.queries[query.id] = query
         self.record("do_query", preset=cluster.preset, sink=query.sink, labels=labels)
         threading.Thread(target=self.execute, args=(query,), daemon=True).start()
@@ -305,7 +328,7 @@ class PolarsCloudSimulator:
         """Run one query: latency, then its scripted outcome or its plan on local Polars."""
         query.status = pcr.QueryStatusCodeModel.InProgress
         query.cluster.status = pcr.ComputeStatusModel.Running
-        rule = next((r for r in self.rules if r.matches(query)), None)
+        rule = query.rule
         outcome = rule.outcome if rule else "succeed"
         if query.cancelled.wait(self.query_seconds) or outcome == "cancel":
             return self.finish(query, pcr.QueryStatusCodeModel.Canceled)
@@ -504,7 +527,11 @@ def scheduler_client_class(sim: PolarsCloudSimulator) -> type:
             return sim.submit(self.cluster, plan, settings, labels)
 
         def get_direct_query_status(self, query_id: UUID) -> Any:  # noqa: ANN401
-            return sim.queries[query_id].status
+            query = sim.queries[query_id]
+            query.polls += 1
+            if query.polls == 1:
+                sim.record("first status poll", preset=query.cluster.preset, sink=query.sink)
+            return query.status
 
         def get_direct_query_result(self, query_id: UUID, timeout_ms: int) -> SimpleNamespace:
             query = sim.queries[query_id]

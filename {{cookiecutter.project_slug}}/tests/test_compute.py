@@ -172,7 +172,8 @@ def test_leaving_the_session_cancels_queries_in_flight_before_stopping(
 
             task = threading.Thread(target=long_query)
             task.start()
-            while not cloud_sim.queries:
+            # Polled: the session holds the query as in flight and is waiting for it.
+            while not any(query.polls for query in cloud_sim.queries.values()):
                 threading.Event().wait(0.01)
             raise TerminationSignal(15)
     task.join(timeout=10)

@@ -169,6 +169,21 @@ def test_query_labels_are_limited_as_the_session_fits_them() -> None:
     assert "labels" in vars(polars_cloud.LazyFrameRemote)
 
 
+def test_the_client_has_no_transient_error_class_and_times_out_with_timeouterror() -> None:
+    # retries.py classifies by exact type and message because of these two facts.
+    import polars_cloud.exceptions
+    import polars_cloud.query.query_in_progress as in_progress
+
+    assert {name for name in vars(polars_cloud.exceptions) if name.endswith("Error")} == {
+        "WorkspaceDeploymentError",
+        "VerificationTimeoutError",
+        "OrganizationResolveError",
+        "WorkspaceResolveError",
+    }
+    with pytest.raises(TimeoutError, match="POLARS_TIMEOUT_MS has elapsed"):
+        in_progress.check_timeout(0.0, 1)
+
+
 def test_the_query_statuses_the_session_names() -> None:
     assert {status.name for status in polars_cloud.QueryStatus} == {
         "QUEUED",

@@ -39,6 +39,10 @@ class Settings(BaseSettings):
     max_backfill_days: PositiveInt = 366
     # A query still running after this long is cancelled and fails its task.
     query_timeout_mins: PositiveFloat = 120.0
+    # Retries of a task whose query failed transiently (network, throttling, 5xx), on the
+    # cluster that is already running; the delay doubles each time, with jitter.
+    query_retries: int = Field(default=2, ge=0)
+    query_retry_delay_seconds: PositiveFloat = 10.0
     # Start every preset's cluster when the run starts, so the boots overlap (False: on first
     # use, which bills the large preset less while the small one works, but boots in series).
     boot_all_at_start: bool = True

@@ -1,0 +1,49 @@
+"""Only passing network or service failures are retried; the query's and the user's are not."""
+
+from __future__ import annotations
+
+import polars as pl
+import pytest
+
+from {{ cookiecutter.package_name }}.compute import ComputeError, QueryTimeout
+from {{ cookiecutter.package_name }}.input_errors import InputError
+from {{ cookiecutter.package_name }}.retries import is_transient
+
+from .polars_cloud_sim import TRANSPORT_ERROR
+
+
+class SubclassedRuntimeError(RuntimeError):
+    pass
+
+
+@pytest.mark.parametrize(
+    ("error", "transient"),
+    [
+        (RuntimeError(TRANSPORT_ERROR), True),
+        (RuntimeError("status: Unavailable, message: Service Unavailable"), True),
+        (RuntimeError("429 Too Many Requests"), True),
+        (TimeoutError("POLARS_TIMEOUT_MS has elapsed: time in ms: 1000"), True),
+        (RuntimeError("cannot execute query, context status is STOPPED"), False),
+        (SubclassedRuntimeError(TRANSPORT_ERROR), False),
+        (ComputeError("the large query 1 ended CANCELED: https://..."), False),
+        (QueryTimeout("ran longer than 120 min"), False),
+        (pl.exceptions.SchemaError("missing column amount"), False),
+        (InputError("orders.csv: missing column(s) amount"), False),
+        (FileNotFoundError("s3://bucket/raw/customers.ndjson"), False),
+    ],
+    ids=[
+        "transport",
+        "unavailable",
+        "throttled",
+        "polars-timeout",
+        "stopped-context",
+        "subclass",
+        "cancelled",
+        "our-timeout",
+        "schema",
+        "input",
+        "missing-file",
+    ],
+)
+def test_what_counts_as_transient(error: BaseException, transient: bool) -> None:
+    assert is_transient(error) is transient
