@@ -77,6 +77,20 @@ def measure(command: list[str], cwd: Path, env: dict[str, str] | None = None) ->
     return Run(elapsed, usage.ru_maxrss / 1024, anon)
 
 
+def side_by_side(first: list[str], second: list[str], project: Path, env: dict[str, str], repeats: int) -> tuple[list[Run], list[Run]]:
+    """Measure two commands alternately, repeats times each, so drift hits both alike."""
+    firsts, seconds = [], []
+    for _ in range(repeats):
+        firsts.append(measure(first, project, env))
+        seconds.append(measure(second, project, env))
+    return firsts, seconds
+
+
+def sample_data(project: Path, rows: int, days: int, out: Path) -> Run:
+    """Write the project's sample data: days days ending yesterday, rows orders a day."""
+    return measure([str(project / f".venv/bin/{SLUG}"), "sample-data", "--rows", str(rows), "--days", str(days), "--out", str(out)], project)
+
+
 def bake(output_dir: Path, **answers: str) -> Path:
     """Generate a project with the CLI, as a user would."""
     subprocess.run(
@@ -109,11 +123,12 @@ def orchestration(project: Path, sizes: list[int], repeats: int) -> list[dict[st
         subprocess.run([python, "flows/daily_report.py", "--rows", "1000", "--days", "1", "--source", str(warm), "--output", str(warm / "out")], cwd=project, env=env, check=True, capture_output=True)
         for size in sizes:
             source = project / "data" / f"bench-{size}"
-            generated = measure([str(project / f".venv/bin/{SLUG}"), "sample-data", "--rows", str(size), "--days", "1", "--out", str(source)], project)
-            flow_runs, bare_runs = [], []
-            for _ in range(repeats):
-                flow_runs.append(measure([python, "flows/daily_report.py", "--source", str(source), "--output", str(source / "flow")], project, env))
-                bare_runs.append(measure([python, str(BENCH / "bare_report.py"), PACKAGE, str(source), str(source / "bare")], project, env))
+            generated = sample_data(project, size, 1, source)
+            flow_runs, bare_runs = side_by_side(
+                [python, "flows/daily_report.py", "--source", str(source), "--output", str(source / "flow")],
+                [python, str(BENCH / "bare_report.py"), PACKAGE, str(source), str(source / "bare")],
+                project, env, repeats,
+            )
             flow = statistics.median(r.seconds for r in flow_runs)
             bare = statistics.median(r.seconds for r in bare_runs)
             rows.append(
@@ -149,11 +164,10 @@ def cloud_path(project: Path, sizes: list[int], repeats: int) -> list[dict[str, 
         env = os.environ | {"PREFECT_API_URL": api, "PREFECT_HOME": home}
         for size in sizes:
             shutil.rmtree(sample, ignore_errors=True)
-            subprocess.run([str(project / f".venv/bin/{SLUG}"), "sample-data", "--rows", str(size), "--days", "1", "--out", str(sample)], cwd=project, check=True, capture_output=True)
-            local_runs, cloud_runs = [], []
-            for _ in range(repeats):
-                local_runs.append(measure([python, "flows/daily_report.py"], project, env))
-                cloud_runs.append(measure([python, "-m", "tests.simulated_run"], project, env))
+            sample_data(project, size, 1, sample)
+            local_runs, cloud_runs = side_by_side(
+                [python, "flows/daily_report.py"], [python, "-m", "tests.simulated_run"], project, env, repeats
+            )
             local = statistics.median(r.seconds for r in local_runs)
             cloud = statistics.median(r.seconds for r in cloud_runs)
             rows.append(
@@ -173,7 +187,7 @@ def backfill(project: Path, days: int, rows_per_day: int) -> dict[str, float]:
     """A month rebuilt as one run (each query once over the range) vs one run per day."""
     python = str(project / ".venv/bin/python")
     source = project / "data" / "bench-backfill"
-    subprocess.run([str(project / f".venv/bin/{SLUG}"), "sample-data", "--rows", str(rows_per_day), "--days", str(days), "--out", str(source)], cwd=project, check=True, capture_output=True)
+    sample_data(project, rows_per_day, days, source)
     dates = sorted(p.name.removeprefix("date=") for p in (source / "orders").iterdir())
     with tempfile.TemporaryDirectory() as home, prefect_server(project, Path(home)) as api:
         env = os.environ | {"PREFECT_API_URL": api, "PREFECT_HOME": home}
