@@ -20,7 +20,7 @@ class Case:
     answers: dict[str, str] = field(default_factory=dict)
 
 
-# Every secret backend, plus compute answers away from their defaults. Add a case here when a
+# Every secret backend and work pool type, plus compute answers away from their defaults. Add a case here when a
 # new answer changes what is generated.
 MATRIX = (
     Case("defaults"),
@@ -47,6 +47,27 @@ MATRIX = (
             "schedule_cron": "30 5 * * 1-5",
         },
     ),
+    # Every work pool type (docker is the default), and webhook alerts.
+    Case(
+        "ecs-with-roles",
+        {
+            "work_pool_type": "ecs",
+            "secret_backend": "aws-secrets-manager",
+            "image": "123456789012.dkr.ecr.eu-west-1.amazonaws.com/daily-reports",
+            "ecs_task_role_arn": "arn:aws:iam::123456789012:role/daily-reports-task",
+            "ecs_execution_role_arn": "arn:aws:iam::123456789012:role/ecs/daily-reports-execution",
+        },
+    ),
+    Case("ecs-pool-roles", {"work_pool_type": "ecs", "work_pool": "shared-ecs"}),
+    Case(
+        "kubernetes",
+        {
+            "work_pool_type": "kubernetes",
+            "kubernetes_namespace": "data-jobs",
+            "kubernetes_service_account": "reports.runner",
+        },
+    ),
+    Case("process-with-webhook-alerts", {"work_pool_type": "process", "alerts": "webhook"}),
 )
 
 

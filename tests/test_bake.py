@@ -58,6 +58,7 @@ TEST_FILES = (
     "tests/test_doctor_blocks.py",
     "tests/test_flow_cloud.py",
     "tests/test_flow_local.py",
+    "tests/test_job_variables.py",
     "tests/test_no_leak.py",
     "tests/test_polars_cloud_contract.py",
     "tests/test_prefect_yaml.py",
@@ -122,11 +123,17 @@ def test_pyproject_parses_and_names_the_project(baked: Baked) -> None:
     assert pyproject["tool"]["uv"]["build-backend"]["module-name"] == package
 
 
-def test_only_the_chosen_backends_libraries_install_by_default(baked: Baked) -> None:
-    groups = tomllib.loads(read(baked, "pyproject.toml"))["tool"]["uv"]["default-groups"]
-    backend = baked.answers["secret_backend"]
-    optional = {"aws-secrets-manager", "aws-secret-block"}
-    assert set(groups) == {"dev"} | ({backend} & optional)
+def test_only_the_chosen_backends_and_pool_types_libraries_install_by_default(baked: Baked) -> None:
+    pyproject = tomllib.loads(read(baked, "pyproject.toml"))
+    groups = pyproject["tool"]["uv"]["default-groups"]
+    backend, pool_type = baked.answers["secret_backend"], baked.answers["work_pool_type"]
+    optional = {"aws-secrets-manager", "aws-secret-block", "docker", "ecs", "kubernetes"}
+    assert set(groups) == {"dev"} | ({backend, pool_type} & optional)
+    # Each worker's library is in its own group, and in no group installed with another type's.
+    workers = {"docker": "prefect-docker", "ecs": "prefect-aws", "kubernetes": "prefect-kubernetes"}
+    for kind, library in workers.items():
+        assert any(item.startswith(library) for item in pyproject["dependency-groups"][kind])
+    assert not any("prefect-docker" in item for item in pyproject["dependency-groups"]["dev"])
 
 
 def test_pre_commit_config_parses(baked: Baked) -> None:
@@ -190,18 +197,64 @@ def test_prefect_yaml_deployments_follow_the_answers(baked: Baked) -> None:
         "output_uri": f"{answers['data_uri']}/reports",
     }
     images = [arguments.get("image_name") for arguments in steps(production, "build").values()]
-    assert answers["image"] in images
+    if answers["work_pool_type"] == "process":
+        assert images == [], "a process worker runs a checkout: nothing to build"
+    else:
+        assert answers["image"] in images
     assert local["work_pool"]["name"] == "local"
     prefix = answers["package_name"].upper() + "_"
     assert production["work_pool"]["job_variables"]["env"][f"{prefix}COMPUTE_MODE"] == "cloud"
     assert local["work_pool"]["job_variables"]["env"][f"{prefix}COMPUTE_MODE"] == "local"
 
 
-def test_dockerfile_workdir_is_the_pull_directory(baked: Baked) -> None:
+def test_the_pull_directory_holds_the_flow_code(baked: Baked) -> None:
     workdirs = re.findall(r"^WORKDIR\s+(\S+)", read(baked, "Dockerfile"), flags=re.MULTILINE)
     pull = steps(deployments(baked)["daily-report"], "pull")
+    directory = pull["prefect.deployments.steps.set_working_directory"]["directory"]
     assert workdirs, "the Dockerfile sets no WORKDIR"
-    assert pull["prefect.deployments.steps.set_working_directory"]["directory"] == workdirs[-1]
+    if baked.answers["work_pool_type"] == "process":
+        prefix = baked.answers["package_name"].upper()
+        assert directory == "{{ $" + prefix + "_CHECKOUT_DIR }}"
+    else:
+        assert directory == workdirs[-1]
+
+
+# The job variables each work pool type's production deployment asks for (beyond env), given
+# the answers; tests/test_job_variables.py in the bake checks them against the worker itself.
+def expected_job_variables(answers: dict[str, str]) -> dict[str, object]:
+    """Return the production deployment's job variables but env, as prefect.yaml should hold them."""
+    image = {"image": "{{ build-image.image }}"}
+    kind = answers["work_pool_type"]
+    if kind == "ecs":
+        roles = {
+            "task_role_arn": answers["ecs_task_role_arn"],
+            "execution_role_arn": answers["ecs_execution_role_arn"],
+        }
+        logs = {"configure_cloudwatch_logs": True, "cloudwatch_logs_prefix": answers["project_slug"]}
+        return {
+            **image,
+            "cpu": 512,
+            "memory": 1024,
+            **{key: value for key, value in roles.items() if value},
+            **(logs if answers["ecs_execution_role_arn"] else {}),
+        }
+    if kind == "kubernetes":
+        return {
+            **image,
+            "namespace": answers["kubernetes_namespace"],
+            "service_account_name": answers["kubernetes_service_account"],
+            "cpu_request": "250m",
+            "cpu_limit": "1",
+            "memory_request": "512Mi",
+            "memory_limit": "1Gi",
+        }
+    return image if kind == "docker" else {}
+
+
+def test_production_job_variables_follow_the_work_pool_type(baked: Baked) -> None:
+    job_variables = dict(deployments(baked)["daily-report"]["work_pool"]["job_variables"])
+    job_variables.pop("env")
+    assert job_variables == expected_job_variables(baked.answers)
 
 
 def test_answers_are_recorded_without_private_keys_or_machine_paths(baked: Baked) -> None:
