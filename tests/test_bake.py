@@ -34,6 +34,7 @@ COMMON_FILES = (
 # Under src/<package_name>/.
 PACKAGE_MODULES = (
     "__init__.py",
+    "alerts.py",
     "blocks.py",
     "cli.py",
     "compute.py",
@@ -47,6 +48,7 @@ PACKAGE_MODULES = (
 )
 TEST_FILES = (
     "tests/__init__.py",
+    "tests/test_alerts.py",
     "tests/conftest.py",
     "tests/polars_cloud_double.py",
     "tests/reference.py",

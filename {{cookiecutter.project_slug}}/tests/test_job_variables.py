@@ -51,7 +51,9 @@ def problems(values: dict[str, Any], kind: str) -> list[str]:
 
     template = worker(kind).get_default_base_job_template()
     known = template["variables"]["properties"]
-    found = [f"{key!r} is not a job variable of the {kind} worker" for key in values if key not in known]
+    found = [
+        f"{key!r} is not a job variable of the {kind} worker" for key in values if key not in known
+    ]
     # The same validation the Prefect API runs when a deployment is created.
     found += [
         f"{'.'.join(map(str, error.path)) or 'job variables'}: {error.message}"

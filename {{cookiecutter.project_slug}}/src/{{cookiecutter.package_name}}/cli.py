@@ -1,4 +1,4 @@
-"""Command line behind `make sample-data`, `make run`, `make doctor` and `make blocks`."""
+"""Command line behind `make sample-data`, `run`, `doctor`, `blocks` and `alerts`."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from .alerts import AlertsError
 from .compute import ComputeError
 from .credentials import CredentialsError
 
@@ -94,10 +95,26 @@ def blocks(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
+def alerts(argv: Sequence[str] | None = None) -> int:
+    """Create or update the failed-run and late-run automations (`make alerts`); idempotent."""
+    from .alerts import install_alerts
+    from .doctor import api_problem
+    from .settings import get_settings
+
+    argparse.ArgumentParser(description=alerts.__doc__).parse_args(argv)
+    settings = get_settings()
+    if settings.alerts != "none" and (problem := api_problem()):
+        raise AlertsError(problem)
+    for line in install_alerts(settings):
+        print(line)
+    return 0
+
+
 COMMANDS: dict[str, Callable[[Sequence[str]], int]] = {
     "sample-data": sample_data,
     "doctor": doctor,
     "blocks": blocks,
+    "alerts": alerts,
 }
 
 
@@ -110,7 +127,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         return COMMANDS[args[0]](args[1:])
-    except (CredentialsError, ComputeError, ValidationError) as error:
+    except (AlertsError, CredentialsError, ComputeError, ValidationError) as error:
         # Expected failures get their message, not a traceback.
         print(f"ERROR: {error}", file=sys.stderr)
         return 1

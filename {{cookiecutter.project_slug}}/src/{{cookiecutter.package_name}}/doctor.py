@@ -21,6 +21,8 @@ def describe(settings: Settings) -> list[str]:
         f"{settings.large_cluster_size} machine(s)",
         f"idle timeout:   {settings.idle_timeout_mins} min",
         f"data:           {settings.source_uri} -> {settings.output_uri}",
+        f"alerts:         {settings.alerts}, late after {settings.alert_late_after_mins} min, "
+        f"webhook {'set' if settings.alert_webhook_url else 'not set'} in the environment",
     ]
 
 
@@ -53,6 +55,34 @@ def check_prefect_api(url: str) -> str | None:
     )
 
 
+def api_problem() -> str | None:
+    """Return why the configured Prefect API cannot be used, or None when it answers."""
+    url = configured_api_url()
+    if url is None:
+        return (
+            "PREFECT_API_URL is not set, so there is no Prefect API to use; "
+            "export it or run `prefect cloud login`"
+        )
+    return check_prefect_api(url)
+
+
+def alerts_report(settings: Settings) -> tuple[str, str | None]:
+    """Return the doctor's alerts line and a problem when an expected automation is missing."""
+    from prefect.client.orchestration import get_client
+
+    from .alerts import alert_status
+
+    if settings.alerts == "none":
+        return "off (make alerts sends none)", None
+    with get_client(sync_client=True) as client:
+        counts = alert_status(client)
+    missing = [name for name, count in counts.items() if count == 0]
+    if missing:
+        names = ", ".join(repr(name) for name in missing)
+        return "MISSING", f"the automations {names} are not on the Prefect API; run `make alerts`"
+    return f"{settings.alerts}: {', '.join(repr(name) for name in counts)} on the API", None
+
+
 def run_doctor(settings: Settings, say: Callable[[str], None] = print) -> list[str]:
     """Print the checks as they go; return the problems found."""
     problems: list[str] = []
@@ -69,4 +99,8 @@ def run_doctor(settings: Settings, say: Callable[[str], None] = print) -> list[s
         return problems
     problem = check_prefect_api(url)
     say(f"prefect api:    {'UNREACHABLE' if problem else 'healthy'} ({url})")
+    if problem:
+        return [*problems, problem]
+    line, problem = alerts_report(settings)
+    say(f"alerts:         {line}")
     return problems + ([problem] if problem else [])
