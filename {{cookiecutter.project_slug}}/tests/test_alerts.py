@@ -154,12 +154,27 @@ def test_with_no_deployment_make_alerts_says_deploy_first(
     assert "run `make deploy` first" in capsys.readouterr().err
 
 
+# `make alerts`, `make blocks` (for a backend with blocks) and `make deploy` (through `api`).
 @pytest.mark.usefixtures("webhook")
-def test_an_unreachable_api_gets_the_doctors_message(capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize("command", ["alerts", "blocks", "api"])
+def test_a_target_that_needs_the_api_checks_it_first_with_the_doctors_message(
+    command: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv(f"{ENV_PREFIX}SECRET_BACKEND", "prefect-secret")
     with temporary_settings({PREFECT_API_URL: "http://127.0.0.1:9/api"}):
-        assert main(["alerts"]) == 1
+        assert main([command]) == 1
 
-    assert "Prefect API at http://127.0.0.1:9/api is unreachable" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert err.startswith("ERROR: ")
+    assert "Prefect API at http://127.0.0.1:9/api is unreachable" in err
+
+
+def test_the_api_check_passes_on_a_healthy_api(
+    prefect_api: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["api"]) == 0
+
+    assert f"prefect api:    healthy ({prefect_api})" in capsys.readouterr().out
 
 
 @pytest.mark.usefixtures("service_account_env", "prefect_api")

@@ -87,11 +87,27 @@ def doctor(argv: Sequence[str] | None = None) -> int:
 
 def blocks(argv: Sequence[str] | None = None) -> int:
     """Create or update the backend's Prefect blocks (`make blocks`)."""
-    from .blocks import register_blocks
+    from .blocks import BLOCK_SAVERS, register_blocks
+    from .doctor import api_problem
     from .settings import get_settings
 
     argparse.ArgumentParser(description=blocks.__doc__).parse_args(argv)
-    print(register_blocks(get_settings()))
+    settings = get_settings()
+    if settings.secret_backend in BLOCK_SAVERS and (problem := api_problem()):
+        raise CredentialsError(problem)
+    print(register_blocks(settings))
+    return 0
+
+
+def api(argv: Sequence[str] | None = None) -> int:
+    """Check the configured Prefect API answers, as `make doctor` does (before `make deploy`)."""
+    from .doctor import api_problem, configured_api_url
+
+    argparse.ArgumentParser(description=api.__doc__).parse_args(argv)
+    if problem := api_problem():
+        print(f"ERROR: {problem}", file=sys.stderr)
+        return 1
+    print(f"prefect api:    healthy ({configured_api_url()})")
     return 0
 
 
@@ -115,6 +131,7 @@ COMMANDS: dict[str, Callable[[Sequence[str]], int]] = {
     "doctor": doctor,
     "blocks": blocks,
     "alerts": alerts,
+    "api": api,
 }
 
 

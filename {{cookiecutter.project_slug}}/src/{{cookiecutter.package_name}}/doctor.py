@@ -21,7 +21,7 @@ def describe(settings: Settings) -> list[str]:
         f"{settings.large_cluster_size} machine(s)",
         f"idle timeout:   {settings.idle_timeout_mins} min",
         f"data:           {settings.source_uri} -> {settings.output_uri}",
-        f"alerts:         {settings.alerts}, late after {settings.alert_late_after_mins} min, "
+        f"alert channel:  {settings.alerts}, late after {settings.alert_late_after_mins} min, "
         f"webhook {'set' if settings.alert_webhook_url else 'not set'} in the environment",
     ]
 
