@@ -312,3 +312,58 @@ def test_default_names_derive_from_the_project_name(bake: Callable[..., Baked]) 
     assert answers["project_slug"] == "daily-reports"
     assert answers["package_name"] == "daily_reports"
     assert answers["image"] == "daily-reports"
+
+
+def policy_statements(baked: Baked) -> dict[str, dict] | None:
+    """Return the README's IAM policy statements by Sid, or None when it shows no policy."""
+    blocks = re.findall(r"```json\n(.*?)```", read(baked, "README.md"), flags=re.DOTALL)
+    policies = [json.loads(block) for block in blocks if '"Statement"' in block]
+    if not policies:
+        return None
+    [policy] = policies
+    return {statement["Sid"]: statement for statement in policy["Statement"]}
+
+
+def test_the_readme_policy_is_scoped_to_the_secret_and_the_data_prefix(baked: Baked) -> None:
+    answers = baked.answers
+    statements = policy_statements(baked)
+    aws_backend = answers["secret_backend"] in ("aws-secrets-manager", "aws-secret-block")
+    on_s3 = answers["data_uri"].startswith("s3://")
+    if not (aws_backend or on_s3):
+        assert statements is None
+        return
+    assert statements is not None, "the README gives no IAM policy"
+    if aws_backend:
+        secret = statements.pop("ReadThePolarsCloudServiceAccount")
+        assert secret["Action"] == "secretsmanager:GetSecretValue"
+        name = answers["secret_name"]
+        expected = name if name.startswith("arn:") else (
+            f"arn:aws:secretsmanager:{answers['aws_region']}:ACCOUNT_ID:secret:{name}-??????"
+        )
+        assert secret["Resource"] == expected
+    if on_s3:
+        bucket, _, prefix = answers["data_uri"].removeprefix("s3://").partition("/")
+        listing, objects = statements.pop("ListTheDataPrefix"), statements.pop("ReadAndReplaceTheReports")
+        assert listing["Resource"] == f"arn:aws:s3:::{bucket}"
+        assert listing["Condition"] == {"StringLike": {"s3:prefix": [f"{prefix}/*"]}}
+        assert objects["Resource"] == f"arn:aws:s3:::{bucket}/{prefix}/*"
+    assert statements == {}, "a statement beyond the secret and the data"
+
+
+@pytest.mark.parametrize("pool_type", ["docker", "ecs", "kubernetes", "process"])
+def test_the_readme_and_ci_speak_of_the_chosen_pool_type_only(
+    bake: Callable[..., Baked], pool_type: str
+) -> None:
+    baked = bake(work_pool_type=pool_type)
+    readme, ci = read(baked, "README.md"), read(baked, ".github/workflows/ci.yml")
+    create = f"prefect work-pool create '{pool_type}-pool' --type {pool_type}"
+    assert create in readme
+    # Every README creates the process pool `local`; no other type but the chosen one shows up.
+    others = {"docker", "ecs", "kubernetes"} - {pool_type}
+    assert not [kind for kind in others if f"--type {kind}" in readme]
+    logins = {"docker": "docker login", "ecs": "aws ecr get-login-password", "kubernetes": "docker login"}
+    if pool_type == "process":
+        assert "docker login" not in ci and "REGISTRY" not in ci
+    else:
+        assert logins[pool_type] in ci
+    assert "## Alerts" in readme and "make alerts" in readme
