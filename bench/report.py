@@ -82,7 +82,7 @@ def render(results: dict, arguments: str) -> str:
         "",
         "## Footprint",
         "",
-        f"The runtime environment the Dockerfile installs (`uv sync --locked --no-dev`, bytecode compiled): {results['footprint_mb']:.0f} MB.",
+        f"The runtime environment the Dockerfile installs (`uv sync --locked --no-dev --no-group docker`, bytecode compiled): {results['footprint_mb']:.0f} MB.",
         "",
     ]
     if FINDINGS.exists():

@@ -180,10 +180,12 @@ def secret_fetches(scratch: Path) -> int:
 
 
 def runtime_footprint_mb(project: Path) -> float:
-    """Size of the environment the Dockerfile installs: the lock without dev dependencies."""
+    """Size of the environment the Dockerfile installs: the lock without dev dependencies or the
+    default bake's work pool group (docker: prefect-docker, which only `make deploy` needs)."""
     with tempfile.TemporaryDirectory() as venv:
         env = os.environ | {"UV_PROJECT_ENVIRONMENT": venv}
-        subprocess.run(["uv", "sync", "--locked", "--no-dev", "--compile-bytecode", "-q"], cwd=project, env=env, check=True)
+        command = ["uv", "sync", "--locked", "--no-dev", "--no-group", "docker", "--compile-bytecode", "-q"]
+        subprocess.run(command, cwd=project, env=env, check=True)
         total = sum(p.stat().st_size for p in Path(venv).rglob("*") if p.is_file() and not p.is_symlink())
     return total / 1024 / 1024
 
