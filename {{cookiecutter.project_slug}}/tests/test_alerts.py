@@ -204,6 +204,18 @@ def test_doctor_reports_whether_the_automations_exist(
     assert f"{alerts.FAILED!r}" in out and TOKEN not in out + err
 
 
+@pytest.mark.usefixtures("webhook", "prefect_api")
+def test_doctor_tolerates_missing_automations_until_something_is_deployed(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(alerts, "FAILED", f"never-created-{uuid.uuid4().hex[:8]}")
+    monkeypatch.setattr(alerts, "DEPLOYMENTS", (f"never-deployed-{uuid.uuid4().hex[:8]}",))
+
+    assert main(["doctor"]) == 0
+
+    assert "alerts:         MISSING (nothing deployed yet" in capsys.readouterr().out
+
+
 def test_a_prefect_secret_may_hold_the_url_beside_the_account(
     prefect_api: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -10,7 +10,7 @@ into a file, a parameter or a line of output.
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 from uuid import UUID
 
 from .credentials import fetch_optional_text
@@ -204,7 +204,7 @@ def install_alerts(settings: Settings) -> list[str]:
     return [f"saved notification block {BLOCK!r}", *done]
 
 
-def alert_status(client: Any) -> dict[str, int]:  # noqa: ANN401 - a SyncPrefectClient
+def alert_status(client: SyncPrefectClient) -> dict[str, int]:
     """Return how many automations of each of this project's names the API holds."""
     return {
         name: len([item for item in client.read_automations_by_name(name) if item.name == name])

@@ -67,20 +67,25 @@ def api_problem() -> str | None:
 
 
 def alerts_report(settings: Settings) -> tuple[str, str | None]:
-    """Return the doctor's alerts line and a problem when an expected automation is missing."""
+    """Return the doctor's alerts line, and a problem when deployed runs would fail unnoticed."""
     from prefect.client.orchestration import get_client
 
-    from .alerts import alert_status
+    from .alerts import AlertsError, alert_status, deployment_ids
 
     if settings.alerts == "none":
         return "off (make alerts sends none)", None
     with get_client(sync_client=True) as client:
         counts = alert_status(client)
-    missing = [name for name, count in counts.items() if count == 0]
-    if missing:
-        names = ", ".join(repr(name) for name in missing)
-        return "MISSING", f"the automations {names} are not on the Prefect API; run `make alerts`"
-    return f"{settings.alerts}: {', '.join(repr(name) for name in counts)} on the API", None
+        missing = [name for name, count in counts.items() if count == 0]
+        if not missing:
+            return f"{settings.alerts}: {', '.join(repr(name) for name in counts)} on the API", None
+        try:
+            deployment_ids(client)
+        except AlertsError:
+            # Nothing deployed yet: `make alerts` comes after `make deploy`.
+            return "MISSING (nothing deployed yet: run `make alerts` after `make deploy`)", None
+    names = ", ".join(repr(name) for name in missing)
+    return "MISSING", f"the automations {names} are not on the Prefect API; run `make alerts`"
 
 
 def run_doctor(settings: Settings, say: Callable[[str], None] = print) -> list[str]:
