@@ -113,7 +113,7 @@ def render(results: dict, arguments: str) -> str:
         "",
         "## Footprint",
         "",
-        "The runtime environment the Dockerfile installs (`uv sync --locked --no-dev --no-editable`,",
+        "The runtime environment the Dockerfile installs (`uv sync --locked --no-dev --no-group docker --no-editable`,",
         f"bytecode compiled, into an empty environment; file sizes summed, MB = 2^20 bytes): {results['footprint_mb']:.0f} MB.",
         "The flow then ran from that environment alone (`python flows/daily_report.py`, with the",
         "Prefect server `make run` starts for itself).",

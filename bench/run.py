@@ -255,14 +255,16 @@ def secret_fetches(scratch: Path) -> int:
 def runtime_footprint_mb(project: Path) -> float:
     """Size of the environment the Dockerfile installs, after the flow ran once in it.
 
-    The Dockerfile's command (`--no-dev --no-editable`, bytecode compiled) into an empty
+    The Dockerfile's command (`--no-dev --no-group docker --no-editable`: no dev tools, and not
+    the default bake's work pool group, prefect-docker, which only `make deploy` needs;
+    bytecode compiled) into an empty
     environment; then `python flows/daily_report.py` from that environment, on the embedded
     server, proves it is enough to run the report.
     """
     with tempfile.TemporaryDirectory() as venv, tempfile.TemporaryDirectory() as scratch:
         env = os.environ | {"UV_PROJECT_ENVIRONMENT": venv, "UV_COMPILE_BYTECODE": "1", "UV_LINK_MODE": "copy"}
         env.pop("VIRTUAL_ENV", None)
-        subprocess.run(["uv", "sync", "--locked", "--no-dev", "--no-editable", "-q"], cwd=project, env=env, check=True)
+        subprocess.run(["uv", "sync", "--locked", "--no-dev", "--no-group", "docker", "--no-editable", "-q"], cwd=project, env=env, check=True)
         total = sum(p.stat().st_size for p in Path(venv).rglob("*") if p.is_file() and not p.is_symlink())
         run_env = {k: v for k, v in os.environ.items() if not k.startswith(("VIRTUAL_ENV", "PREFECT_API"))}
         run_env["PREFECT_HOME"] = scratch

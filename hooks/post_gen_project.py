@@ -133,6 +133,11 @@ def next_steps(project: Path) -> str:
                 else []
             ),
             "  make deploy       # prefect deploy --all (see README: Deploy)",
+            *(
+                ["  make alerts       # failure and late-run alerts to your webhook (see README: Alerts)"]
+                if ANSWERS.get("alerts") == "webhook"
+                else []
+            ),
         ]
     )
 

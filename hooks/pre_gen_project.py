@@ -16,6 +16,13 @@ from collections.abc import Callable
 ANSWERS: dict[str, object] = json.loads(r"""{{ cookiecutter | tojson }}""")
 
 BACKENDS = ("env", "aws-secrets-manager", "prefect-secret", "aws-secret-block")
+WORK_POOL_TYPES = ("docker", "ecs", "kubernetes", "process")
+ALERTS = ("none", "webhook")
+# An IAM role ARN, any partition (aws, aws-cn, aws-us-gov), paths allowed.
+IAM_ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::[0-9]{12}:role/[A-Za-z0-9+=,.@_/-]{1,512}$")
+# Kubernetes names: a namespace is a DNS-1123 label, a service account a DNS-1123 subdomain.
+DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+DNS_SUBDOMAIN = re.compile(r"^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 SLUG = re.compile(r"^[a-z][a-z0-9-]*[a-z0-9]$")
 # Slug and package name each name a directory: the same bound as local_extensions.py.
 MAX_NAME_LENGTH = 64
@@ -199,6 +206,48 @@ def check_image() -> list[str]:
     ]
 
 
+def check_work_pool_type() -> list[str]:
+    """Require one of the worker types the production deployment is written for."""
+    kind = text("work_pool_type")
+    if kind in WORK_POOL_TYPES:
+        return []
+    return [f"work_pool_type {kind!r} is unknown; type one of {', '.join(WORK_POOL_TYPES)}"]
+
+
+def check_ecs_roles() -> list[str]:
+    """Require each optional ECS role to be empty or an IAM role ARN."""
+    return [
+        f"{key} {text(key)!r} is not an IAM role ARN; type one such as "
+        "arn:aws:iam::123456789012:role/daily-reports-task, or leave it empty"
+        for key in ("ecs_task_role_arn", "ecs_execution_role_arn")
+        if text(key) and not IAM_ROLE_ARN.match(text(key))
+    ]
+
+
+def check_kubernetes_names() -> list[str]:
+    """Require a namespace and a service account name Kubernetes accepts."""
+    problems = []
+    namespace, account = text("kubernetes_namespace"), text("kubernetes_service_account")
+    if not DNS_LABEL.match(namespace):
+        problems.append(
+            f"kubernetes_namespace {namespace!r} is not a Kubernetes namespace; type at most 63 "
+            "lowercase letters, digits and hyphens, starting and ending with a letter or digit (e.g. default)"
+        )
+    if not DNS_SUBDOMAIN.match(account):
+        problems.append(
+            f"kubernetes_service_account {account!r} is not a Kubernetes name; type lowercase "
+            "letters, digits, hyphens and dots, starting and ending with a letter or digit (e.g. daily-reports)"
+        )
+    return problems
+
+
+def check_alerts() -> list[str]:
+    """Require one of the alert channels."""
+    if text("alerts") in ALERTS:
+        return []
+    return [f"alerts {text('alerts')!r} is unknown; type one of {', '.join(ALERTS)}"]
+
+
 def cron_numbers_out_of_range(field: str, low: int, high: int) -> list[str]:
     """Return the numbers of a cron field outside low..high, and steps of zero."""
     wrong = []
@@ -241,8 +290,12 @@ CHECKS: tuple[Callable[[], list[str]], ...] = (
     check_workspace,
     check_data_uri,
     check_work_pool,
+    check_work_pool_type,
     check_image,
     check_schedule_cron,
+    check_ecs_roles,
+    check_kubernetes_names,
+    check_alerts,
     check_register_blocks,
 )
 

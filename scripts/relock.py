@@ -2,7 +2,8 @@
 
 Bakes the template with its defaults, runs `uv lock` there (starting from the current lock, so
 versions move only with --upgrade), and turns the result back into a template: the root
-package's name becomes the slug placeholder and the backend's default group is rendered.
+package's name becomes the slug placeholder and the default groups (the backend's, the work
+pool type's) are rendered.
 The template test `test_lock_is_current` fails when this needs running.
 
     uv run python scripts/relock.py [--upgrade]
@@ -11,6 +12,7 @@ The template test `test_lock_is_current` fails when this needs running.
 from __future__ import annotations
 
 import argparse
+import re
 import subprocess
 import sys
 import tempfile
@@ -21,24 +23,34 @@ from cookiecutter.main import cookiecutter
 TEMPLATE = Path(__file__).resolve().parent.parent
 LOCK_TEMPLATE = TEMPLATE / "{{cookiecutter.project_slug}}" / "uv.lock"
 DEFAULT_SLUG = "daily-reports"
-ROOT_PACKAGE = f'[[package]]\nname = "{DEFAULT_SLUG}"\nversion = "0.1.0"\nsource = {{ editable = "." }}\n'
-# uv records default-groups only when they differ from ["dev"]: the AWS backends add theirs.
+ROOT_PACKAGE = re.compile(
+    r'\[\[package\]\]\nname = "%s"\nversion = "0\.1\.0"\nsource = \{ editable = "\." \}\n'
+    r"(?:default-groups = \[[^\]\n]*\]\n)?" % DEFAULT_SLUG
+)
+# uv records default-groups (sorted) only when they differ from ["dev"]: the AWS backends and
+# every work pool type but process add theirs.
 TEMPLATED_ROOT = (
     "[[package]]\n"
     'name = "{{ cookiecutter.project_slug }}"\n'
     'version = "0.1.0"\n'
     'source = { editable = "." }\n'
-    '{%- if cookiecutter.secret_backend in ("aws-secrets-manager", "aws-secret-block") %}\n'
-    'default-groups = ["{{ cookiecutter.secret_backend }}", "dev"]\n'
+    '{%- set backend_groups = ["aws-secrets-manager", "aws-secret-block"] %}\n'
+    "{%- set default_groups = (\n"
+    '    ["dev"]\n'
+    "    + ([cookiecutter.secret_backend] if cookiecutter.secret_backend in backend_groups else [])\n"
+    '    + ([cookiecutter.work_pool_type] if cookiecutter.work_pool_type != "process" else [])\n'
+    ") | sort %}\n"
+    '{%- if default_groups != ["dev"] %}\n'
+    "default-groups = {{ default_groups | tojson }}\n"
     "{%- endif %}\n"
 )
 
 
 def templatize(lock: str) -> str:
     """Turn the default bake's lock into the lock template."""
-    if lock.count(ROOT_PACKAGE) != 1 or "{{" in lock or "{%" in lock:
+    if len(ROOT_PACKAGE.findall(lock)) != 1 or "{{" in lock or "{%" in lock:
         sys.exit("ERROR: the baked uv.lock does not have the expected root package entry")
-    return lock.replace(ROOT_PACKAGE, TEMPLATED_ROOT)
+    return ROOT_PACKAGE.sub(lambda _: TEMPLATED_ROOT, lock)
 
 
 def main() -> int:

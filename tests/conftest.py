@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import shutil
+import subprocess
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from helpers import Baked, answers_for
+from helpers import Baked, answers_for, clean_environment, run, run_ok
 from helpers import bake as bake_into
+
+INSTALL_TIMEOUT = 1200  # a cold uv cache downloads Prefect, Polars and friends
 
 
 @dataclass(frozen=True)
@@ -20,7 +23,7 @@ class Case:
     answers: dict[str, str] = field(default_factory=dict)
 
 
-# Every secret backend, plus compute answers away from their defaults. Add a case here when a
+# Every secret backend and work pool type, plus compute answers away from their defaults. Add a case here when a
 # new answer changes what is generated.
 MATRIX = (
     Case("defaults"),
@@ -47,6 +50,27 @@ MATRIX = (
             "schedule_cron": "30 5 * * 1-5",
         },
     ),
+    # Every work pool type (docker is the default), and webhook alerts.
+    Case(
+        "ecs-with-roles",
+        {
+            "work_pool_type": "ecs",
+            "secret_backend": "aws-secrets-manager",
+            "image": "123456789012.dkr.ecr.eu-west-1.amazonaws.com/daily-reports",
+            "ecs_task_role_arn": "arn:aws:iam::123456789012:role/daily-reports-task",
+            "ecs_execution_role_arn": "arn:aws:iam::123456789012:role/ecs/daily-reports-execution",
+        },
+    ),
+    Case("ecs-pool-roles", {"work_pool_type": "ecs", "work_pool": "shared-ecs"}),
+    Case(
+        "kubernetes",
+        {
+            "work_pool_type": "kubernetes",
+            "kubernetes_namespace": "data-jobs",
+            "kubernetes_service_account": "reports.runner",
+        },
+    ),
+    Case("process-with-webhook-alerts", {"work_pool_type": "process", "alerts": "webhook"}),
 )
 
 
@@ -78,6 +102,84 @@ def baked(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
     case: Case = request.param
     output = tmp_path_factory.mktemp(f"baked-{case.id}")
     return Baked(bake_into(output, case.answers), answers_for(case.answers))
+
+
+# The bakes the slow tests install, one per secret backend, each with another work pool type so
+# that every type's own tests and lint run too (test_generated_project.py) and every type
+# deploys to a real server (test_work_pools.py).
+# The non-default bakes also carry names with "key", "secret" and "password" in them: leak
+# checks must look for secret values, never for words in names.
+INSTALLED: dict[str, dict[str, str]] = {
+    "env": {"secret_backend": "env"},  # the defaults: a docker pool
+    "aws-secrets-manager": {
+        "project_name": "Api Key Usage",
+        "secret_backend": "aws-secrets-manager",
+        "work_pool_type": "kubernetes",
+        "kubernetes_namespace": "data-jobs",
+        "kubernetes_service_account": "daily-reports-runner",
+    },
+    "prefect-secret": {
+        "project_name": "Secret Santa Reports",
+        "secret_backend": "prefect-secret",
+        "work_pool_type": "process",
+        "alerts": "webhook",
+    },
+    "aws-secret-block": {
+        "project_name": "Password Vault Stats",
+        "secret_backend": "aws-secret-block",
+        "work_pool_type": "ecs",
+        "ecs_task_role_arn": "arn:aws:iam::123456789012:role/daily-reports-task",
+        "ecs_execution_role_arn": "arn:aws:iam::123456789012:role/daily-reports-execution",
+    },
+}
+
+
+@dataclass(frozen=True)
+class Installed:
+    """A bake, the environment its commands run with, and how `make install` went."""
+
+    baked: Baked
+    env: dict[str, str]
+    install: subprocess.CompletedProcess[str]
+
+    @property
+    def path(self) -> Path:
+        """Return the project directory."""
+        return self.baked.path
+
+    def make(self, target: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+        """Run `make <target>` in the project; skip when the project never installed."""
+        if self.install.returncode != 0:
+            pytest.skip("make install failed; see test_make_install")
+        return run(["make", target], self.path, env=self.env, timeout=timeout)
+
+    def unclean_files(self) -> list[str]:
+        """Return `git status` lines for files changed or created since the post-gen hook staged all."""
+        status = run_ok(["git", "status", "--porcelain", "--untracked-files=all"], self.path, env=self.env)
+        # XY codes: a file the hook staged and nothing touched since reads "A ".
+        return [line for line in status.stdout.splitlines() if line[1] != " "]
+
+
+@pytest.fixture(scope="session")
+def installed_backend(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Installed]:
+    """Return backend -> its bake (INSTALLED) after `make install`, each baked and installed once."""
+    projects: dict[str, Installed] = {}
+
+    def get(backend: str) -> Installed:
+        if backend not in projects:
+            root = tmp_path_factory.mktemp(f"installed-{backend}")
+            answers = INSTALLED[backend]
+            baked = Baked(bake_into(root, answers), answers_for(answers))
+            # Prefect's embedded server keeps its database under PREFECT_HOME: one per bake,
+            # outside the repository, so git status only shows what the checks changed.
+            env = clean_environment(
+                PREFECT_HOME=str(root / "prefect-home"), PREFECT_SERVER_ANALYTICS_ENABLED="false"
+            )
+            install = run(["make", "install"], baked.path, env=env, timeout=INSTALL_TIMEOUT)
+            projects[backend] = Installed(baked, env, install)
+        return projects[backend]
+
+    return get
 
 
 def pytest_report_header() -> str:

@@ -34,6 +34,7 @@ COMMON_FILES = (
 # Under src/<package_name>/.
 PACKAGE_MODULES = (
     "__init__.py",
+    "alerts.py",
     "backfill.py",
     "blocks.py",
     "cli.py",
@@ -56,6 +57,7 @@ PACKAGE_MODULES = (
 )
 TEST_FILES = (
     "tests/__init__.py",
+    "tests/test_alerts.py",
     "tests/conftest.py",
     "tests/polars_cloud_sim.py",
     "tests/reference.py",
@@ -69,6 +71,7 @@ TEST_FILES = (
     "tests/test_flow_cloud.py",
     "tests/test_flow_local.py",
     "tests/test_input_errors.py",
+    "tests/test_job_variables.py",
     "tests/test_no_leak.py",
     "tests/test_polars_cloud_contract.py",
     "tests/test_prefect_yaml.py",
@@ -135,11 +138,17 @@ def test_pyproject_parses_and_names_the_project(baked: Baked) -> None:
     assert pyproject["tool"]["uv"]["build-backend"]["module-name"] == package
 
 
-def test_only_the_chosen_backends_libraries_install_by_default(baked: Baked) -> None:
-    groups = tomllib.loads(read(baked, "pyproject.toml"))["tool"]["uv"]["default-groups"]
-    backend = baked.answers["secret_backend"]
-    optional = {"aws-secrets-manager", "aws-secret-block"}
-    assert set(groups) == {"dev"} | ({backend} & optional)
+def test_only_the_chosen_backends_and_pool_types_libraries_install_by_default(baked: Baked) -> None:
+    pyproject = tomllib.loads(read(baked, "pyproject.toml"))
+    groups = pyproject["tool"]["uv"]["default-groups"]
+    backend, pool_type = baked.answers["secret_backend"], baked.answers["work_pool_type"]
+    optional = {"aws-secrets-manager", "aws-secret-block", "docker", "ecs", "kubernetes"}
+    assert set(groups) == {"dev"} | ({backend, pool_type} & optional)
+    # Each worker's library is in its own group, and in no group installed with another type's.
+    workers = {"docker": "prefect-docker", "ecs": "prefect-aws", "kubernetes": "prefect-kubernetes"}
+    for kind, library in workers.items():
+        assert any(item.startswith(library) for item in pyproject["dependency-groups"][kind])
+    assert not any("prefect-docker" in item for item in pyproject["dependency-groups"]["dev"])
 
 
 def test_pre_commit_config_parses(baked: Baked) -> None:
@@ -203,18 +212,64 @@ def test_prefect_yaml_deployments_follow_the_answers(baked: Baked) -> None:
         "output_uri": f"{answers['data_uri']}/reports",
     }
     images = [arguments.get("image_name") for arguments in steps(production, "build").values()]
-    assert answers["image"] in images
+    if answers["work_pool_type"] == "process":
+        assert images == [], "a process worker runs a checkout: nothing to build"
+    else:
+        assert answers["image"] in images
     assert local["work_pool"]["name"] == "local"
     prefix = answers["package_name"].upper() + "_"
     assert production["work_pool"]["job_variables"]["env"][f"{prefix}COMPUTE_MODE"] == "cloud"
     assert local["work_pool"]["job_variables"]["env"][f"{prefix}COMPUTE_MODE"] == "local"
 
 
-def test_dockerfile_workdir_is_the_pull_directory(baked: Baked) -> None:
+def test_the_pull_directory_holds_the_flow_code(baked: Baked) -> None:
     workdirs = re.findall(r"^WORKDIR\s+(\S+)", read(baked, "Dockerfile"), flags=re.MULTILINE)
     pull = steps(deployments(baked)["daily-report"], "pull")
+    directory = pull["prefect.deployments.steps.set_working_directory"]["directory"]
     assert workdirs, "the Dockerfile sets no WORKDIR"
-    assert pull["prefect.deployments.steps.set_working_directory"]["directory"] == workdirs[-1]
+    if baked.answers["work_pool_type"] == "process":
+        prefix = baked.answers["package_name"].upper()
+        assert directory == "{{ $" + prefix + "_CHECKOUT_DIR }}"
+    else:
+        assert directory == workdirs[-1]
+
+
+# The job variables each work pool type's production deployment asks for (beyond env), given
+# the answers; tests/test_job_variables.py in the bake checks them against the worker itself.
+def expected_job_variables(answers: dict[str, str]) -> dict[str, object]:
+    """Return the production deployment's job variables but env, as prefect.yaml should hold them."""
+    image = {"image": "{{ build-image.image }}"}
+    kind = answers["work_pool_type"]
+    if kind == "ecs":
+        roles = {
+            "task_role_arn": answers["ecs_task_role_arn"],
+            "execution_role_arn": answers["ecs_execution_role_arn"],
+        }
+        logs = {"configure_cloudwatch_logs": True, "cloudwatch_logs_prefix": answers["project_slug"]}
+        return {
+            **image,
+            "cpu": 512,
+            "memory": 1024,
+            **{key: value for key, value in roles.items() if value},
+            **(logs if answers["ecs_execution_role_arn"] else {}),
+        }
+    if kind == "kubernetes":
+        return {
+            **image,
+            "namespace": answers["kubernetes_namespace"],
+            "service_account_name": answers["kubernetes_service_account"],
+            "cpu_request": "250m",
+            "cpu_limit": "1",
+            "memory_request": "512Mi",
+            "memory_limit": "1Gi",
+        }
+    return image if kind == "docker" else {}
+
+
+def test_production_job_variables_follow_the_work_pool_type(baked: Baked) -> None:
+    job_variables = dict(deployments(baked)["daily-report"]["work_pool"]["job_variables"])
+    job_variables.pop("env")
+    assert job_variables == expected_job_variables(baked.answers)
 
 
 def test_answers_are_recorded_without_private_keys_or_machine_paths(baked: Baked) -> None:
@@ -270,3 +325,58 @@ def test_default_names_derive_from_the_project_name(bake: Callable[..., Baked]) 
     assert answers["project_slug"] == "daily-reports"
     assert answers["package_name"] == "daily_reports"
     assert answers["image"] == "daily-reports"
+
+
+def policy_statements(baked: Baked) -> dict[str, dict] | None:
+    """Return the README's IAM policy statements by Sid, or None when it shows no policy."""
+    blocks = re.findall(r"```json\n(.*?)```", read(baked, "README.md"), flags=re.DOTALL)
+    policies = [json.loads(block) for block in blocks if '"Statement"' in block]
+    if not policies:
+        return None
+    [policy] = policies
+    return {statement["Sid"]: statement for statement in policy["Statement"]}
+
+
+def test_the_readme_policy_is_scoped_to_the_secret_and_the_data_prefix(baked: Baked) -> None:
+    answers = baked.answers
+    statements = policy_statements(baked)
+    aws_backend = answers["secret_backend"] in ("aws-secrets-manager", "aws-secret-block")
+    on_s3 = answers["data_uri"].startswith("s3://")
+    if not (aws_backend or on_s3):
+        assert statements is None
+        return
+    assert statements is not None, "the README gives no IAM policy"
+    if aws_backend:
+        secret = statements.pop("ReadThePolarsCloudServiceAccount")
+        assert secret["Action"] == "secretsmanager:GetSecretValue"
+        name = answers["secret_name"]
+        expected = name if name.startswith("arn:") else (
+            f"arn:aws:secretsmanager:{answers['aws_region']}:ACCOUNT_ID:secret:{name}-??????"
+        )
+        assert secret["Resource"] == expected
+    if on_s3:
+        bucket, _, prefix = answers["data_uri"].removeprefix("s3://").partition("/")
+        listing, objects = statements.pop("ListTheDataPrefix"), statements.pop("ReadAndReplaceTheReports")
+        assert listing["Resource"] == f"arn:aws:s3:::{bucket}"
+        assert listing["Condition"] == {"StringLike": {"s3:prefix": [f"{prefix}/*"]}}
+        assert objects["Resource"] == f"arn:aws:s3:::{bucket}/{prefix}/*"
+    assert statements == {}, "a statement beyond the secret and the data"
+
+
+@pytest.mark.parametrize("pool_type", ["docker", "ecs", "kubernetes", "process"])
+def test_the_readme_and_ci_speak_of_the_chosen_pool_type_only(
+    bake: Callable[..., Baked], pool_type: str
+) -> None:
+    baked = bake(work_pool_type=pool_type)
+    readme, ci = read(baked, "README.md"), read(baked, ".github/workflows/ci.yml")
+    create = f"prefect work-pool create '{pool_type}-pool' --type {pool_type}"
+    assert create in readme
+    # Every README creates the process pool `local`; no other type but the chosen one shows up.
+    others = {"docker", "ecs", "kubernetes"} - {pool_type}
+    assert not [kind for kind in others if f"--type {kind}" in readme]
+    logins = {"docker": "docker login", "ecs": "aws ecr get-login-password", "kubernetes": "docker login"}
+    if pool_type == "process":
+        assert "docker login" not in ci and "REGISTRY" not in ci
+    else:
+        assert logins[pool_type] in ci
+    assert "## Alerts" in readme and "make alerts" in readme

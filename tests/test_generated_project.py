@@ -1,81 +1,22 @@
 """Inside a bake of every backend, the generated repository's own checks pass (slow: installs).
 
-One bake per backend, installed once and shared by the tests of that backend. The `env` bake is
-the defaults bake, so it also runs the daily report; the others carry project names with
-"secret", "key" and "password" in them (PROJECT_NAMES).
+One bake per backend, each with another work pool type (conftest.INSTALLED), installed once and
+shared by the tests of that backend and by test_work_pools.py. The `env` bake is the defaults
+bake, so it also runs the daily report; the others carry project names with "secret", "key" and
+"password" in them.
 """
 
 from __future__ import annotations
 
-import subprocess
 from collections.abc import Callable
-from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
-from helpers import BACKENDS, Baked, answers_for, bake, clean_environment, describe, run, run_ok
+from conftest import Installed
+from helpers import BACKENDS, answers_for, describe, run, run_ok
 
 pytestmark = pytest.mark.slow
 
-INSTALL_TIMEOUT = 1200  # a cold uv cache downloads Prefect, Polars and friends
 REPORT_COLUMNS = ["order_date", "segment", "country", "orders", "revenue"]
-# Names holding words a careless leak check mistakes for secrets (the project's variables are
-# then SECRET_SANTA_REPORTS_..., API_KEY_USAGE_...): each bake's own tests must still pass.
-PROJECT_NAMES = {
-    "aws-secrets-manager": "Api Key Usage",
-    "prefect-secret": "Secret Santa Reports",
-    "aws-secret-block": "Password Vault Stats",
-}
-
-
-@dataclass(frozen=True)
-class Installed:
-    """A bake, the environment its commands run with, and how `make install` went."""
-
-    baked: Baked
-    env: dict[str, str]
-    install: subprocess.CompletedProcess[str]
-
-    @property
-    def path(self) -> Path:
-        """Return the project directory."""
-        return self.baked.path
-
-    def make(self, target: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
-        """Run `make <target>` in the project; skip when the project never installed."""
-        if self.install.returncode != 0:
-            pytest.skip("make install failed; see test_make_install")
-        return run(["make", target], self.path, env=self.env, timeout=timeout)
-
-    def unclean_files(self) -> list[str]:
-        """Return `git status` lines for files changed or created since the post-gen hook staged all."""
-        status = run_ok(["git", "status", "--porcelain", "--untracked-files=all"], self.path, env=self.env)
-        # XY codes: a file the hook staged and nothing touched since reads "A ".
-        return [line for line in status.stdout.splitlines() if line[1] != " "]
-
-
-@pytest.fixture(scope="session")
-def installed_backend(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Installed]:
-    """Return backend -> its bake after `make install`, baking and installing each backend once."""
-    projects: dict[str, Installed] = {}
-
-    def get(backend: str) -> Installed:
-        if backend not in projects:
-            root = tmp_path_factory.mktemp(f"installed-{backend}")
-            answers = {"secret_backend": backend}
-            if backend in PROJECT_NAMES:
-                answers["project_name"] = PROJECT_NAMES[backend]
-            baked = Baked(bake(root, answers), answers_for(answers))
-            # Prefect's embedded server keeps its database under PREFECT_HOME: one per bake,
-            # outside the repository, so git status only shows what the checks changed.
-            env = clean_environment(
-                PREFECT_HOME=str(root / "prefect-home"), PREFECT_SERVER_ANALYTICS_ENABLED="false"
-            )
-            install = run(["make", "install"], baked.path, env=env, timeout=INSTALL_TIMEOUT)
-            projects[backend] = Installed(baked, env, install)
-        return projects[backend]
-
-    return get
 
 
 @pytest.fixture(scope="module", params=BACKENDS)

@@ -66,6 +66,21 @@ INVALID = [
     pytest.param({"schedule_cron": "60 6 * * *"}, "schedule_cron", id="cron-minute-60"),
     pytest.param({"schedule_cron": "0 24 * * *"}, "schedule_cron", id="cron-hour-24"),
     pytest.param({"schedule_cron": "0 6 * 13 *"}, "schedule_cron", id="cron-month-13"),
+    pytest.param({"ecs_task_role_arn": "daily-reports-task"}, "ecs_task_role_arn", id="ecs-role-not-arn"),
+    pytest.param(
+        {"ecs_execution_role_arn": "arn:aws:iam::12345:role/x"},
+        "ecs_execution_role_arn",
+        id="ecs-role-short-account",
+    ),
+    pytest.param(
+        {"ecs_task_role_arn": "arn:aws:iam::123456789012:user/x"}, "ecs_task_role_arn", id="ecs-role-is-a-user"
+    ),
+    pytest.param({"kubernetes_namespace": "Data"}, "kubernetes_namespace", id="namespace-uppercase"),
+    pytest.param({"kubernetes_namespace": "a" * 64}, "kubernetes_namespace", id="namespace-64-chars"),
+    pytest.param({"kubernetes_namespace": "data.jobs"}, "kubernetes_namespace", id="namespace-dot"),
+    pytest.param(
+        {"kubernetes_service_account": "runner_1"}, "kubernetes_service_account", id="service-account-underscore"
+    ),
 ]
 
 # Answers at the edge of each rule that must still be accepted.
@@ -85,6 +100,20 @@ ACCEPTED = [
     pytest.param({"data_uri": "abfss://container@account.dfs.core.windows.net/x"}, id="data-uri-azure"),
     pytest.param({"image": "registry.example.com:5000/acme/daily_reports"}, id="image-registry-port"),
     pytest.param({"work_pool": "k8s.pool_1"}, id="work-pool-dots"),
+    pytest.param({"work_pool_type": "ecs"}, id="ecs-pool-roles"),
+    pytest.param(
+        {
+            "work_pool_type": "ecs",
+            "ecs_task_role_arn": "arn:aws-us-gov:iam::123456789012:role/path/to/task",
+            "ecs_execution_role_arn": "arn:aws:iam::123456789012:role/exec",
+        },
+        id="ecs-role-arns-with-path-and-partition",
+    ),
+    pytest.param(
+        {"work_pool_type": "kubernetes", "kubernetes_namespace": "a" * 63, "kubernetes_service_account": "a.b-c"},
+        id="kubernetes-names-at-the-edge",
+    ),
+    pytest.param({"work_pool_type": "process", "alerts": "webhook"}, id="process-with-webhook-alerts"),
     pytest.param({"schedule_cron": "*/15 0-23/2 1,15 jan-dec mon-fri"}, id="cron-steps-lists-names"),
     pytest.param({"schedule_cron": "0 6 * * 7"}, id="cron-sunday-as-7"),
 ]

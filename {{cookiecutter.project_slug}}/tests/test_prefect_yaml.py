@@ -17,6 +17,9 @@ from {{ cookiecutter.package_name }}.settings import ENV_PREFIX, get_settings
 from .conftest import CLIENT_ID, CLIENT_SECRET, SECRET_VARIABLES
 
 PROJECT = Path(__file__).resolve().parent.parent
+WORK_POOL_TYPE = {{ cookiecutter.work_pool_type | tojson }}
+# A process worker runs a checkout; every other type runs the image the deployment builds.
+BUILDS_IMAGE = WORK_POOL_TYPE != "process"
 BUILD_STEP = "prefect_docker.deployments.steps.build_docker_image"
 PUSH_STEP = "prefect_docker.deployments.steps.push_docker_image"
 PULL_STEP = "prefect.deployments.steps.set_working_directory"
@@ -106,6 +109,7 @@ def test_the_entrypoint_loads_as_the_daily_report_flow(
     assert load_flow_from_entrypoint(deployments[name]["entrypoint"]).name == "daily-report"
 
 
+@pytest.mark.skipif(not BUILDS_IMAGE, reason="a process worker runs a checkout, not an image")
 def test_production_builds_and_pushes_its_own_image(
     deployments: dict[str, dict[str, Any]],
 ) -> None:
@@ -134,7 +138,7 @@ def test_every_step_loads_from_the_lock_and_takes_its_arguments(
             inspect.signature(step).bind(**arguments)
 
 
-def test_production_runs_daily_in_utc_on_the_docker_pool(
+def test_production_runs_daily_in_utc_on_its_own_pool(
     deployments: dict[str, dict[str, Any]],
 ) -> None:
     production = deployments["daily-report"]
@@ -170,11 +174,24 @@ def test_scheduled_runs_pass_no_dates(deployments: dict[str, dict[str, Any]]) ->
         assert not {"start", "end"} & set(deployment.get("parameters") or {})
 
 
-def test_the_pull_directory_is_the_dockerfile_workdir(
+def test_the_pull_directory_is_where_the_flow_code_is(
     deployments: dict[str, dict[str, Any]],
 ) -> None:
-    pull = steps(deployments["daily-report"], "pull")
-    assert pull[PULL_STEP]["directory"] == dockerfile_workdir()
+    production = deployments["daily-report"]
+    pull = steps(production, "pull")
+    if BUILDS_IMAGE:
+        assert pull[PULL_STEP]["directory"] == dockerfile_workdir()
+    else:
+        # The checkout the worker runs, named by the worker's environment when a run starts.
+        assert pull[PULL_STEP]["directory"] == placeholder(f"${ENV_PREFIX}CHECKOUT_DIR")
+        assert not any(production.get(section) for section in ("build", "push"))
+
+
+@pytest.mark.parametrize("name", ["daily-report", "daily-report-local"])
+def test_one_run_at_a_time_and_the_next_waits(
+    deployments: dict[str, dict[str, Any]], name: str
+) -> None:
+    assert deployments[name]["concurrency_limit"] == {"limit": 1, "collision_strategy": "ENQUEUE"}
 
 
 def test_local_runs_on_local_polars_from_this_directory(

@@ -1,4 +1,4 @@
-"""Command line behind `make sample-data`, `run`, `backfill`, `doctor`, `check-api`, `blocks`."""
+"""Command line behind the make targets: sample-data, run, backfill, doctor, check-api, ..."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from .alerts import AlertsError
 from .compute import ComputeError
 from .credentials import CredentialsError
 from .doctor import PrefectApiUnreachable
@@ -27,6 +28,7 @@ DEFAULT_ROWS = 10_000
 DEFAULT_DAYS = 7
 # Failures whose message says what to do: shown as one ERROR line, the traceback on request.
 EXPECTED_ERRORS = (
+    AlertsError,
     CredentialsError,
     ComputeError,
     ValidationError,
@@ -260,12 +262,28 @@ def blocks(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
+def alerts(argv: Sequence[str] | None = None) -> int:
+    """Create or update the failed-run and late-run automations (`make alerts`); idempotent."""
+    from .alerts import install_alerts
+    from .doctor import required_api_problem
+    from .settings import get_settings
+
+    argparse.ArgumentParser(description=alerts.__doc__).parse_args(argv)
+    settings = get_settings()
+    if settings.alerts != "none" and (problem := required_api_problem()):
+        raise AlertsError(problem)
+    for line in install_alerts(settings):
+        print(line)
+    return 0
+
+
 COMMANDS: dict[str, Callable[[Sequence[str]], int]] = {
     "sample-data": sample_data,
     "backfill": backfill,
     "doctor": doctor,
     "blocks": blocks,
     "check-api": check_api,
+    "alerts": alerts,
 }
 
 

@@ -166,8 +166,8 @@ def secrets_manager_client(settings: Settings) -> Any:  # noqa: ANN401 - a boto3
     return boto3.client("secretsmanager", region_name=settings.aws_region, config=retries)
 
 
-def from_aws_secrets_manager(settings: Settings) -> ServiceAccount:
-    """Read both values with one GetSecretValue call."""
+def read_aws_secrets_manager(settings: Settings) -> tuple[str | bytes, str]:
+    """Return the secret's raw value with one GetSecretValue call, and where it was read."""
     try:
         from botocore.exceptions import BotoCoreError, ClientError
     except ImportError:
@@ -177,9 +177,12 @@ def from_aws_secrets_manager(settings: Settings) -> ServiceAccount:
         response = secrets_manager_client(settings).get_secret_value(SecretId=settings.secret_name)
     except (BotoCoreError, ClientError) as error:
         raise _aws_error(error, where, settings) from None
-    return parse_service_account(
-        response.get("SecretString") or response.get("SecretBinary", b""), where
-    )
+    return response.get("SecretString") or response.get("SecretBinary", b""), where
+
+
+def from_aws_secrets_manager(settings: Settings) -> ServiceAccount:
+    """Read both values with one GetSecretValue call."""
+    return parse_service_account(*read_aws_secrets_manager(settings))
 
 
 def _prefect_api_error(error: Exception, where: str) -> CredentialsError:
@@ -203,16 +206,21 @@ def _load_block(block_type: type, name: str, where: str) -> Any:  # noqa: ANN401
         raise _prefect_api_error(error, where) from None
 
 
-def from_prefect_secret(settings: Settings) -> ServiceAccount:
-    """Read the JSON object kept in a Prefect Secret block named secret_name."""
+def read_prefect_secret(settings: Settings) -> tuple[Any, str]:
+    """Return the value kept in the Prefect Secret block named secret_name, and where."""
     from prefect.blocks.system import Secret
 
     where = f"prefect-secret backend: Secret block {settings.secret_name!r}"
-    return parse_service_account(_load_block(Secret, settings.secret_name, where).get(), where)
+    return _load_block(Secret, settings.secret_name, where).get(), where
 
 
-def from_aws_secret_block(settings: Settings) -> ServiceAccount:
-    """Read the secret through prefect-aws's AwsSecret block (it returns the raw string)."""
+def from_prefect_secret(settings: Settings) -> ServiceAccount:
+    """Read the JSON object kept in a Prefect Secret block named secret_name."""
+    return parse_service_account(*read_prefect_secret(settings))
+
+
+def read_aws_secret_block(settings: Settings) -> tuple[str | bytes, str]:
+    """Return the secret's raw value through prefect-aws's AwsSecret block, and where."""
     try:
         from botocore.exceptions import BotoCoreError, ClientError
         from prefect_aws.secrets_manager import AwsSecret
@@ -225,10 +233,14 @@ def from_aws_secret_block(settings: Settings) -> ServiceAccount:
     where = f"aws-secret-block backend (block {name!r}): {secret}"
     hide_secret_responses_from_logs()
     try:
-        raw = block.read_secret()
+        return block.read_secret(), where
     except (BotoCoreError, ClientError) as error:
         raise _aws_error(error, where, settings) from None
-    return parse_service_account(raw, where)
+
+
+def from_aws_secret_block(settings: Settings) -> ServiceAccount:
+    """Read the secret through prefect-aws's AwsSecret block (it returns the raw string)."""
+    return parse_service_account(*read_aws_secret_block(settings))
 
 
 BACKENDS: dict[str, Callable[[Settings], ServiceAccount]] = {
@@ -237,6 +249,35 @@ BACKENDS: dict[str, Callable[[Settings], ServiceAccount]] = {
     "prefect-secret": from_prefect_secret,
     "aws-secret-block": from_aws_secret_block,
 }
+
+
+# The stores that keep one JSON object, read whole: other keys may sit beside the account's.
+RAW_READERS: dict[str, Callable[[Settings], tuple[Any, str]]] = {
+    "aws-secrets-manager": read_aws_secrets_manager,
+    "prefect-secret": read_prefect_secret,
+    "aws-secret-block": read_aws_secret_block,
+}
+
+
+def fetch_optional_text(settings: Settings, key: str) -> str | None:
+    """Return one more text value kept in the backend's JSON object, or None where there is none.
+
+    The env backend has no object to look in. A value that is not JSON says so without
+    quoting anything it held.
+    """
+    reader = RAW_READERS.get(settings.secret_backend)
+    if reader is None:
+        return None
+    raw, where = reader(settings)
+    if isinstance(raw, bytes):
+        raw = raw.decode("utf-8", errors="replace")
+    if isinstance(raw, str):
+        try:
+            raw = json.loads(raw)
+        except json.JSONDecodeError:
+            raise CredentialsError(f"{where} is not JSON; {STORE_AS}") from None
+    value = raw.get(key) if isinstance(raw, dict) else None
+    return value.strip() if isinstance(value, str) and value.strip() else None
 
 
 def fetch_service_account(settings: Settings) -> ServiceAccount:

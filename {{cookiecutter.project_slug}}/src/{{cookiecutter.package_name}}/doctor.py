@@ -21,6 +21,8 @@ def describe(settings: Settings) -> list[str]:
         f"{settings.large_cluster_size} machine(s)",
         f"idle timeout:   {settings.idle_timeout_mins} min",
         f"data:           {settings.source_uri} -> {settings.output_uri}",
+        f"alert channel:  {settings.alerts}, late after {settings.alert_late_after_mins} min, "
+        f"webhook {'set' if settings.alert_webhook_url else 'not set'} in the environment",
     ]
 
 
@@ -72,6 +74,28 @@ def required_api_problem() -> str | None:
     return check_prefect_api(url)
 
 
+def alerts_report(settings: Settings) -> tuple[str, str | None]:
+    """Return the doctor's alerts line, and a problem when deployed runs would fail unnoticed."""
+    from prefect.client.orchestration import get_client
+
+    from .alerts import AlertsError, alert_status, deployment_ids
+
+    if settings.alerts == "none":
+        return "off (make alerts sends none)", None
+    with get_client(sync_client=True) as client:
+        counts = alert_status(client)
+        missing = [name for name, count in counts.items() if count == 0]
+        if not missing:
+            return f"{settings.alerts}: {', '.join(repr(name) for name in counts)} on the API", None
+        try:
+            deployment_ids(client)
+        except AlertsError:
+            # Nothing deployed yet: `make alerts` comes after `make deploy`.
+            return "MISSING (nothing deployed yet: run `make alerts` after `make deploy`)", None
+    names = ", ".join(repr(name) for name in missing)
+    return "MISSING", f"the automations {names} are not on the Prefect API; run `make alerts`"
+
+
 def run_doctor(settings: Settings, say: Callable[[str], None] = print) -> list[str]:
     """Print the checks as they go; return the problems found."""
     problems: list[str] = []
@@ -88,4 +112,8 @@ def run_doctor(settings: Settings, say: Callable[[str], None] = print) -> list[s
         return problems
     problem = check_prefect_api(url)
     say(f"prefect api:    {'UNREACHABLE' if problem else 'healthy'} ({url})")
+    if problem:
+        return [*problems, problem]
+    line, problem = alerts_report(settings)
+    say(f"alerts:         {line}")
     return problems + ([problem] if problem else [])

@@ -5,13 +5,14 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Literal, Self
 
-from pydantic import Field, PositiveFloat, PositiveInt, field_validator, model_validator
+from pydantic import Field, PositiveFloat, PositiveInt, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ENV_PREFIX = "{{ cookiecutter.package_name | upper }}_"
 
 ComputeMode = Literal["cloud", "local"]
 SecretBackend = Literal["env", "aws-secrets-manager", "prefect-secret", "aws-secret-block"]
+Alerts = Literal["none", "webhook"]
 
 
 class Settings(BaseSettings):
@@ -49,6 +50,12 @@ class Settings(BaseSettings):
     # Optional: adds a cost estimate to the run's artifact.
     price_per_vcpu_hour: PositiveFloat | None = None
     label: str = "{{ cookiecutter.project_slug }}"
+    # `make alerts`: the channel, the webhook (a secret: SecretStr never shows it; unset, the
+    # secret backend's JSON object may hold it as "alert_webhook_url") and how late a scheduled
+    # run may be before someone is told.
+    alerts: Alerts = {{ cookiecutter.alerts | tojson }}
+    alert_webhook_url: SecretStr | None = None
+    alert_late_after_mins: PositiveInt = 15
 
     @field_validator("workspace", mode="before")
     @classmethod

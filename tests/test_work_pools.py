@@ -1,0 +1,372 @@
+"""Production where teams run it (slow): every work pool type's deployment on a real Prefect
+server, a process worker running the production deployment, and failure alerts that reach a
+webhook.
+
+The bakes are conftest.INSTALLED's (installed once for test_generated_project.py too): docker,
+kubernetes, process with webhook alerts, ecs. One Prefect server on loopback serves the module.
+No Docker engine here: the build and push steps are replaced by the image they would produce.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import INSTALLED, Installed
+from helpers import clean_environment, describe, run, run_ok
+from test_deploy import last_json_line, process_group, serve_on_a_free_port
+
+pytestmark = pytest.mark.slow
+
+# Which installed bake carries each work pool type (conftest.INSTALLED).
+BAKE_OF_TYPE = {
+    answers.get("work_pool_type", "docker"): backend for backend, answers in INSTALLED.items()
+}
+IMAGE = "registry.example.com/daily-reports:e2e"
+# In the webhook URL: a secret, so it must never show up in output or in a file.
+TOKEN = "e2e-webhook-token-51c2d9"
+RUN_TIMEOUT = 600
+UI_URL = "http://prefect-ui.example.test"
+ALERT_TIMEOUT = 90  # the server posts about a second after the run fails; allow a busy machine
+# After the first POST, how long to wait for a second one that must not come.
+QUIET = 15
+
+DEPLOYMENT = """
+import json, sys
+from prefect import get_client
+with get_client(sync_client=True) as client:
+    deployment = client.read_deployment_by_name(sys.argv[1])
+    pool = client.read_work_pool(deployment.work_pool_name)
+limit = deployment.global_concurrency_limit
+options = deployment.concurrency_options
+print(json.dumps({
+    "pool": pool.name, "pool_type": pool.type, "job_variables": deployment.job_variables,
+    "parameters": deployment.parameters, "pull_steps": deployment.pull_steps,
+    "schedules": [[s.schedule.cron, s.schedule.timezone, s.active] for s in deployment.schedules],
+    "limit": limit.limit if limit else None,
+    "collision": options.collision_strategy.value if options else None,
+}))
+"""
+
+FLOW_RUN = """
+import json, sys, uuid
+from prefect import get_client
+with get_client(sync_client=True) as client:
+    run = client.read_flow_run(uuid.UUID(sys.argv[1]))
+print(json.dumps({"name": run.name, "state": run.state.type.value,
+                  "message": run.state.message or "",
+                  "end": run.end_time.timestamp() if run.end_time else None}))
+"""
+
+AUTOMATIONS = """
+import json
+from prefect import get_client
+with get_client(sync_client=True) as client:
+    found = client.read_automations()
+print(json.dumps(sorted(item.name for item in found)))
+"""
+
+
+@dataclass
+class Server:
+    """The module's Prefect server: its API URL and the environment that points at it."""
+
+    url: str
+    env: dict[str, str]
+    log: Path
+
+
+@pytest.fixture(scope="module")
+def server(
+    installed_backend: Callable[[str], Installed], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Server]:
+    """A real Prefect server on loopback, run from the process bake's environment."""
+    project = installed_backend(BAKE_OF_TYPE["process"])
+    assert project.install.returncode == 0, describe(project.install)
+    home = tmp_path_factory.mktemp("prefect-server")
+    env = clean_environment(
+        PREFECT_HOME=str(home),
+        PREFECT_SERVER_ANALYTICS_ENABLED="false",
+        PREFECT_UI_ENABLED="false",
+        # Where the alerts' links point (a self-hosted server with no UI of its own has none).
+        PREFECT_UI_URL=UI_URL,
+        # A run due now is marked Late a second later, so the late-run alert fires within the
+        # one minute `make alerts` is told below, not fifteen.
+        PREFECT_SERVER_SERVICES_LATE_RUNS_AFTER_SECONDS="1",
+        PREFECT_SERVER_SERVICES_LATE_RUNS_LOOP_SECONDS="2",
+    )
+    prefect = str(project.path / ".venv/bin/prefect")
+    with ExitStack() as stack:
+        port, _ = serve_on_a_free_port(
+            stack,
+            lambda port: [prefect, "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+            lambda port: f"http://127.0.0.1:{port}/api/health",
+            home,
+            env,
+            home / "server.log",
+        )
+        url = f"http://127.0.0.1:{port}/api"
+        yield Server(url, {**env, "PREFECT_API_URL": url}, home / "server.log")
+
+
+def prefect_yaml_for_the_test(project: Path) -> tuple[Path, dict]:
+    """Write prefect.yaml without build and push, the built image in their place; return it."""
+    config = yaml.safe_load((project / "prefect.yaml").read_text(encoding="utf-8"))
+    [production] = [item for item in config["deployments"] if item["name"] == "daily-report"]
+    production.pop("build", None)
+    production.pop("push", None)
+    job_variables = production["work_pool"]["job_variables"]
+    if "image" in job_variables:
+        assert job_variables["image"] == "{{ build-image.image }}"
+        job_variables["image"] = IMAGE
+    path = project / "prefect-e2e.yaml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
+    return path, production
+
+
+def prefect_tools(project: Installed) -> tuple[str, str]:
+    """Return the bake's own prefect command and python."""
+    assert project.install.returncode == 0, describe(project.install)
+    return str(project.path / ".venv/bin/prefect"), str(project.path / ".venv/bin/python")
+
+
+def deploy_production(project: Installed, server: Server) -> dict:
+    """Create the bake's work pool and deploy `daily-report` to it; return what prefect.yaml asked."""
+    prefect, _ = prefect_tools(project)
+    prefect_file, production = prefect_yaml_for_the_test(project.path)
+    answers = project.baked.answers
+    # --overwrite: a test may deploy again what another already deployed on this server.
+    pool_type = answers["work_pool_type"]
+    create_pool = [prefect, "work-pool", "create", answers["work_pool"], "--type", pool_type, "--overwrite"]
+    run_ok(create_pool, project.path, env=server.env)
+    run_ok(
+        [prefect, "--no-prompt", "deploy", "--name", "daily-report", "--prefect-file", str(prefect_file)],
+        project.path,
+        env={**server.env, "DOCKER_HOST": "unix:///nonexistent/docker.sock"},
+        timeout=RUN_TIMEOUT,
+    )
+    return production
+
+
+@pytest.mark.parametrize("pool_type", ["docker", "ecs", "kubernetes", "process"])
+def test_the_production_deployment_lands_on_a_pool_of_its_type(
+    pool_type: str, installed_backend: Callable[[str], Installed], server: Server
+) -> None:
+    project = installed_backend(BAKE_OF_TYPE[pool_type])
+    answers = project.baked.answers
+    assert answers["work_pool_type"] == pool_type
+    _, python = prefect_tools(project)
+
+    # The pool's base job template comes from the worker package this bake installs, and the
+    # server validates the deployment's job variables against it.
+    production = deploy_production(project, server)
+
+    found = last_json_line(
+        run_ok([python, "-c", DEPLOYMENT, "daily-report/daily-report"], project.path, env=server.env)
+    )
+    assert (found["pool"], found["pool_type"]) == (answers["work_pool"], pool_type)
+    assert found["job_variables"] == production["work_pool"]["job_variables"]
+    assert found["parameters"] == production["parameters"]
+    assert found["schedules"] == [[answers["schedule_cron"], "UTC", True]]
+    # The limit lives in a global concurrency limit, not in the deployment's own field.
+    assert (found["limit"], found["collision"]) == (1, "ENQUEUE")
+    assert found["pull_steps"] == production["pull"]
+
+
+def start_run(project: Installed, env: dict[str, str], deployment: str, *options: str) -> str:
+    """Create a flow run of the deployment now; return its id."""
+    prefect, _ = prefect_tools(project)
+    started = run_ok([prefect, "deployment", "run", f"daily-report/{deployment}", *options], project.path, env=env)
+    flow_run_id = re.search(r"UUID: ([0-9a-f-]{36})", started.stdout)
+    assert flow_run_id, describe(started)
+    return flow_run_id.group(1)
+
+
+def flow_run(project: Installed, env: dict[str, str], flow_run_id: str) -> dict[str, str]:
+    """Return a flow run's name, state type and state message."""
+    _, python = prefect_tools(project)
+    return last_json_line(run_ok([python, "-c", FLOW_RUN, flow_run_id], project.path, env=env))
+
+
+def run_worker(project: Installed, pool: str, cwd: Path, env: dict[str, str], log: Path) -> str:
+    """Run a worker of the bake once over the pool, until its runs end; return what it printed."""
+    prefect, _ = prefect_tools(project)
+    command = [prefect, "worker", "start", "--pool", pool, "--run-once"]
+    with process_group(command, cwd, env, log) as worker:
+        try:
+            worker.wait(timeout=RUN_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"the worker never finished:\n{log.read_text(errors='replace')}")
+    printed = log.read_text(errors="replace")
+    assert worker.returncode == 0, printed
+    return printed
+
+
+def sample_data(project: Installed, target: Path) -> Path:
+    """Write the bake's sample inputs to target with its own command."""
+    command = str(project.path / ".venv/bin" / project.baked.answers["project_slug"])
+    run_ok([command, "sample-data", "--rows", "2000", "--out", str(target)], project.path, env=project.env)
+    return target
+
+
+def test_a_process_worker_runs_the_production_deployment_from_its_checkout(
+    installed_backend: Callable[[str], Installed], server: Server, tmp_path: Path
+) -> None:
+    project = installed_backend(BAKE_OF_TYPE["process"])
+    prefix = project.baked.answers["package_name"].upper() + "_"
+    deploy_production(project, server)
+    sample, output = sample_data(project, tmp_path / "sample"), tmp_path / "output"
+
+    flow_run_id = start_run(
+        project,
+        server.env,
+        "daily-report",
+        *("--param", f"source_uri={sample}", "--param", f"output_uri={output}"),
+        # No Polars Cloud here: the same deployment, on local Polars.
+        *("--job-variable", "env=" + json.dumps({f"{prefix}COMPUTE_MODE": "local"})),
+    )
+    # The worker starts elsewhere: the pull step must take the run to the checkout.
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    worker_env = {**server.env, f"{prefix}CHECKOUT_DIR": str(project.path)}
+    printed = run_worker(project, project.baked.answers["work_pool"], elsewhere, worker_env, tmp_path / "worker.log")
+
+    assert flow_run(project, server.env, flow_run_id)["state"] == "COMPLETED", printed
+    assert list(output.rglob("*.parquet")), f"no report under {output}:\n{printed}"
+
+
+@dataclass
+class Capture:
+    """What a webhook receiver on loopback was sent."""
+
+    url: str
+    posts: list[dict]
+
+    def wait_for(self, count: int, seconds: float) -> list[dict]:
+        """Wait until count POSTs arrived or seconds passed; return the POSTs so far."""
+        deadline = time.monotonic() + seconds
+        while len(self.posts) < count and time.monotonic() < deadline:
+            time.sleep(0.5)
+        return list(self.posts)
+
+
+@pytest.fixture
+def capture() -> Iterator[Capture]:
+    """A tiny HTTP server on 127.0.0.1 that records every POST's path and JSON body."""
+    posts: list[dict] = []
+
+    class Receiver(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 - the name http.server calls
+            body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            posts.append({"path": self.path, "json": json.loads(body), "at": time.time()})
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *_: object) -> None:
+            """Keep the test's output quiet."""
+
+    receiver = ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
+    thread = threading.Thread(target=receiver.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield Capture(f"http://127.0.0.1:{receiver.server_address[1]}/hook/{TOKEN}", posts)
+    finally:
+        receiver.shutdown()
+        receiver.server_close()
+
+
+def test_failures_and_late_runs_reach_the_webhook_once_and_successes_never(
+    installed_backend: Callable[[str], Installed], server: Server, capture: Capture, tmp_path: Path
+) -> None:
+    project = installed_backend(BAKE_OF_TYPE["process"])
+    answers = project.baked.answers
+    assert answers["alerts"] == "webhook"
+    prefect, python = prefect_tools(project)
+    prefix = answers["package_name"].upper() + "_"
+    env = {**project.env, "PREFECT_API_URL": server.url}
+    outputs: list[str] = []
+
+    def ok(command: list[str], **extra: str) -> subprocess.CompletedProcess[str]:
+        result = run_ok(command, project.path, env={**env, **extra}, timeout=RUN_TIMEOUT)
+        outputs.append(result.stdout + result.stderr)
+        return result
+
+    # Production on its process pool, where no worker runs: a run of it will be late.
+    deploy_production(project, server)
+    ok([prefect, "work-pool", "create", "local", "--type", "process", "--overwrite"])
+    ok([prefect, "--no-prompt", "deploy", "--name", "daily-report-local"])
+    # The service account where the prefect-secret backend reads it, so the doctor passes.
+    ok(["make", "blocks"], POLARS_CLOUD_CLIENT_ID="e2e-id", POLARS_CLOUD_CLIENT_SECRET="e2e-secret")
+    doctor = run(["make", "doctor"], project.path, env=env)
+    assert doctor.returncode != 0 and "run `make alerts`" in doctor.stderr, describe(doctor)
+
+    alert_env = {f"{prefix}ALERT_WEBHOOK_URL": capture.url, f"{prefix}ALERT_LATE_AFTER_MINS": "1"}
+    ok(["make", "alerts"], **alert_env)
+    ok(["make", "alerts"], **alert_env)
+    automations = last_json_line(ok([python, "-c", AUTOMATIONS]))
+    slug = answers["project_slug"]
+    assert automations == sorted([f"{slug}: flow run failed", f"{slug}: flow run late"])
+    assert "alerts:         webhook" in ok(["make", "doctor"]).stdout
+
+    # Due now, on a pool nobody polls: marked Late within seconds, then a minute goes by.
+    late = flow_run(project, env, start_run(project, env, "daily-report"))
+    late_deadline = time.monotonic() + 60 + ALERT_TIMEOUT
+
+    # A run that succeeds, then one that fails, both run by a worker.
+    sample, output = sample_data(project, tmp_path / "sample"), tmp_path / "output"
+    succeeded_id = start_run(
+        project, env, "daily-report-local", "--param", f"source_uri={sample}", "--param", f"output_uri={output}"
+    )
+    outputs.append(run_worker(project, "local", project.path, env, tmp_path / "worker-1.log"))
+    succeeded = flow_run(project, env, succeeded_id)
+    assert succeeded["state"] == "COMPLETED", outputs[-1]
+    missing = tmp_path / "no-such-input"
+    failed_id = start_run(
+        project, env, "daily-report-local", "--param", f"source_uri={missing}", "--param", f"output_uri={output}"
+    )
+    outputs.append(run_worker(project, "local", project.path, env, tmp_path / "worker-2.log"))
+    failed = flow_run(project, env, failed_id)
+    assert failed["state"] == "FAILED", outputs[-1]
+
+    def about(name: str) -> list[dict]:
+        return [post for post in capture.posts if post["json"]["subject"].startswith(f"{name} (")]
+
+    for name, deadline in ((failed["name"], time.monotonic() + ALERT_TIMEOUT), (late["name"], late_deadline)):
+        while not about(name) and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert about(name), f"no POST about {name}:\n{server.log.read_text(errors='replace')[-5000:]}"
+    time.sleep(QUIET)  # time for a duplicate, or a POST about the success, to show up
+
+    assert len(about(failed["name"])) == 1 and len(about(late["name"])) == 1, capture.posts
+    assert len(capture.posts) == 2, capture.posts  # nothing about the run that succeeded
+    [failure] = about(failed["name"])
+    text = failure["json"]["text"]
+    assert failure["path"] == f"/hook/{TOKEN}"
+    assert f"Flow run {failed['name']} of daily-report/daily-report-local is Failed." in text
+    assert f"Run: {UI_URL}/runs/flow-run/{failed_id}" in text, "no link to the run"
+    assert "Days: the UTC day before" in text and f"Message: {failed['message']}" in text
+    late_text = about(late["name"])[0]["json"]["text"]
+    assert f"Flow run {late['name']} of daily-report/daily-report was due at" in late_text
+    assert "has not started" in late_text and f"work pool {answers['work_pool']}" in late_text
+    for post, run_end in ((failure, failed["end"]), (about(late["name"])[0], None)):
+        delay = f", {post['at'] - run_end:.1f}s after the run ended" if run_end else ""
+        print(f"\nwebhook POST{delay}: {json.dumps(post['json'])}")
+
+    shown = [*outputs, server.log.read_text(errors="replace")]
+    assert not [text for text in shown if TOKEN in text], "the webhook URL was printed"
+    written = [
+        path
+        for path in project.path.rglob("*")
+        if path.is_file() and not {".venv", ".git"} & set(path.parts) and TOKEN.encode() in path.read_bytes()
+    ]
+    assert not written, "the webhook URL was written to a file"

@@ -1,0 +1,213 @@
+"""Failure and late-run alerts as server-side automations (`make alerts`); idempotent.
+
+The automations live in the Prefect API: a run that crashes, or never starts because no worker
+polls its pool, is reported by the server itself, not by code that would have had to run. The
+webhook URL is a secret: it goes from
+{{ cookiecutter.package_name | upper }}_ALERT_WEBHOOK_URL
+(or the secret backend's JSON object, key "alert_webhook_url") into the secret field of a
+notification block, and never into a file, a parameter or a line of output.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import TYPE_CHECKING
+from uuid import UUID
+
+from .credentials import fetch_optional_text
+from .settings import ENV_PREFIX, Settings
+
+if TYPE_CHECKING:
+    from prefect.client.orchestration import SyncPrefectClient
+    from prefect.events.schemas.automations import AutomationCore
+
+PROJECT = "{{ cookiecutter.project_slug }}"
+FLOW = "daily-report"
+DEPLOYMENTS = ("daily-report", "daily-report-local")
+BLOCK = f"{PROJECT}-alerts"
+FAILED = f"{PROJECT}: flow run failed"
+LATE = f"{PROJECT}: flow run late"
+WEBHOOK_KEY = "alert_webhook_url"
+# Prefect's templates, not cookiecutter's: the block fills the first two when it posts, the
+# server renders the rest when an automation fires.
+{%- raw %}
+# The block's url names its secret; Slack's incoming webhooks read "text", any other receiver
+# gets the same JSON object.
+URL = "{{url}}"
+PAYLOAD = {"text": "{{body}}", "subject": "{{subject}}"}
+SUBJECT = "{{ flow_run.name }} ({{ deployment.name }}): {{ flow_run.state.name }}"
+# The range the run was given, or (none given) the day the flow defaults to.
+DAYS = (
+    "{{ (flow_run.parameters.start or flow_run.parameters.end) ~ ' to '"
+    " ~ (flow_run.parameters.end or flow_run.parameters.start)"
+    " if (flow_run.parameters.start or flow_run.parameters.end)"
+    " else 'the UTC day before ' ~ flow_run.expected_start_time }}"
+)
+FAILED_BODY = (
+    "Flow run {{ flow_run.name }} of {{ flow.name }}/{{ deployment.name }} is "
+    "{{ flow_run.state.name }}.\n"
+    f"Days: {DAYS}\n"
+    "Message: {{ flow_run.state.message }}\n"
+    "Run: {{ flow_run|ui_url }}"
+)
+LATE_BODY = (
+    "Flow run {{ flow_run.name }} of {{ flow.name }}/{{ deployment.name }} was due at "
+    "{{ flow_run.expected_start_time }} and has not started: is a worker polling the work "
+    "pool {{ flow_run.work_pool_name }}?\n"
+    f"Days: {DAYS}\n"
+    "Run: {{ flow_run|ui_url }}"
+)
+{%- endraw %}
+FAILED_EVENTS = {"prefect.flow-run.Failed", "prefect.flow-run.Crashed", "prefect.flow-run.TimedOut"}
+# A Late run that reaches any of these within the bound has started (or was stopped on purpose).
+STARTED_EVENTS = {
+    "prefect.flow-run.Pending",
+    "prefect.flow-run.Running",
+    "prefect.flow-run.Cancelling",
+    "prefect.flow-run.Cancelled",
+}
+
+
+class AlertsError(RuntimeError):
+    """The alerts could not be set up; the message says what to do."""
+
+
+def webhook_url(settings: Settings) -> str | None:
+    """Return the webhook from the environment, else from the secret backend, else None."""
+    if settings.alert_webhook_url is not None:
+        url = settings.alert_webhook_url.get_secret_value().strip()
+    else:
+        url = fetch_optional_text(settings, WEBHOOK_KEY) or ""
+    if url and not url.startswith(("https://", "http://")):
+        # Never quote it: a mistyped URL is still a secret.
+        raise AlertsError(
+            f"the alert webhook URL ({ENV_PREFIX}ALERT_WEBHOOK_URL or {WEBHOOK_KEY!r}) is not an "
+            "http(s) URL; set the full URL the receiver gave you"
+        )
+    return url or None
+
+
+def save_webhook_block(client: SyncPrefectClient, url: str | None) -> UUID:
+    """Create or update the notification block; keep the stored URL when url is None."""
+    from prefect.blocks.notifications import CustomWebhookNotificationBlock
+    from prefect.exceptions import ObjectNotFound
+
+    if url is None:
+        try:
+            slug = CustomWebhookNotificationBlock.get_block_type_slug()
+            return client.read_block_document_by_name(BLOCK, slug, include_secrets=False).id
+        except ObjectNotFound:
+            raise AlertsError(
+                f"no alert webhook URL: set {ENV_PREFIX}ALERT_WEBHOOK_URL (or {WEBHOOK_KEY!r} "
+                "in the secret backend's JSON object) and run `make alerts` again"
+            ) from None
+    # The URL sits in `secrets` (stored encrypted, shown masked); `url` only names it.
+    block = CustomWebhookNotificationBlock(
+        name=BLOCK,
+        url=URL,
+        json_data=PAYLOAD,
+        secrets={"url": url},
+    )
+    return block.save(BLOCK, overwrite=True)
+
+
+def deployment_ids(client: SyncPrefectClient) -> list[UUID]:
+    """Return the ids of this project's deployments on the API; refuse when none is deployed."""
+    from prefect.exceptions import ObjectNotFound
+
+    found = []
+    for name in DEPLOYMENTS:
+        try:
+            found.append(client.read_deployment_by_name(f"{FLOW}/{name}").id)
+        except ObjectNotFound:
+            continue
+    if not found:
+        raise AlertsError(
+            f"no deployment of {FLOW} on the API: run `make deploy` first, then `make alerts`"
+        )
+    return found
+
+
+def automations(
+    deployments: list[UUID], block_id: UUID, late_after: timedelta
+) -> list[AutomationCore]:
+    """Return the failed-run and late-run automations for these deployments."""
+    from prefect.events.actions import SendNotification
+    from prefect.events.schemas.automations import AutomationCore, EventTrigger, Posture
+
+    runs = {"prefect.resource.id": "prefect.flow-run.*"}
+    ours = {
+        "prefect.resource.role": "deployment",
+        "prefect.resource.id": [f"prefect.deployment.{id_}" for id_ in deployments],
+    }
+    failed = EventTrigger(
+        match=runs,
+        match_related=ours,
+        expect=FAILED_EVENTS,
+        posture=Posture.Reactive,
+        threshold=1,
+        within=timedelta(0),
+    )
+    # Proactive: fires when a run marked Late shows none of STARTED_EVENTS within the bound.
+    late = EventTrigger(
+        match=runs,
+        match_related=ours,
+        after={"prefect.flow-run.Late"},
+        expect=STARTED_EVENTS,
+        for_each={"prefect.resource.id"},
+        posture=Posture.Proactive,
+        threshold=1,
+        within=late_after,
+    )
+    return [
+        AutomationCore(
+            name=name,
+            description=description,
+            tags=[PROJECT],
+            trigger=trigger,
+            actions=[SendNotification(block_document_id=block_id, subject=SUBJECT, body=body)],
+        )
+        for name, description, trigger, body in (
+            (FAILED, "A run of this project failed, crashed or timed out.", failed, FAILED_BODY),
+            (LATE, "A scheduled run of this project has not started.", late, LATE_BODY),
+        )
+    ]
+
+
+def upsert(client: SyncPrefectClient, automation: AutomationCore) -> str:
+    """Create the automation, or update the one of its name (dropping duplicates); say which."""
+    named = client.read_automations_by_name(automation.name)
+    existing = [item for item in named if item.name == automation.name]
+    if not existing:
+        client.create_automation(automation)
+        return f"created automation {automation.name!r}"
+    keep, *duplicates = existing
+    client.update_automation(keep.id, automation)
+    for duplicate in duplicates:
+        client.delete_automation(duplicate.id)
+    return f"updated automation {automation.name!r}"
+
+
+def install_alerts(settings: Settings) -> list[str]:
+    """Create or update the notification block and both automations; say what was done."""
+    from prefect.client.orchestration import get_client
+
+    if settings.alerts == "none":
+        return [
+            f"alerts are off ({ENV_PREFIX}ALERTS=none): nothing to do; "
+            f"set {ENV_PREFIX}ALERTS=webhook to send them"
+        ]
+    with get_client(sync_client=True) as client:
+        deployments = deployment_ids(client)
+        block_id = save_webhook_block(client, webhook_url(settings))
+        late_after = timedelta(minutes=settings.alert_late_after_mins)
+        done = [upsert(client, item) for item in automations(deployments, block_id, late_after)]
+    return [f"saved notification block {BLOCK!r}", *done]
+
+
+def alert_status(client: SyncPrefectClient) -> dict[str, int]:
+    """Return how many automations of each of this project's names the API holds."""
+    return {
+        name: len([item for item in client.read_automations_by_name(name) if item.name == name])
+        for name in (FAILED, LATE)
+    }

@@ -1,0 +1,104 @@
+"""prefect.yaml's job variables, checked against the worker that will run them.
+
+A worker ignores a job variable its base job template does not name, and refuses a mistyped
+one only when it builds the run's infrastructure: at 06:00. Here the worker's own default base
+job template, as the installed integration package defines it, decides at test time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+PROJECT = Path(__file__).resolve().parent.parent
+WORK_POOL_TYPE = {{ cookiecutter.work_pool_type | tojson }}
+# The worker class of each work pool type, in the package that pool type installs.
+WORKERS = {
+    "process": "prefect.workers.process.ProcessWorker",
+    "docker": "prefect_docker.worker.DockerWorker",
+    "ecs": "prefect_aws.workers.ecs_worker.ECSWorker",
+    "kubernetes": "prefect_kubernetes.worker.KubernetesWorker",
+}
+# What `prefect deploy` puts in place of the build step's output.
+STEP_OUTPUTS = {"build-image.image": "registry.example.com/daily-reports:2026-01-01"}
+# Prefect's placeholder opening, spelled so that cookiecutter leaves it alone.
+OPEN = "{" * 2
+
+
+def worker(kind: str) -> Any:  # noqa: ANN401 - a BaseWorker subclass
+    """Import the worker class of a work pool type."""
+    from prefect.utilities.importtools import import_object
+
+    return import_object(WORKERS[kind])
+
+
+def job_variables(name: str) -> dict[str, Any]:
+    """Return a deployment's job variables as `prefect deploy` sends them."""
+    from prefect.utilities.templating import apply_values
+
+    deployments = yaml.safe_load((PROJECT / "prefect.yaml").read_text(encoding="utf-8"))
+    [deployment] = [item for item in deployments["deployments"] if item["name"] == name]
+    return apply_values(deployment["work_pool"]["job_variables"], STEP_OUTPUTS)
+
+
+def problems(values: dict[str, Any], kind: str) -> list[str]:
+    """Return what the worker of kind would not accept in values; empty when it accepts all."""
+    from prefect.utilities.schema_tools import validate
+
+    template = worker(kind).get_default_base_job_template()
+    known = template["variables"]["properties"]
+    found = [
+        f"{key!r} is not a job variable of the {kind} worker" for key in values if key not in known
+    ]
+    # The same validation the Prefect API runs when a deployment is created.
+    found += [
+        f"{'.'.join(map(str, error.path)) or 'job variables'}: {error.message}"
+        for error in validate(values, template["variables"], ignore_required=True)
+    ]
+    return found
+
+
+def test_production_job_variables_are_ones_the_worker_accepts() -> None:
+    values = job_variables("daily-report")
+    assert OPEN not in str(values), "a placeholder `prefect deploy` would not fill"
+    assert problems(values, WORK_POOL_TYPE) == []
+
+
+def test_the_local_deployments_job_variables_suit_a_process_worker() -> None:
+    assert problems(job_variables("daily-report-local"), "process") == []
+
+
+# The worker reads block and variable references through the API: the test server's.
+@pytest.mark.usefixtures("prefect_api")
+@pytest.mark.parametrize("name", ["daily-report", "daily-report-local"])
+def test_the_worker_builds_a_job_configuration_from_them(name: str) -> None:
+    kind = WORK_POOL_TYPE if name == "daily-report" else "process"
+    worker_class = worker(kind)
+    values = job_variables(name)
+    configuration = asyncio.run(
+        worker_class.job_configuration.from_template_and_values(
+            worker_class.get_default_base_job_template(), values
+        )
+    )
+    for key, value in values.items():
+        if key != "env":  # the worker merges env with its own variables
+            assert getattr(configuration, key, value) == value, key
+    assert configuration.env["{{ cookiecutter.package_name | upper }}_COMPUTE_MODE"] in ("cloud", "local")
+
+
+@pytest.mark.parametrize(
+    ("values", "expected"),
+    [
+        ({"imag": "x"}, "'imag' is not a job variable"),
+        ({"env": ["not", "a", "mapping"]}, "env:"),
+        ({"env": {"RETRIES": 3}}, "env.RETRIES:"),
+    ],
+    ids=["misspelt", "env-not-a-mapping", "env-value-not-text"],
+)
+def test_a_wrong_job_variable_is_caught(values: dict[str, Any], expected: str) -> None:
+    found = problems(values, WORK_POOL_TYPE)
+    assert any(expected in problem for problem in found), found
