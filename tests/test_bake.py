@@ -28,6 +28,7 @@ COMMON_FILES = (
     "README.md",
     "flows/daily_report.py",
     "prefect.yaml",
+    "presets.toml",
     "pyproject.toml",
     "uv.lock",
 )
@@ -75,6 +76,7 @@ TEST_FILES = (
     "tests/test_no_leak.py",
     "tests/test_polars_cloud_contract.py",
     "tests/test_prefect_yaml.py",
+    "tests/test_presets.py",
     "tests/test_retries.py",
     "tests/test_run_dates.py",
     "tests/test_sample_data.py",
@@ -294,20 +296,29 @@ def test_settings_defaults_are_the_answers(baked: Baked) -> None:
         "aws_region": answers["aws_region"],
         "workspace": answers["workspace"],
         "data_uri": answers["data_uri"],
-        **{
-            key: int(answers[key])
-            for key in (
-                "small_cpus",
-                "small_memory",
-                "large_cpus",
-                "large_memory",
-                "large_cluster_size",
-                "idle_timeout_mins",
-            )
-        },
+        "idle_timeout_mins": int(answers["idle_timeout_mins"]),
     }
     assert {key: defaults.get(key) for key in expected} == expected
     assert module_constant(settings_py, "ENV_PREFIX") == answers["package_name"].upper() + "_"
+
+
+def test_presets_are_the_answers(baked: Baked) -> None:
+    answers = baked.answers
+    presets = tomllib.loads((baked.path / "presets.toml").read_text(encoding="utf-8"))
+    idle = int(answers["idle_timeout_mins"])
+    assert presets == {
+        "small": {
+            "cpus": int(answers["small_cpus"]),
+            "memory": int(answers["small_memory"]),
+            "idle_timeout_mins": idle,
+        },
+        "large": {
+            "cpus": int(answers["large_cpus"]),
+            "memory": int(answers["large_memory"]),
+            "cluster_size": int(answers["large_cluster_size"]),
+            "idle_timeout_mins": idle,
+        },
+    }
 
 
 def test_every_file_is_staged_in_a_new_git_repository(baked: Baked) -> None:

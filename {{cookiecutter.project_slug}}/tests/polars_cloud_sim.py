@@ -76,8 +76,10 @@ class Cluster:
 
     @property
     def preset(self) -> str:
-        """The preset's label ("<slug>-<preset>") as the session sets it, or ''."""
-        return self.labels[-1].rsplit("-", 1)[-1] if self.labels else ""
+        """The preset, from the session's last two labels ("<slug>", "<slug>-<preset>"), or ''."""
+        if len(self.labels) < 2:
+            return ""
+        return self.labels[-1].removeprefix(f"{self.labels[-2]}-")
 
     def vcpu_seconds(self, now: float) -> float:
         """What the cluster billed: cpus x nodes x seconds from request to stop (or now)."""

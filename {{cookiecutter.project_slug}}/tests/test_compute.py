@@ -12,12 +12,21 @@ import pytest
 from prefect.exceptions import TerminationSignal
 
 from {{ cookiecutter.package_name }}.compute import ComputeError, ComputeSession
+from {{ cookiecutter.package_name }}.presets import Preset, load_presets
 from {{ cookiecutter.package_name }}.settings import ENV_PREFIX, Settings
 
 from .conftest import CLIENT_ID, CLIENT_SECRET
 from .polars_cloud_sim import PolarsCloudSimulator
 
 QUERY = pl.LazyFrame({"a": [1, 2, 3]})
+
+
+def with_presets(**changes: dict[str, object]) -> dict[str, Preset]:
+    """The project's presets (presets.toml), with some fields changed."""
+    presets = load_presets(Settings())
+    return {
+        name: preset.model_copy(update=changes.get(name, {})) for name, preset in presets.items()
+    }
 
 
 def cloud_settings(**overrides: object) -> Settings:
@@ -39,11 +48,13 @@ def test_authenticates_before_building_any_context(cloud_sim: PolarsCloudSimulat
     )
 
 
-def test_presets_come_from_the_settings(cloud_sim: PolarsCloudSimulator) -> None:
-    settings = cloud_settings(
-        small_cpus=3, small_memory=6, large_cpus=8, large_memory=32, large_cluster_size=2
+def test_each_context_is_built_from_its_preset(cloud_sim: PolarsCloudSimulator) -> None:
+    settings = cloud_settings()
+    presets = with_presets(
+        small={"cpus": 3, "memory": 6, "idle_timeout_mins": None},
+        large={"cpus": 8, "memory": 32, "cluster_size": 2, "labels": ["nightly"]},
     )
-    with ComputeSession(settings) as compute:
+    with ComputeSession(settings, presets) as compute:
         small = compute.context("small")
         compute.context("large")
         assert compute.context("small") is small, "a preset's context is built once"
@@ -52,15 +63,16 @@ def test_presets_come_from_the_settings(cloud_sim: PolarsCloudSimulator) -> None
     (large_cluster,) = cloud_sim.started("large")
     assert (small_cluster.cpus, small_cluster.memory, small_cluster.cluster_size) == (3, 6, 1)
     assert (large_cluster.cpus, large_cluster.memory, large_cluster.cluster_size) == (8, 32, 2)
-    assert large_cluster.idle_timeout_mins == settings.idle_timeout_mins
-    assert large_cluster.labels == [settings.label, f"{settings.label}-large"]
+    assert small_cluster.idle_timeout_mins == settings.idle_timeout_mins, "the setting's default"
+    assert large_cluster.labels == ["nightly", settings.label, f"{settings.label}-large"]
 
 
 @pytest.mark.parametrize("large_cluster_size", [1, 3])
 def test_each_query_runs_in_the_scaling_mode_its_preset_needs(
     cloud_sim: PolarsCloudSimulator, tmp_path: Path, large_cluster_size: int
 ) -> None:
-    with ComputeSession(cloud_settings(large_cluster_size=large_cluster_size)) as compute:
+    presets = with_presets(large={"cluster_size": large_cluster_size})
+    with ComputeSession(cloud_settings(), presets) as compute:
         compute.sink_parquet(QUERY, str(tmp_path / "small.parquet"), "small")
         compute.sink_parquet(QUERY, str(tmp_path / "large.parquet"), "large")
 
@@ -299,7 +311,8 @@ def test_starting_both_presets_overlaps_their_boots(
 def test_every_query_and_cluster_leaves_evidence(
     cloud_sim: PolarsCloudSimulator, tmp_path: Path
 ) -> None:
-    with ComputeSession(cloud_settings(large_cluster_size=3)) as compute:
+    presets = with_presets(large={"cpus": 4, "cluster_size": 3})
+    with ComputeSession(cloud_settings(), presets) as compute:
         small_labels = ["prepare_orders", "x" * 40]
         compute.sink_parquet(QUERY, str(tmp_path / "s.parquet"), "small", small_labels)
         compute.sink_parquet(QUERY, str(tmp_path / "l.parquet"), "large", ["build_report"])

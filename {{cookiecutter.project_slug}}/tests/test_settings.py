@@ -13,9 +13,7 @@ def test_defaults_are_the_answers_given_at_generation() -> None:
     assert settings.compute_mode == "cloud"
     assert settings.secret_backend == {{ cookiecutter.secret_backend | tojson }}
     assert settings.secret_name == {{ cookiecutter.secret_name | tojson }}
-    assert (settings.small_cpus, settings.small_memory) == ({{ cookiecutter.small_cpus | int }}, {{ cookiecutter.small_memory | int }})
-    assert (settings.large_cpus, settings.large_memory) == ({{ cookiecutter.large_cpus | int }}, {{ cookiecutter.large_memory | int }})
-    assert settings.large_cluster_size == {{ cookiecutter.large_cluster_size | int }}
+    assert settings.idle_timeout_mins == {{ cookiecutter.idle_timeout_mins | int }}
     assert settings.source_uri == {{ (cookiecutter.data_uri ~ "/raw") | tojson }}
     assert settings.output_uri == {{ (cookiecutter.data_uri ~ "/reports") | tojson }}
 
@@ -24,14 +22,14 @@ def test_the_environment_overrides_with_the_package_prefix(monkeypatch: pytest.M
     monkeypatch.setenv(f"{ENV_PREFIX}COMPUTE_MODE", "local")
     monkeypatch.setenv(f"{ENV_PREFIX}SECRET_BACKEND", "prefect-secret")
     monkeypatch.setenv(f"{ENV_PREFIX}SECRET_NAME", "other-account")
-    monkeypatch.setenv(f"{ENV_PREFIX}LARGE_CLUSTER_SIZE", "4")
+    monkeypatch.setenv(f"{ENV_PREFIX}QUERY_RETRIES", "4")
     monkeypatch.setenv(f"{ENV_PREFIX}DATA_URI", "s3://elsewhere/reports-root/")
 
     settings = get_settings()
 
     assert (settings.compute_mode, settings.secret_backend) == ("local", "prefect-secret")
     assert settings.secret_name == "other-account"
-    assert settings.large_cluster_size == 4
+    assert settings.query_retries == 4
     assert settings.source_uri == "s3://elsewhere/reports-root/raw"
 
 
@@ -54,8 +52,8 @@ def test_an_empty_variable_means_the_default(monkeypatch: pytest.MonkeyPatch) ->
         ("COMPUTE_MODE", "gpu", "'cloud' or 'local'"),
         ("SECRET_BACKEND", "vault", "'env'"),
         ("IDLE_TIMEOUT_MINS", "5", "greater than or equal to 10"),
-        ("SMALL_CPUS", "0", "greater than 0"),
-        ("LARGE_MEMORY", "1", "LARGE_MEMORY"),
+        ("QUERY_TIMEOUT_MINS", "0", "greater than 0"),
+        ("QUERY_RETRIES", "-1", "greater than or equal to 0"),
     ],
 )
 def test_bad_values_are_refused_with_the_reason(

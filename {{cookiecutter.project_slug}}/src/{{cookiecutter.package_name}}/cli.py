@@ -19,6 +19,7 @@ from .credentials import CredentialsError
 from .doctor import PrefectApiUnreachable
 from .input_errors import InputError
 from .local_server import LocalServerError
+from .presets import PresetError
 from .run_dates import RunDatesError
 from .storage import STAGING, MissingInputError
 
@@ -37,6 +38,7 @@ EXPECTED_ERRORS = (
     PrefectApiUnreachable,
     RunDatesError,
     MissingInputError,
+    PresetError,
 )
 
 

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from .credentials import fetch_service_account
 from .evidence import ClusterRecord, Evidence, QueryRecord, dashboard_link, fit_labels, query_id
-from .presets import PresetName, presets
+from .presets import Preset, PresetName, load_presets
 from .settings import ENV_PREFIX, Settings
 from .storage import atomic_target, is_remote
 
@@ -59,9 +59,10 @@ class _Slot:
 class ComputeSession:
     """Run queries on the configured compute; use it as a `with` block."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, presets: dict[str, Preset] | None = None) -> None:
         self.settings = settings
-        self.presets = presets(settings)
+        # Read (and checked) now: a wrong presets.toml stops the run before anything starts.
+        self.presets = load_presets(settings) if presets is None else presets
         self._slots: dict[PresetName, _Slot] = {name: _Slot() for name in self.presets}
         self._in_flight: set[Any] = set()
         self._lock = threading.Lock()
@@ -122,15 +123,9 @@ class ComputeSession:
                 slot.started = True
                 spec = self.presets[preset]
                 # Billing starts with the request, so the record does too.
-                self._clusters[preset] = ClusterRecord(preset, spec.cpus, spec.cluster_size)
+                self._clusters[preset] = ClusterRecord(preset, spec.cpus or 0, spec.cluster_size)
                 self.evidence.add(self._clusters[preset])
-                logger.info(
-                    "starting the %s compute: %d CPUs, %d GB, %d node(s)",
-                    preset,
-                    spec.cpus,
-                    spec.memory,
-                    spec.cluster_size,
-                )
+                logger.info("starting the %s compute: %s", preset, spec.describe())
                 try:
                     slot.context.start()
                 except Exception as error:
@@ -155,14 +150,12 @@ class ComputeSession:
         import polars_cloud as pc
 
         spec = self.presets[preset]
+        options = {"idle_timeout_mins": self.settings.idle_timeout_mins} | spec.context_options()
         return pc.ComputeContext(
-            cpus=spec.cpus,
-            memory=spec.memory,
-            cluster_size=spec.cluster_size,
             workspace=self.settings.workspace,
-            idle_timeout_mins=self.settings.idle_timeout_mins,
-            # Shown in the Polars Cloud dashboard: which project, which preset.
-            labels=[self.settings.label, f"{self.settings.label}-{preset}"],
+            # Shown in the Polars Cloud dashboard: the preset's own, the project, the preset.
+            labels=[*spec.labels, self.settings.label, f"{self.settings.label}-{preset}"],
+            **options,
         )
 
     def sink_parquet(
@@ -176,6 +169,11 @@ class ComputeSession:
 
         labels tag the query in the Polars Cloud dashboard (the first names it in the records).
         """
+        if preset not in self.presets:  # a typo in a task: say so in local runs too
+            raise ComputeError(
+                f"no preset [{preset}] in {self.settings.presets_file}; add it there, or use one "
+                f"of {', '.join(self.presets)}"
+            )
         if not self.cloud:
             if isinstance(target, str):
                 with atomic_target(target) as path:
@@ -187,7 +185,7 @@ class ComputeSession:
         fitted = fit_labels(labels or [])
         if fitted:
             remote = remote.labels(fitted)
-        if self.presets[preset].cluster_size > 1:
+        if self.presets[preset].runs_distributed:
             # Several machines: run distributed. A folder per day suits a distributed sink; a
             # single file it writes only when asked explicitly (polars-cloud refuses to guess).
             single_file = True if isinstance(target, str) else None
@@ -235,14 +233,15 @@ class ComputeSession:
 
     def _wait(self, in_flight: Any, preset: PresetName, started: float) -> None:  # noqa: ANN401
         """Poll until the query is done; past the timeout, cancel it and raise."""
-        limit = self.settings.query_timeout_mins * 60
+        minutes = self.presets[preset].query_timeout_mins or self.settings.query_timeout_mins
+        limit = minutes * 60
         poll = min(5.0, max(0.02, limit / 50))
         while not in_flight.get_status().is_done():
             if time.monotonic() - started > limit:
                 in_flight.cancel()
                 raise QueryTimeout(
                     f"the {preset} query {query_id(in_flight)} ran longer than "
-                    f"{self.settings.query_timeout_mins:g} min ({ENV_PREFIX}QUERY_TIMEOUT_MINS), "
+                    f"{minutes:g} min ({ENV_PREFIX}QUERY_TIMEOUT_MINS or the preset's own), "
                     f"so it was cancelled: {dashboard_link(self._slots[preset].context, in_flight)}"
                 )
             time.sleep(poll)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from .credentials import ServiceAccount, fetch_service_account
+from .presets import PresetError, load_presets
 from .settings import Settings
 
 
@@ -16,9 +17,7 @@ def describe(settings: Settings) -> list[str]:
         f"secret name:    {settings.secret_name}",
         f"aws region:     {settings.aws_region}",
         f"workspace:      {settings.workspace or '(the service account default)'}",
-        f"small preset:   {settings.small_cpus} CPUs, {settings.small_memory} GB",
-        f"large preset:   {settings.large_cpus} CPUs, {settings.large_memory} GB, "
-        f"{settings.large_cluster_size} machine(s)",
+        f"presets file:   {settings.presets_file}",
         f"idle timeout:   {settings.idle_timeout_mins} min",
         f"data:           {settings.source_uri} -> {settings.output_uri}",
         f"alert channel:  {settings.alerts}, late after {settings.alert_late_after_mins} min, "
@@ -101,6 +100,12 @@ def run_doctor(settings: Settings, say: Callable[[str], None] = print) -> list[s
     problems: list[str] = []
     for line in describe(settings):
         say(line)
+    try:
+        for name, preset in load_presets(settings).items():
+            say(f"preset {name + ':':<8} {preset.describe()}")
+    except PresetError as error:
+        problems.append(str(error))
+        say("presets:        INVALID")
     try:
         say(f"credentials:    {masked(fetch_service_account(settings))}")
     except Exception as error:  # noqa: BLE001 - every failure is reported, not raised

@@ -1,30 +1,145 @@
-"""The machine sizes queries run on: a small and a large preset, from the settings."""
+"""The machine sizes queries run on, read from presets.toml (and the environment's overrides).
+
+Any number of presets; each is validated when it is read, so a typo stops the run before a
+cluster starts, with the file, the preset and the key in the message.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Literal
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
 
-from .settings import Settings
+from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, ValidationError
 
-PresetName = Literal["small", "large"]
+from .settings import ENV_PREFIX, Settings
 
-
-@dataclass(frozen=True)
-class Preset:
-    """One machine size of Polars Cloud."""
-
-    name: PresetName
-    cpus: int
-    memory: int
-    cluster_size: int = 1
+PresetName = str
+OVERRIDE_PREFIX = f"{ENV_PREFIX}PRESET_"
 
 
-def presets(settings: Settings) -> dict[PresetName, Preset]:
-    """Return the small and large presets of the settings."""
-    return {
-        "small": Preset("small", settings.small_cpus, settings.small_memory),
-        "large": Preset(
-            "large", settings.large_cpus, settings.large_memory, settings.large_cluster_size
-        ),
-    }
+class PresetError(ValueError):
+    """presets.toml cannot be used; the message names the file, the preset and the key."""
+
+
+class Preset(BaseModel):
+    """One preset: the ComputeContext keywords a user sets, and how its queries run."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str
+    cpus: PositiveInt | None = None
+    memory: PositiveInt | None = None  # GB
+    instance_type: str | None = None
+    storage: PositiveInt | None = None  # GB
+    cluster_size: PositiveInt = 1
+    cpu_architectures: list[Literal["x86", "arm64"]] | None = None
+    requirements: str | None = None  # a requirements.txt to install on the machines
+    env_vars: dict[str, str] | None = None
+    labels: list[str] = Field(default_factory=list)
+    log_level: Literal["info", "debug", "trace"] | None = None
+    # Polars Cloud refuses idle timeouts under ten minutes.
+    idle_timeout_mins: int | None = Field(default=None, ge=10)
+    # This project's own.
+    distributed: bool | None = None
+    query_timeout_mins: PositiveFloat | None = None
+
+    @property
+    def runs_distributed(self) -> bool:
+        """Tell whether queries run distributed: as set, else when there are several machines."""
+        return self.cluster_size > 1 if self.distributed is None else self.distributed
+
+    def context_options(self) -> dict[str, Any]:
+        """Return the polars_cloud.ComputeContext keywords this preset sets."""
+        fields = (
+            "cpus",
+            "memory",
+            "instance_type",
+            "storage",
+            "cluster_size",
+            "cpu_architectures",
+            "requirements",
+            "env_vars",
+            "log_level",
+            "idle_timeout_mins",
+        )
+        return {name: getattr(self, name) for name in fields if getattr(self, name) is not None}
+
+    def describe(self) -> str:
+        """One line for `make doctor`."""
+        size = self.instance_type or f"{self.cpus} CPUs, {self.memory} GB"
+        mode = "distributed" if self.runs_distributed else "single node"
+        return f"{size}, {self.cluster_size} machine(s), {mode}"
+
+
+def _overrides(environ: dict[str, str]) -> dict[str, dict[str, Any]]:
+    """Read <PREFIX>PRESET_<NAME>_<FIELD>=value into {name: {field: value}} (TOML values)."""
+    fields = sorted(Preset.model_fields, key=len, reverse=True)  # longest first: cluster_size
+    found: dict[str, dict[str, Any]] = {}
+    for variable, text in environ.items():
+        if not variable.startswith(OVERRIDE_PREFIX):
+            continue
+        rest = variable.removeprefix(OVERRIDE_PREFIX).lower()
+        field = next((f for f in fields if rest.endswith(f"_{f}")), None)
+        if field is None or field == "name":
+            raise PresetError(
+                f"{variable}: no preset field ends the name; use "
+                f"{OVERRIDE_PREFIX}<NAME>_<FIELD> with a field of presets.toml"
+            )
+        try:
+            value = tomllib.loads(f"value = {text}")["value"]
+        except tomllib.TOMLDecodeError:
+            value = text  # a bare word: a string
+        found.setdefault(rest.removesuffix(f"_{field}"), {})[field] = value
+    return found
+
+
+def load_presets(settings: Settings, environ: dict[str, str] | None = None) -> dict[str, Preset]:
+    """Read, override and validate every preset of the settings' presets file."""
+    path = Path(settings.presets_file)
+    try:
+        tables = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise PresetError(
+            f"{path.resolve()} not found: run from the project directory, or set "
+            f"{ENV_PREFIX}PRESETS_FILE"
+        ) from None
+    except tomllib.TOMLDecodeError as error:
+        raise PresetError(f"{path}: not valid TOML ({error})") from None
+    for name, fields in _overrides(dict(os.environ if environ is None else environ)).items():
+        if name not in tables:
+            raise PresetError(f"{path}: no preset [{name}] for {OVERRIDE_PREFIX}{name.upper()}_*")
+        tables[name] = {**tables[name], **fields}
+    presets = {name: _preset(path, name, fields) for name, fields in tables.items()}
+    _check_large_is_not_smaller(path, presets)
+    return presets
+
+
+def _preset(path: Path, name: str, fields: object) -> Preset:
+    """Validate one table, naming the file, the preset and the key on failure."""
+    if not isinstance(fields, dict):
+        raise PresetError(f"{path}: [{name}] must be a table of keys")
+    try:
+        preset = Preset(name=name, **fields)
+    except ValidationError as error:
+        problem = error.errors()[0]
+        key = ".".join(str(part) for part in problem["loc"]) or "?"
+        raise PresetError(f"{path}: [{name}] {key}: {problem['msg']}") from None
+    if preset.instance_type and (preset.cpus or preset.memory):
+        raise PresetError(f"{path}: [{name}] instance_type: give it, or cpus and memory, not both")
+    if not preset.instance_type and not (preset.cpus and preset.memory):
+        raise PresetError(f"{path}: [{name}] cpus and memory (or instance_type) are needed")
+    return preset
+
+
+def _check_large_is_not_smaller(path: Path, presets: dict[str, Preset]) -> None:
+    """Refuse a large preset smaller than the small one (a swapped pair of numbers)."""
+    small, large = presets.get("small"), presets.get("large")
+    if not small or not large or not (small.cpus and small.memory and large.cpus and large.memory):
+        return
+    if large.cpus < small.cpus or large.memory < small.memory:
+        raise PresetError(
+            f"{path}: [large] ({large.cpus} CPUs, {large.memory} GB) is smaller than [small] "
+            f"({small.cpus} CPUs, {small.memory} GB); raise large's cpus and memory"
+        )

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Literal, Self
+from typing import Literal
 
-from pydantic import Field, PositiveFloat, PositiveInt, SecretStr, field_validator, model_validator
+from pydantic import Field, PositiveFloat, PositiveInt, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ENV_PREFIX = "{{ cookiecutter.package_name | upper }}_"
@@ -28,12 +28,9 @@ class Settings(BaseSettings):
     secret_name: str = Field(default={{ cookiecutter.secret_name | tojson }}, min_length=1)
     aws_region: str = {{ cookiecutter.aws_region | tojson }}
     workspace: str | None = {{ cookiecutter.workspace | tojson }}
-    small_cpus: PositiveInt = {{ cookiecutter.small_cpus | int }}
-    small_memory: PositiveInt = {{ cookiecutter.small_memory | int }}
-    large_cpus: PositiveInt = {{ cookiecutter.large_cpus | int }}
-    large_memory: PositiveInt = {{ cookiecutter.large_memory | int }}
-    large_cluster_size: PositiveInt = {{ cookiecutter.large_cluster_size | int }}
-    # Polars Cloud refuses idle timeouts under ten minutes.
+    # The machine sizes (presets.py): relative to the working directory, the project's root.
+    presets_file: str = "presets.toml"
+    # For presets that set none. Polars Cloud refuses idle timeouts under ten minutes.
     idle_timeout_mins: int = Field(default={{ cookiecutter.idle_timeout_mins | int }}, ge=10)
     data_uri: str = {{ cookiecutter.data_uri | tojson }}
     # The longest range one run accepts: a typo in a backfill should not rebuild ten years.
@@ -68,17 +65,6 @@ class Settings(BaseSettings):
     def strip_trailing_slash(cls, value: str) -> str:
         """Keep `<data_uri>/raw` free of a double slash."""
         return value.rstrip("/")
-
-    @model_validator(mode="after")
-    def large_is_not_smaller(self) -> Self:
-        """Refuse a large preset smaller than the small one."""
-        if self.large_cpus < self.small_cpus or self.large_memory < self.small_memory:
-            raise ValueError(
-                f"the large preset ({self.large_cpus} CPUs, {self.large_memory} GB) is smaller "
-                f"than the small one ({self.small_cpus} CPUs, {self.small_memory} GB); "
-                f"raise {ENV_PREFIX}LARGE_CPUS / {ENV_PREFIX}LARGE_MEMORY"
-            )
-        return self
 
     @property
     def source_uri(self) -> str:
