@@ -146,6 +146,7 @@ class PolarsCloudSimulator:
         self.authenticated = False
         self.calls: list[tuple[str, dict[str, Any]]] = []
         self.clusters: dict[UUID, Cluster] = {}
+        self.hosted: dict[str, Cluster] = {}  # self-hosted clusters, by host:port
         self.queries: dict[UUID, Query] = {}
         self.rules: list[Rule] = []
         self._settings: dict[int, bool] = {}  # id(PyQuerySettings) -> distributed
@@ -185,6 +186,13 @@ class PolarsCloudSimulator:
     def stopped(self, preset: str) -> list[Cluster]:
         """Return the preset's clusters that were stopped."""
         return [c for c in self.started(preset) if c.stopped_at is not None]
+
+    def host_cluster(self, address: str, cpus: int = 8, nodes: int = 1) -> Cluster:
+        """Stand up a self-hosted Polars cluster at address (host:port): up, not ours to stop."""
+        cluster = Cluster(uuid.uuid4(), uuid.uuid4(), cpus, cpus * 4, nodes, [], None, None, None)
+        cluster.status = pcr.ComputeStatusModel.Idle
+        self.hosted[address] = cluster
+        return cluster
 
     def running(self) -> list[Cluster]:
         """Return the clusters still billing."""
@@ -510,7 +518,14 @@ def scheduler_client_class(sim: PolarsCloudSimulator) -> type:
         """A direct-mode connection to one simulated cluster's scheduler."""
 
         def __init__(self, scheduler: Any, observatory: Any) -> None:  # noqa: ANN401
-            compute_id = UUID(scheduler.uri.split("//", 1)[-1].split(".", 1)[0])
+            address = scheduler.uri.split("//", 1)[-1].rstrip("/")
+            if address in sim.hosted:  # a ClusterContext's self-hosted cluster
+                self.cluster = sim.hosted[address]
+                return
+            try:
+                compute_id = UUID(address.split(".", 1)[0])
+            except ValueError:
+                raise RuntimeError(f"{TRANSPORT_ERROR} ({address})") from None
             self.cluster = sim.cluster(compute_id)
 
         @staticmethod

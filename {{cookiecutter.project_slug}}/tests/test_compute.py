@@ -329,3 +329,29 @@ def test_every_query_and_cluster_leaves_evidence(
     assert all(c.confirmed and c.vcpu_hours() > 0 for c in clusters.values())
     markdown = compute.evidence.markdown(price_per_vcpu_hour=0.05)
     assert "vCPU-hours**, about" in markdown and "| large | 4 x 3 |" in markdown
+
+
+def test_cluster_mode_sends_queries_to_the_self_hosted_cluster_and_leaves_it_up(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # No service account and no control plane: a self-hosted cluster needs neither.
+    sim = PolarsCloudSimulator(client_id="", client_secret="").install(monkeypatch)
+    cluster = sim.host_cluster("polars.internal:5051")
+    settings = Settings(compute_mode="cluster", cluster_uri="http://polars.internal:5051")
+
+    with ComputeSession(settings) as compute:
+        compute.start("small", "large")  # nothing to boot
+        compute.sink_parquet(QUERY, str(tmp_path / "small.parquet"), "small", ["prepare_orders"])
+        compute.sink_parquet(QUERY, str(tmp_path / "large.parquet"), "large", ["build_report"])
+
+    assert sim.names() == ["do_query", "first status poll"] * 2, "no login, no boot, no stop"
+    assert {q.cluster.id for q in sim.queries.values()} == {cluster.id}
+    assert pl.read_parquet(tmp_path / "large.parquet").equals(QUERY.collect())
+    assert compute.evidence.clusters == []
+    assert all("self-hosted" in q.link for q in compute.evidence.queries)
+
+
+def test_cluster_mode_without_a_uri_says_what_to_set() -> None:
+    with pytest.raises(ComputeError, match=f"set {ENV_PREFIX}CLUSTER_URI to its scheduler"):
+        with ComputeSession(Settings(compute_mode="cluster")):
+            pass

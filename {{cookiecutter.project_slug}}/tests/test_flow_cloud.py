@@ -113,6 +113,22 @@ def test_cloud_run_writes_the_report_through_the_real_client(
     assert CLIENT_SECRET not in caplog.text and CLIENT_ID not in caplog.text
 
 
+def test_the_flow_runs_on_a_self_hosted_cluster(
+    monkeypatch: pytest.MonkeyPatch, prefect_api: str, s3_data: str, sample_dir: Path
+) -> None:
+    sim = PolarsCloudSimulator(client_id="", client_secret="").install(monkeypatch)
+    sim.host_cluster("polars.internal:5051")
+    monkeypatch.setenv(f"{ENV_PREFIX}COMPUTE_MODE", "cluster")
+    monkeypatch.setenv(f"{ENV_PREFIX}CLUSTER_URI", "https://polars.internal:5051")
+
+    run = {"source_uri": f"{s3_data}/raw", "output_uri": f"{s3_data}/reports"}
+    daily_report(start=FIRST, end=SECOND, **run)
+
+    for day in (FIRST, SECOND):
+        assert_day_matches_the_oracle(s3_data, sample_dir, day)
+    assert set(sim.names()) == {"do_query", "first status poll"}, "no login, no boot, no stop"
+
+
 def test_a_rerun_on_s3_replaces_exactly_its_day(
     cloud_mode: None, cloud_sim: PolarsCloudSimulator, s3_data: str, sample_dir: Path
 ) -> None:

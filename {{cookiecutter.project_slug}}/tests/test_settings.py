@@ -49,7 +49,7 @@ def test_an_empty_variable_means_the_default(monkeypatch: pytest.MonkeyPatch) ->
 @pytest.mark.parametrize(
     ("variable", "value", "message"),
     [
-        ("COMPUTE_MODE", "gpu", "'cloud' or 'local'"),
+        ("COMPUTE_MODE", "gpu", "'cloud', 'local' or 'cluster'"),
         ("SECRET_BACKEND", "vault", "'env'"),
         ("IDLE_TIMEOUT_MINS", "5", "greater than or equal to 10"),
         ("QUERY_TIMEOUT_MINS", "0", "greater than 0"),

@@ -69,6 +69,12 @@ class ComputeSession:
         self._closed = False
         self.evidence = Evidence()
         self._clusters: dict[PresetName, ClusterRecord] = {}
+        self._self_hosted: Any = None  # the ClusterContext of compute_mode=cluster
+
+    @property
+    def remote(self) -> bool:
+        """Tell whether queries leave this process (Polars Cloud, or a self-hosted cluster)."""
+        return self.settings.compute_mode != "local"
 
     @property
     def cloud(self) -> bool:
@@ -78,6 +84,11 @@ class ComputeSession:
     def __enter__(self) -> ComputeSession:
         if self.cloud:
             self._authenticate()
+        elif self.remote and not self.settings.cluster_uri:
+            raise ComputeError(
+                f"{ENV_PREFIX}COMPUTE_MODE=cluster runs queries on a self-hosted Polars cluster: "
+                f"set {ENV_PREFIX}CLUSTER_URI to its scheduler (e.g. https://host:5051)"
+            )
         return self
 
     def __exit__(
@@ -108,7 +119,12 @@ class ComputeSession:
             ) from None
 
     def context(self, preset: PresetName) -> Any:  # noqa: ANN401 - polars_cloud.ComputeContext
-        """Return the preset's ComputeContext, started: the first caller starts it, others wait."""
+        """Return the preset's ComputeContext, started: the first caller starts it, others wait.
+
+        In cluster mode every preset runs on the one self-hosted cluster: nothing to start.
+        """
+        if not self.cloud:
+            return self._cluster_context()
         slot = self._slots[preset]
         with slot.lock:
             if self._closed:
@@ -132,6 +148,17 @@ class ComputeSession:
                     slot.start_error = error
                     raise
             return slot.context
+
+    def _cluster_context(self) -> Any:  # noqa: ANN401 - polars_cloud.ClusterContext
+        """Connect to the self-hosted cluster once; it outlives the run, so it is never stopped."""
+        import polars_cloud as pc
+
+        with self._lock:
+            if self._closed:
+                raise ComputeError("the compute session is closed")
+            if self._self_hosted is None:
+                self._self_hosted = pc.ClusterContext(uri=self.settings.cluster_uri or "")
+            return self._self_hosted
 
     def start(self, *names: PresetName) -> None:
         """Start the presets' clusters side by side, so their boots overlap (cloud mode only).
@@ -174,7 +201,7 @@ class ComputeSession:
                 f"no preset [{preset}] in {self.settings.presets_file}; add it there, or use one "
                 f"of {', '.join(self.presets)}"
             )
-        if not self.cloud:
+        if not self.remote:
             if isinstance(target, str):
                 with atomic_target(target) as path:
                     query.sink_parquet(path, engine="streaming")
@@ -228,7 +255,7 @@ class ComputeSession:
         if result.status != QueryStatus.SUCCESS:
             raise ComputeError(
                 f"the {preset} query {query_id(in_flight)} ended {status}: "
-                f"{dashboard_link(self._slots[preset].context, in_flight)}"
+                f"{dashboard_link(self._context_of(preset), in_flight)}"
             )
 
     def _wait(self, in_flight: Any, preset: PresetName, started: float) -> None:  # noqa: ANN401
@@ -242,7 +269,7 @@ class ComputeSession:
                 raise QueryTimeout(
                     f"the {preset} query {query_id(in_flight)} ran longer than "
                     f"{minutes:g} min ({ENV_PREFIX}QUERY_TIMEOUT_MINS or the preset's own), "
-                    f"so it was cancelled: {dashboard_link(self._slots[preset].context, in_flight)}"
+                    f"so it was cancelled: {dashboard_link(self._context_of(preset), in_flight)}"
                 )
             time.sleep(poll)
 
@@ -255,10 +282,14 @@ class ComputeSession:
         seconds: float,
     ) -> None:
         """Keep and log one line of evidence per query."""
-        link = dashboard_link(self._slots[preset].context, in_flight)
+        link = dashboard_link(self._context_of(preset), in_flight)
         record = QueryRecord(label, preset, query_id(in_flight), status, seconds, link)
         self.evidence.add(record)
         logger.info(record.line())
+
+    def _context_of(self, preset: PresetName) -> Any:  # noqa: ANN401 - a client context
+        """Return the context the preset's queries went to."""
+        return self._slots[preset].context if self.cloud else self._self_hosted
 
     def _forget(self, in_flight: Any) -> None:  # noqa: ANN401 - a query
         with self._lock:

@@ -11,8 +11,11 @@ from .settings import Settings
 
 def describe(settings: Settings) -> list[str]:
     """Return the effective settings, one line each."""
+    where = ""
+    if settings.compute_mode == "cluster":
+        where = f" at {settings.cluster_uri or '(CLUSTER_URI not set)'}"
     return [
-        f"compute mode:   {settings.compute_mode}",
+        f"compute mode:   {settings.compute_mode}{where}",
         f"secret backend: {settings.secret_backend}",
         f"secret name:    {settings.secret_name}",
         f"aws region:     {settings.aws_region}",

@@ -130,9 +130,12 @@ def query_id(in_flight: Any) -> str:  # noqa: ANN401 - DirectQuery | ProxyQuery
 
 
 def dashboard_link(context: Any, in_flight: Any) -> str:  # noqa: ANN401
-    """Return the query's page in the Polars Cloud dashboard."""
+    """Return the query's page in the Polars Cloud dashboard (none for a self-hosted cluster)."""
+    import polars_cloud as pc
     from polars_cloud.constants import FRONTEND_DOMAIN
 
+    if not isinstance(context, pc.ComputeContext):
+        return "(a self-hosted cluster: no Polars Cloud dashboard)"
     compute_id = getattr(context, "_compute_id", "?")
     return (
         f"https://{FRONTEND_DOMAIN}/portal/{context.workspace.id}/{compute_id}/queries/"

@@ -10,7 +10,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ENV_PREFIX = "{{ cookiecutter.package_name | upper }}_"
 
-ComputeMode = Literal["cloud", "local"]
+# cluster: a self-hosted Polars cluster at CLUSTER_URI (no Polars Cloud account, no boots).
+ComputeMode = Literal["cloud", "local", "cluster"]
 SecretBackend = Literal["env", "aws-secrets-manager", "prefect-secret", "aws-secret-block"]
 Alerts = Literal["none", "webhook"]
 
@@ -24,6 +25,7 @@ class Settings(BaseSettings):
     )
 
     compute_mode: ComputeMode = "cloud"
+    cluster_uri: str | None = None  # e.g. https://scheduler.internal:5051, for compute_mode=cluster
     secret_backend: SecretBackend = {{ cookiecutter.secret_backend | tojson }}  # noqa: S105 - a name
     secret_name: str = Field(default={{ cookiecutter.secret_name | tojson }}, min_length=1)
     aws_region: str = {{ cookiecutter.aws_region | tojson }}
