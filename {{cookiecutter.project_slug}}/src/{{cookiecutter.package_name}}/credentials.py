@@ -45,16 +45,22 @@ class ServiceAccount:
         return text
 
 
-def parse_service_account(raw: str | bytes | dict[str, object], where: str) -> ServiceAccount:
-    """Validate the JSON object {"client_id": ..., "client_secret": ...} found at where."""
+def decode_stored(raw: str | bytes | dict[str, object], where: str) -> object:
+    """Decode what a secret store returned (bytes, JSON text, or an object already)."""
     if isinstance(raw, bytes):
         raw = raw.decode("utf-8", errors="replace")
-    if isinstance(raw, str):
-        try:
-            raw = json.loads(raw)
-        except json.JSONDecodeError:
-            # `from None`: the decoder's error keeps the secret text as an attribute.
-            raise CredentialsError(f"{where} is not JSON; {STORE_AS}") from None
+    if not isinstance(raw, str):
+        return raw
+    try:
+        return json.loads(raw)
+    except json.JSONDecodeError:
+        # `from None`: the decoder's error keeps the secret text as an attribute.
+        raise CredentialsError(f"{where} is not JSON; {STORE_AS}") from None
+
+
+def parse_service_account(raw: str | bytes | dict[str, object], where: str) -> ServiceAccount:
+    """Validate the JSON object {"client_id": ..., "client_secret": ...} found at where."""
+    raw = decode_stored(raw, where)
     if not isinstance(raw, dict):
         raise CredentialsError(f"{where} is not a JSON object; {STORE_AS}")
     missing = [
@@ -269,14 +275,8 @@ def fetch_optional_text(settings: Settings, key: str) -> str | None:
     if reader is None:
         return None
     raw, where = reader(settings)
-    if isinstance(raw, bytes):
-        raw = raw.decode("utf-8", errors="replace")
-    if isinstance(raw, str):
-        try:
-            raw = json.loads(raw)
-        except json.JSONDecodeError:
-            raise CredentialsError(f"{where} is not JSON; {STORE_AS}") from None
-    value = raw.get(key) if isinstance(raw, dict) else None
+    document = decode_stored(raw, where)
+    value = document.get(key) if isinstance(document, dict) else None
     return value.strip() if isinstance(value, str) and value.strip() else None
 
 
