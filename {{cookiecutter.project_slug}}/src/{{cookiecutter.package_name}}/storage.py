@@ -171,21 +171,20 @@ def publish(output_uri: str, staging: str, days: list[date]) -> None:
 
     store = _store(output_uri)
     staged = list_keys(output_uri, f"{staging}/")
-    customers = [key for key in staged if key.startswith(f"{staging}/{CUSTOMERS}/")]
     for day in days:
         for name in (REPORT, CLEAN_ORDERS, CUSTOMERS):
             target = partition(name, day)
             old = set(list_keys(output_uri, f"{target}/"))
+            # One customer snapshot serves every day of the run, so it is copied; the rest move.
+            shared = name == CUSTOMERS
+            source = f"{staging}/{CUSTOMERS}/" if shared else f"{staging}/{target}/"
+            place = obstore.copy if shared else obstore.rename
             new = set()
-            if name == CUSTOMERS:  # one snapshot serves every day of the run: copy it
-                for key in customers:
-                    new.add(f"{target}/{key.rsplit('/', 1)[-1]}")
-                    obstore.copy(store, key, f"{target}/{key.rsplit('/', 1)[-1]}", overwrite=True)
-            else:
-                for key in staged:
-                    if key.startswith(f"{staging}/{target}/"):
-                        new.add(f"{target}/{key.rsplit('/', 1)[-1]}")
-                        obstore.rename(store, key, f"{target}/{key.rsplit('/', 1)[-1]}")
+            for key in staged:
+                if key.startswith(source):
+                    destination = f"{target}/{key.rsplit('/', 1)[-1]}"
+                    place(store, key, destination, overwrite=True)
+                    new.add(destination)
             if old - new:
                 obstore.delete(store, sorted(old - new))
 
