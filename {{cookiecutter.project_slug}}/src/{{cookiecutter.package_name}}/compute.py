@@ -259,10 +259,14 @@ class ComputeSession:
             )
 
     def _wait(self, in_flight: Any, preset: PresetName, started: float) -> None:  # noqa: ANN401
-        """Poll until the query is done; past the timeout, cancel it and raise."""
+        """Poll until the query is done; past the timeout, cancel it and raise.
+
+        The interval starts at 50 ms and grows by half each time up to 5 s (as the client's own
+        status loop does): a short query is seen done at once, a long one costs few requests.
+        """
         minutes = self.presets[preset].query_timeout_mins or self.settings.query_timeout_mins
         limit = minutes * 60
-        poll = min(5.0, max(0.02, limit / 50))
+        poll = 0.05
         while not in_flight.get_status().is_done():
             if time.monotonic() - started > limit:
                 in_flight.cancel()
@@ -271,7 +275,8 @@ class ComputeSession:
                     f"{minutes:g} min ({ENV_PREFIX}QUERY_TIMEOUT_MINS or the preset's own), "
                     f"so it was cancelled: {dashboard_link(self._context_of(preset), in_flight)}"
                 )
-            time.sleep(poll)
+            time.sleep(min(poll, max(0.0, limit - (time.monotonic() - started)) + 0.01))
+            poll = min(5.0, poll * 1.5)
 
     def _record(
         self,
