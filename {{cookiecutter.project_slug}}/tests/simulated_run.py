@@ -22,14 +22,9 @@ import polars as pl
 import pytest
 from moto.server import ThreadedMotoServer
 
-from {{ cookiecutter.package_name }}.cli import DEFAULT_DAYS, DEFAULT_ROWS, OUTPUT_DIR, SAMPLE_DIR
-from {{ cookiecutter.package_name }}.run_dates import describe, resolve_days
-from {{ cookiecutter.package_name }}.sample_data import (
-    has_sample_data,
-    last_days,
-    sample_days,
-    write_sample_data,
-)
+from {{ cookiecutter.package_name }}.cli import OUTPUT_DIR, SAMPLE_DIR, add_day_options
+from {{ cookiecutter.package_name }}.run_dates import describe
+from {{ cookiecutter.package_name }}.sample_data import days_to_report, write_missing_sample
 from {{ cookiecutter.package_name }}.settings import ENV_PREFIX
 from {{ cookiecutter.package_name }}.storage import REPORT, list_keys
 
@@ -47,17 +42,10 @@ def free_port() -> int:
 def main() -> int:
     """Run the flow in cloud mode against the simulator and a local S3."""
     parser = argparse.ArgumentParser(description=main.__doc__)
-    parser.add_argument("--rows", type=int, default=DEFAULT_ROWS, help="orders a missing day")
-    parser.add_argument("--days", type=int, default=DEFAULT_DAYS, help="days of missing data")
-    parser.add_argument("--start", help="first day, YYYY-MM-DD")
-    parser.add_argument("--end", help="last day, YYYY-MM-DD")
+    add_day_options(parser, " of missing sample data")
     args = parser.parse_args()
-    if not has_sample_data(SAMPLE_DIR):
-        print(f"no sample data in {SAMPLE_DIR}: writing {args.days} days of {args.rows} orders")
-        write_sample_data(SAMPLE_DIR, last_days(args.days), rows=args.rows)
-    present = sample_days(SAMPLE_DIR)
-    start, end = (args.start, args.end) if args.start or args.end else (present[0], present[-1])
-    days = resolve_days(start, end, scheduled=None, max_days=100_000)
+    write_missing_sample(SAMPLE_DIR, args.days, args.rows)
+    days = days_to_report(SAMPLE_DIR, args.start, args.end)
 
     print(BANNER)
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's request log: noise here

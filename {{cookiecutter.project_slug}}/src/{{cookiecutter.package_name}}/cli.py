@@ -56,7 +56,7 @@ def _day(value: str) -> date:
         raise argparse.ArgumentTypeError(f"expected a date YYYY-MM-DD, got {value!r}") from None
 
 
-def _add_days(parser: argparse.ArgumentParser, what: str) -> None:
+def add_day_options(parser: argparse.ArgumentParser, what: str) -> None:
     """--rows and --days for sample data; --start and --end for the days themselves."""
     parser.add_argument("--rows", type=_rows, default=DEFAULT_ROWS, help=f"orders a day{what}")
     parser.add_argument(
@@ -69,18 +69,15 @@ def _add_days(parser: argparse.ArgumentParser, what: str) -> None:
 def sample_data(argv: Sequence[str] | None = None) -> int:
     """Write deterministic sample inputs by day (`make sample-data DAYS=N ROWS=N`)."""
     from .interrupts import exit_code, stop_on_signals
-    from .run_dates import describe, resolve_days
-    from .sample_data import last_days, write_sample_data
+    from .run_dates import describe
+    from .sample_data import chosen_days, write_sample_data
     from .storage import remove_stale_partials
 
     parser = argparse.ArgumentParser(description=sample_data.__doc__)
-    _add_days(parser, "")
+    add_day_options(parser, "")
     parser.add_argument("--out", type=Path, default=SAMPLE_DIR)
     args = parser.parse_args(argv)
-    if args.start is None and args.end is None:
-        days = last_days(args.days)
-    else:
-        days = resolve_days(args.start, args.end, scheduled=None, max_days=100_000)
+    days = chosen_days(args.start, args.end, args.days)
     with stop_on_signals() as received:
         try:
             for stale in remove_stale_partials(str(args.out)):
@@ -102,7 +99,7 @@ def run_locally(flow: Callable[..., str], argv: Sequence[str] | None = None) -> 
     parser = argparse.ArgumentParser(description=run_locally.__doc__)
     parser.add_argument("--source", type=Path, default=SAMPLE_DIR)
     parser.add_argument("--output", type=Path, default=OUTPUT_DIR)
-    _add_days(parser, " of missing sample data")
+    add_day_options(parser, " of missing sample data")
     parser.add_argument(
         "--debug",
         action="store_true",
@@ -159,27 +156,23 @@ def _fingerprints(folder: Path) -> dict[str, tuple[int, int]]:
 def _run_flow(flow: Callable[..., str], args: argparse.Namespace) -> tuple[str, list[date]]:
     """Clean up after interrupted runs, make missing sample data, run the flow on its days."""
     from .local_logging import one_line_console
-    from .run_dates import resolve_days
-    from .sample_data import has_sample_data, last_days, sample_days, write_sample_data
+    from .sample_data import days_to_report, write_missing_sample
     from .storage import remove_stale_partials
 
     source, output = args.source, args.output
     for folder in (source, output):
         for stale in remove_stale_partials(str(folder)):
             print(f"removed {stale}, left by an interrupted run")
-    if not has_sample_data(source):
-        print(f"no sample data in {source}: writing {args.days} days of {args.rows} orders")
-        write_sample_data(source, last_days(args.days), rows=args.rows)
-    start, end = args.start, args.end
-    if start is None and end is None:  # every day the sample holds
-        present = sample_days(source)
-        start, end = present[0], present[-1]
-    days = resolve_days(start, end, scheduled=None, max_days=100_000)
+    write_missing_sample(source, args.days, args.rows)
+    days = days_to_report(source, args.start, args.end)
     if not args.debug:
         one_line_console()
     with prefect_api():
         location = flow(
-            start=start, end=end, source_uri=str(source.resolve()), output_uri=str(output.resolve())
+            start=days[0],
+            end=days[-1],
+            source_uri=str(source.resolve()),
+            output_uri=str(output.resolve()),
         )
     return location, days
 

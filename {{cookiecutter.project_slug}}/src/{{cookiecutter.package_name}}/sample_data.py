@@ -14,6 +14,7 @@ from pathlib import Path
 
 import polars as pl
 
+from .run_dates import resolve_days
 from .storage import CUSTOMERS_FILE, ORDERS, atomic_target, partition
 
 CHUNK_ROWS = 500_000
@@ -126,3 +127,25 @@ def sample_days(folder: Path) -> list[date]:
 def has_sample_data(folder: Path) -> bool:
     """Tell whether folder holds the customers and at least one day of orders."""
     return (folder / CUSTOMERS_FILE).is_file() and bool(sample_days(folder))
+
+
+def chosen_days(start: date | None, end: date | None, count: int) -> list[date]:
+    """Return START..END, or the count days ending yesterday when neither is given."""
+    if start is None and end is None:
+        return last_days(count)
+    return resolve_days(start, end, scheduled=None, max_days=100_000)
+
+
+def write_missing_sample(folder: Path, count: int, rows: int) -> None:
+    """Write count days of sample data ending yesterday, unless folder already holds some."""
+    if not has_sample_data(folder):
+        print(f"no sample data in {folder}: writing {count} days of {rows} orders")
+        write_sample_data(folder, last_days(count), rows=rows)
+
+
+def days_to_report(folder: Path, start: date | None, end: date | None) -> list[date]:
+    """Return START..END, or every day the sample in folder holds (first to last)."""
+    if start is None and end is None:
+        present = sample_days(folder)
+        start, end = present[0], present[-1]
+    return resolve_days(start, end, scheduled=None, max_days=100_000)
