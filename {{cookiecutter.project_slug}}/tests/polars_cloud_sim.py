@@ -6,7 +6,8 @@ nothing else. The real `LazyFrame.remote`, `LazyFrameRemote`, `ExecuteRemote`, `
 the compiled module's network calls (polars-cloud 0.12.0):
 
 - `polars_cloud.constants.API_CLIENT`: the control plane (authentication, workspaces, compute
-  create / status / stop, server info);
+  create / status / stop, server info, and the named computes: manifests registered, read,
+  started and unregistered);
 - `polars_cloud.polars_cloud.resolve_compute_context_specs`: it calls the control plane from
   `ComputeContext(...)` even when cpus and memory are given;
 - `polars_cloud.polars_cloud.SchedulerClient`: the direct-mode query client (submit, status,
@@ -87,6 +88,21 @@ class Cluster:
 
 
 @dataclass
+class Manifest:
+    """A named compute: a registered spec that starts at most one live cluster at a time."""
+
+    name: str
+    workspace_id: UUID
+    spec: dict[str, Any]  # start_compute's keywords, as register_compute_cluster_manifest got them
+    # The server keeps the versions of the client that registered it; a client with other
+    # versions is refused by ComputeContext(name=...) itself.
+    polars_version: str = field(default_factory=pcr.polars_version)
+    python_version: str = field(default_factory=pcr.python_version)
+    id: UUID = field(default_factory=uuid.uuid4)
+    live_cluster_id: UUID | None = None
+
+
+@dataclass
 class Query:
     """One query the scheduler received."""
 
@@ -147,9 +163,11 @@ class PolarsCloudSimulator:
         self.calls: list[tuple[str, dict[str, Any]]] = []
         self.clusters: dict[UUID, Cluster] = {}
         self.hosted: dict[str, Cluster] = {}  # self-hosted clusters, by host:port
+        self.manifests: dict[str, Manifest] = {}
         self.queries: dict[UUID, Query] = {}
         self.rules: list[Rule] = []
         self._settings: dict[int, bool] = {}  # id(PyQuerySettings) -> distributed
+        self._lineage: dict[int, dict[str, Any]] = {}  # id(PyLineageContext) -> its keywords
         self._lock = threading.Lock()
 
     # -- scripting and reading -------------------------------------------------------------
@@ -194,6 +212,32 @@ class PolarsCloudSimulator:
         self.hosted[address] = cluster
         return cluster
 
+    def register_manifest(self, name: str, **changes: Any) -> Manifest:  # noqa: ANN401
+        """Register a manifest as someone else did earlier (e.g. with other Polars versions)."""
+        spec = {
+            "cluster_size": 1,
+            "mode": pcr.DBClusterModeModel.Direct,
+            "cpus": 2,
+            "ram_gb": 8,
+            "labels": [],
+            "env_vars": {},
+            "log_level": pcr.LogLevelModel.Info,
+            "idle_timeout_mins": 60,
+        }
+        versions = {k: changes.pop(k) for k in ("polars_version", "python_version") if k in changes}
+        manifest = Manifest(name, self.workspace.id, spec | changes, **versions)
+        self.manifests[name] = manifest
+        return manifest
+
+    def idle_out(self, name: str) -> None:
+        """Stop a manifest's live cluster as its idle timeout would."""
+        manifest = self.manifests[name]
+        if manifest.live_cluster_id is not None:
+            cluster = self.clusters[manifest.live_cluster_id]
+            cluster.status = pcr.ComputeStatusModel.Stopped
+            cluster.stopped_at = cluster.stopped_at or time.monotonic()
+            manifest.live_cluster_id = None
+
     def running(self) -> list[Cluster]:
         """Return the clusters still billing."""
         return [c for c in self.clusters.values() if c.stopped_at is None]
@@ -214,6 +258,15 @@ class PolarsCloudSimulator:
             return settings
 
         monkeypatch.setattr(pcr, "serialize_query_settings", noting_serialize)
+        # The same for a query's OpenLineage context, also opaque: keep its keywords.
+        lineage_context = pcr.PyLineageContext
+
+        def noting_lineage(**kwargs: Any) -> Any:  # noqa: ANN401 - PyLineageContext
+            context = lineage_context(**kwargs)
+            self._lineage[id(context)] = kwargs
+            return context
+
+        monkeypatch.setattr(pcr, "PyLineageContext", noting_lineage)
         return self
 
     def record(self, name: str, **arguments: Any) -> None:
@@ -313,7 +366,14 @@ class PolarsCloudSimulator:
 
     # -- scheduler -------------------------------------------------------------------------
 
-    def submit(self, cluster: Cluster, plan: bytes, settings: Any, labels: Any) -> UUID:  # noqa: ANN401
+    def submit(
+        self,
+        cluster: Cluster,
+        plan: bytes,
+        settings: Any,  # noqa: ANN401
+        labels: Any,  # noqa: ANN401
+        lineage_context: Any = None,  # noqa: ANN401
+    ) -> UUID:
         """Accept a query on a cluster that is up, and run it in the background."""
         if cluster.status not in (pcr.ComputeStatusModel.Idle, pcr.ComputeStatusModel.Running):
             raise RuntimeError(f"Error setting up gRPC connection, transport error ({cluster.id})")
@@ -330,7 +390,10 @@ class PolarsCloudSimulator:
             self.record("do_query refused", preset=cluster.preset, sink=query.sink)
             raise RuntimeError(TRANSPORT_ERROR)
         self.queries[query.id] = query
-        self.record("do_query", preset=cluster.preset, sink=query.sink, labels=labels)
+        lineage = self._lineage.get(id(lineage_context)) if lineage_context else None
+        self.record(
+            "do_query", preset=cluster.preset, sink=query.sink, labels=labels, lineage=lineage
+        )
         threading.Thread(target=self.execute, args=(query,), daemon=True).start()
         return query.id
 
@@ -469,22 +532,116 @@ class ControlPlane:
         idle_timeout_mins: int | None,
     ) -> SimpleNamespace:
         self.sim.require_login("start_compute")
+        spec = {k: v for k, v in locals().items() if k not in ("self", "workspace_id")}
+        return SimpleNamespace(id=self._boot(workspace_id, spec, "start_compute").id)
+
+    def _boot(self, workspace_id: UUID, spec: dict[str, Any], call: str) -> Cluster:
+        """Request a cluster for a spec (start_compute's keywords); it boots in the background."""
         time.sleep(self.sim.request_seconds)
+        idle_timeout_mins = spec.get("idle_timeout_mins")
         if idle_timeout_mins is not None and idle_timeout_mins < 10:
             raise pcr.ComputeClusterMisspecified("idle_timeout_mins must be at least 10")
         cluster = Cluster(
             id=uuid.uuid4(),
             workspace_id=workspace_id,
-            cpus=cpus or 1,
-            memory=ram_gb or 1,
-            cluster_size=cluster_size,
-            labels=list(labels or []),
+            cpus=spec.get("cpus") or 1,
+            memory=spec.get("ram_gb") or 1,
+            cluster_size=spec.get("cluster_size") or 1,
+            labels=list(spec.get("labels") or []),
             idle_timeout_mins=idle_timeout_mins,
-            mode=mode,
-            log_level=log_level or pcr.LogLevelModel.Info,
+            mode=spec.get("mode"),
+            log_level=spec.get("log_level") or pcr.LogLevelModel.Info,
         )
         self.sim.clusters[cluster.id] = cluster
-        self.sim.record("start_compute", preset=cluster.preset, cpus=cpus, nodes=cluster_size)
+        self.sim.record(call, preset=cluster.preset, cpus=cluster.cpus, nodes=cluster.cluster_size)
+        return cluster
+
+    # -- manifests: named computes ---------------------------------------------------------
+
+    def _manifest(self, name: str) -> Manifest:
+        """Return a registered manifest, or fail like the API's 404."""
+        try:
+            return self.sim.manifests[name]
+        except KeyError:
+            raise pcr.NotFoundError(f"compute cluster manifest {name!r} not found") from None
+
+    def get_compute_cluster_manifest(
+        self, workspace_id: UUID, manifest_name: str
+    ) -> SimpleNamespace:
+        self.sim.require_login("get_compute_cluster_manifest")
+        self.sim.record("get_compute_cluster_manifest", manifest=manifest_name)
+        m = self._manifest(manifest_name)
+        if m.live_cluster_id is not None and self.sim.clusters[m.live_cluster_id].stopped_at:
+            m.live_cluster_id = None  # a stopped cluster is no longer the manifest's live one
+        spec = m.spec
+        return SimpleNamespace(
+            id=m.id,
+            workspace_id=m.workspace_id,
+            name=m.name,
+            instance_type=spec.get("instance_type"),
+            req_ram_gb=spec.get("ram_gb"),
+            req_cpu_cores=spec.get("cpus"),
+            cpu_architectures=spec.get("cpu_architectures"),
+            req_storage=spec.get("storage"),
+            big_instance_type=None,
+            req_big_instance_multiplier=None,
+            req_big_instance_storage=None,
+            cluster_size=spec.get("cluster_size") or 1,
+            mode=spec.get("mode"),
+            idle_timeout_mins=spec.get("idle_timeout_mins"),
+            log_level=spec.get("log_level") or pcr.LogLevelModel.Info,
+            polars_version=m.polars_version,
+            python_version=m.python_version,
+            requirements_txt=spec.get("requirements_txt"),
+            env_vars=dict(spec.get("env_vars") or {}),
+            live_cluster_id=m.live_cluster_id,
+        )
+
+    def register_compute_cluster_manifest(
+        self,
+        workspace_id: UUID,
+        name: str,
+        cluster_size: int,
+        mode: Any,  # noqa: ANN401
+        cpus: int | None,
+        ram_gb: int | None,
+        cpu_architectures: Any,  # noqa: ANN401
+        instance_type: str | None,
+        storage: int | None,
+        big_instance_type: str | None,
+        big_instance_multiplier: int | None,
+        big_instance_storage: int | None,
+        requirements_txt: str | None,
+        env_vars: dict[str, str],
+        labels: list[str] | None,
+        log_level: Any,  # noqa: ANN401
+        idle_timeout_mins: int | None,
+    ) -> SimpleNamespace:
+        self.sim.require_login("register_compute_cluster_manifest")
+        spec = {k: v for k, v in locals().items() if k not in ("self", "workspace_id", "name")}
+        self.sim.record("register_compute_cluster_manifest", manifest=name, spec=spec)
+        # Names are unique in a workspace. Whether the real server updates in place or refuses
+        # is not documented; the simulator refuses, the stricter of the two.
+        if name in self.sim.manifests:
+            raise RuntimeError(f"a compute cluster manifest named {name!r} already exists")
+        self.sim.manifests[name] = Manifest(name, workspace_id, spec)
+        return SimpleNamespace(id=self.sim.manifests[name].id, name=name)
+
+    def unregister_compute_cluster_manifest(self, workspace_id: UUID, name: str) -> None:
+        self.sim.require_login("unregister_compute_cluster_manifest")
+        self.sim.record("unregister_compute_cluster_manifest", manifest=name)
+        self._manifest(name)
+        del self.sim.manifests[name]
+
+    def start_compute_cluster_manifest(self, workspace_id: UUID, name: str) -> SimpleNamespace:
+        self.sim.require_login("start_compute_cluster_manifest")
+        manifest = self._manifest(name)
+        live = manifest.live_cluster_id
+        if live is not None and not self.sim.clusters[live].stopped_at:
+            # One live cluster per manifest: starting it again reconnects (Polars Cloud docs).
+            return self.sim.compute_model(self.sim.clusters[live])
+        cluster = self._boot(workspace_id, manifest.spec, "start_compute_cluster_manifest")
+        manifest.live_cluster_id = cluster.id
         return SimpleNamespace(id=cluster.id)
 
     def get_compute_cluster(self, workspace_id: UUID, compute_id: UUID) -> SimpleNamespace:
@@ -509,6 +666,9 @@ class ControlPlane:
         self.sim.record("stop_compute_cluster", preset=cluster.preset)
         cluster.status = pcr.ComputeStatusModel.Stopped
         cluster.stopped_at = cluster.stopped_at or time.monotonic()
+        for manifest in self.sim.manifests.values():
+            if manifest.live_cluster_id == compute_id:
+                manifest.live_cluster_id = None
 
 
 def scheduler_client_class(sim: PolarsCloudSimulator) -> type:
@@ -541,7 +701,7 @@ def scheduler_client_class(sim: PolarsCloudSimulator) -> type:
             execution_id: str | None = None,
             lineage_context: Any = None,  # noqa: ANN401
         ) -> UUID:
-            return sim.submit(self.cluster, plan, settings, labels)
+            return sim.submit(self.cluster, plan, settings, labels, lineage_context)
 
         def get_direct_query_status(self, query_id: UUID) -> Any:  # noqa: ANN401
             query = sim.queries[query_id]

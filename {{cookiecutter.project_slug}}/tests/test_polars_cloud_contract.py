@@ -157,6 +157,62 @@ def test_stopping_a_context_that_never_started_raises_not_running(
         polars_cloud.ComputeContext(cpus=1, memory=1).stop()
 
 
+def test_a_named_context_is_the_manifest_and_refuses_other_versions(
+    cloud_sim: PolarsCloudSimulator,
+) -> None:
+    # What manifests.py relies on: a named context shows the registered env_vars (the
+    # fingerprint), a missing name is NotFoundError, other versions ComputeClusterMisspecified,
+    # and start() reconnects to a live cluster instead of booting another.
+    polars_cloud.authenticate(interactive=False, **service_account())
+    with pytest.raises(pcr.NotFoundError):
+        polars_cloud.ComputeContext(name="nightly")
+    polars_cloud.ComputeContext(cpus=2, memory=8, env_vars={"FINGERPRINT": "f1"}).register(
+        "nightly"
+    )
+
+    named = polars_cloud.ComputeContext(name="nightly")
+    assert (named.cpus, named.memory, named.env_vars) == (2, 8, {"FINGERPRINT": "f1"})
+    named.start()
+    polars_cloud.ComputeContext(name="nightly").start()
+    assert len(cloud_sim.clusters) == 1 and named.get_status().is_available()
+    named.stop()
+
+    cloud_sim.manifests["nightly"].polars_version = "1.99.0"
+    with pytest.raises(pcr.ComputeClusterMisspecified, match=r"polars version .*1\.99\.0"):
+        polars_cloud.ComputeContext(name="nightly")
+    with pytest.raises(pcr.ComputeClusterMisspecified, match="cannot specify both"):
+        polars_cloud.ComputeContext(name="nightly", cpus=2)
+
+
+def test_a_refused_register_leaves_the_context_named_so_it_can_unregister(
+    cloud_sim: PolarsCloudSimulator,
+) -> None:
+    # manifests.register replaces a taken name this way when the server refuses it.
+    polars_cloud.authenticate(interactive=False, **service_account())
+    cloud_sim.register_manifest("nightly", polars_version="1.99.0")
+    context = polars_cloud.ComputeContext(cpus=4, memory=16)
+    with pytest.raises(RuntimeError, match="already exists"):
+        context.register("nightly")
+
+    context.unregister()
+    context.register("nightly")
+
+    assert cloud_sim.manifests["nightly"].spec["cpus"] == 4
+
+
+def test_lineage_takes_the_keywords_the_session_sends() -> None:
+    from polars_cloud.query.ext import LazyFrameRemote
+
+    keywords = set(inspect.signature(LazyFrameRemote.with_lineage).parameters) - {"self"}
+    assert keywords == {
+        "job_namespace",
+        "job_name",
+        "parent_run_id",
+        "parent_job_namespace",
+        "parent_job_name",
+    }
+
+
 def test_query_labels_are_limited_as_the_session_fits_them() -> None:
     import polars_cloud.query.query as client_query
 
