@@ -19,7 +19,7 @@ from prefect.futures import wait
 from prefect.tasks import exponential_backoff
 
 from {{ cookiecutter.package_name }} import queries
-from {{ cookiecutter.package_name }}.compute import ComputeSession, validate_uris
+from {{ cookiecutter.package_name }}.compute import ComputeSession, Lineage, validate_uris
 from {{ cookiecutter.package_name }}.input_errors import named_input
 from {{ cookiecutter.package_name }}.report import summarize
 from {{ cookiecutter.package_name }}.retries import retry_transient
@@ -52,6 +52,17 @@ def labels(task_name: str) -> list[str]:
     ]
 
 
+def lineage(task_name: str) -> Lineage:
+    """Name a query for OpenLineage, the flow run as its parent (self-hosted clusters only)."""
+    run = runtime.flow_run
+    return Lineage(
+        namespace=get_settings().label,
+        job=task_name,
+        parent_run_id=str(run.id),
+        parent_job=runtime.deployment.name or run.flow_name,
+    )
+
+
 @task(cache_policy=NONE)
 def prepare_orders(compute: ComputeSession, order_files: list[str], staging_uri: str) -> str:
     """Write the cleaned orders, a folder per day, on the small preset."""
@@ -60,7 +71,13 @@ def prepare_orders(compute: ComputeSession, order_files: list[str], staging_uri:
     read = order_files[0] if len(order_files) == 1 else order_files[0].rsplit("/date=", 1)[0]
     with named_input(read, list(queries.ORDERS_SCHEMA)):
         query = queries.clean_orders(order_files)
-        compute.sink_parquet(query, queries.by_day(target), "small", labels("prepare_orders"))
+        compute.sink_parquet(
+            query,
+            queries.by_day(target),
+            "small",
+            labels("prepare_orders"),
+            lineage("prepare_orders"),
+        )
     return target
 
 
@@ -70,7 +87,9 @@ def prepare_customers(compute: ComputeSession, customers_uri: str, staging_uri: 
     target = join(staging_uri, f"{CUSTOMERS}/customers.parquet")
     with named_input(customers_uri, list(queries.CUSTOMERS_SCHEMA)):
         query = queries.latest_customers(customers_uri)
-        compute.sink_parquet(query, target, "small", labels("prepare_customers"))
+        compute.sink_parquet(
+            query, target, "small", labels("prepare_customers"), lineage("prepare_customers")
+        )
     return target
 
 
@@ -81,7 +100,9 @@ def build_report(
     """Join and aggregate on the large preset, a folder per day."""
     target = join(staging_uri, REPORT)
     report = queries.daily_report(orders_uri, customers_uri)
-    compute.sink_parquet(report, queries.by_day(target), "large", labels("build_report"))
+    compute.sink_parquet(
+        report, queries.by_day(target), "large", labels("build_report"), lineage("build_report")
+    )
     return target
 
 

@@ -328,7 +328,7 @@ def test_every_query_and_cluster_leaves_evidence(
     assert (clusters["large"].cpus, clusters["large"].nodes) == (4, 3)
     assert all(c.confirmed and c.vcpu_hours() > 0 for c in clusters.values())
     markdown = compute.evidence.markdown(price_per_vcpu_hour=0.05)
-    assert "vCPU-hours**, about" in markdown and "| large | 4 x 3 |" in markdown
+    assert "vCPU-hours**, about" in markdown and "| large | ephemeral | 4 x 3 |" in markdown
 
 
 def test_cluster_mode_sends_queries_to_the_self_hosted_cluster_and_leaves_it_up(

@@ -102,6 +102,7 @@ def test_cloud_run_writes_the_report_through_the_real_client(
     for query in sim.queries.values():
         assert query.labels is not None and query.labels[1:2] == [get_settings().label]
         assert any(len(label) == 32 and label.isalnum() for label in query.labels), query.labels
+    assert all(a["lineage"] is None for n, a in sim.calls if n == "do_query"), "on-prem only"
     assert sorted(q.labels[0] for q in sim.queries.values()) == [  # type: ignore[index]
         "build_report",
         "prepare_customers",
@@ -127,6 +128,18 @@ def test_the_flow_runs_on_a_self_hosted_cluster(
     for day in (FIRST, SECOND):
         assert_day_matches_the_oracle(s3_data, sample_dir, day)
     assert set(sim.names()) == {"do_query", "first status poll"}, "no login, no boot, no stop"
+    # OpenLineage (emitted by a self-hosted cluster only): each task a job, the flow run its parent.
+    sent = [arguments for name, arguments in sim.calls if name == "do_query"]
+    lineage = [arguments["lineage"] for arguments in sent]
+    assert sorted(item["job_name"] for item in lineage) == [
+        "build_report",
+        "prepare_customers",
+        "prepare_orders",
+    ]
+    (parent,) = {item["parent_run_id"] for item in lineage}
+    assert all(parent.hex in arguments["labels"] for arguments in sent), "the run's own id"
+    assert {item["job_namespace"] for item in lineage} == {get_settings().label}
+    assert {item["parent_job_name"] for item in lineage} == {"daily-report"}, "no deployment"
 
 
 def test_a_rerun_on_s3_replaces_exactly_its_day(

@@ -51,6 +51,8 @@ def test_the_generated_file_holds_the_answers() -> None:
         (GOOD + 'instance_type = "m7i.xlarge"\n', "[large] instance_type: give it, or cpus"),
         ("[tiny]\ncpus = 1\n", "[tiny] cpus and memory (or instance_type) are needed"),
         ("[small\ncpus = 1\n", "not valid TOML"),
+        (GOOD + 'mode = "named"\n', "[large] mode: Input should be 'ephemeral' or 'manifest'"),
+        (GOOD + "stop_after_run = true\n", '[large] stop_after_run: only for mode = "manifest"'),
     ],
     ids=[
         "unknown-key",
@@ -60,6 +62,8 @@ def test_the_generated_file_holds_the_answers() -> None:
         "type-and-size",
         "no-memory",
         "toml",
+        "mode",
+        "stop-without-manifest",
     ],
 )
 def test_a_wrong_key_or_value_names_the_file_the_preset_and_the_key(

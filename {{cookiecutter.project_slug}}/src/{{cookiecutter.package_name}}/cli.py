@@ -1,4 +1,4 @@
-"""Command line behind the make targets: sample-data, run, backfill, doctor, check-api, ..."""
+"""Command line behind the make targets: sample-data, run, backfill, doctor, compute, ..."""
 
 from __future__ import annotations
 
@@ -229,6 +229,18 @@ def doctor(argv: Sequence[str] | None = None) -> int:
     return 1 if problems else 0
 
 
+def compute(argv: Sequence[str] | None = None) -> int:
+    """Register or update the manifest of every preset with mode = "manifest" (`make compute`)."""
+    from .manifests import register_all
+    from .presets import load_presets
+    from .settings import get_settings
+
+    argparse.ArgumentParser(description=compute.__doc__).parse_args(argv)
+    settings = get_settings()
+    register_all(settings, load_presets(settings), print)
+    return 0
+
+
 def check_api(argv: Sequence[str] | None = None) -> int:
     """Fail unless a Prefect API is configured and answers (run before `make deploy`)."""
     from .doctor import configured_api_url, required_api_problem
@@ -276,6 +288,7 @@ COMMANDS: dict[str, Callable[[Sequence[str]], int]] = {
     "sample-data": sample_data,
     "backfill": backfill,
     "doctor": doctor,
+    "compute": compute,
     "blocks": blocks,
     "check-api": check_api,
     "alerts": alerts,

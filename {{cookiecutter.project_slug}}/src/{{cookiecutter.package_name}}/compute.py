@@ -25,7 +25,8 @@ from dataclasses import dataclass, field
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from .credentials import fetch_service_account
+from . import manifests
+from .cloud import ComputeError, QueryTimeout, login
 from .evidence import ClusterRecord, Evidence, QueryRecord, dashboard_link, fit_labels, query_id
 from .presets import Preset, PresetName, load_presets
 from .settings import ENV_PREFIX, Settings
@@ -37,12 +38,14 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 
-class ComputeError(RuntimeError):
-    """The cloud compute could not be used; the message says what to do."""
+@dataclass(frozen=True)
+class Lineage:
+    """A query's OpenLineage job, with the Prefect flow run that sent it as the parent run."""
 
-
-class QueryTimeout(ComputeError):
-    """A query ran past its timeout and was cancelled."""
+    namespace: str  # the project
+    job: str  # the task
+    parent_run_id: str  # the flow run's id
+    parent_job: str  # the flow run's deployment (or flow)
 
 
 @dataclass
@@ -83,7 +86,7 @@ class ComputeSession:
 
     def __enter__(self) -> ComputeSession:
         if self.cloud:
-            self._authenticate()
+            login(self.settings)
         elif self.remote and not self.settings.cluster_uri:
             raise ComputeError(
                 f"{ENV_PREFIX}COMPUTE_MODE=cluster runs queries on a self-hosted Polars cluster: "
@@ -98,25 +101,6 @@ class ComputeSession:
         traceback: TracebackType | None,
     ) -> None:
         self.stop_all()
-
-    def _authenticate(self) -> None:
-        """Log in with the service account; contexts can only be built after this."""
-        import polars_cloud as pc
-
-        account = fetch_service_account(self.settings)
-        try:
-            pc.authenticate(
-                client_id=account.client_id,
-                client_secret=account.client_secret,
-                interactive=False,
-            )
-        except Exception as error:
-            raise ComputeError(
-                f"Polars Cloud authentication failed with the service account from the "
-                f"{self.settings.secret_backend} backend ({self.settings.secret_name}): "
-                f"{account.redact(f'{type(error).__name__}: {error}')}; check the account's "
-                f"id and secret, or run locally with {ENV_PREFIX}COMPUTE_MODE=local"
-            ) from None
 
     def context(self, preset: PresetName) -> Any:  # noqa: ANN401 - polars_cloud.ComputeContext
         """Return the preset's ComputeContext, started: the first caller starts it, others wait.
@@ -137,17 +121,35 @@ class ComputeSession:
                 slot.context = self._build(preset)
             if not slot.started:
                 slot.started = True
-                spec = self.presets[preset]
-                # Billing starts with the request, so the record does too.
-                self._clusters[preset] = ClusterRecord(preset, spec.cpus or 0, spec.cluster_size)
-                self.evidence.add(self._clusters[preset])
-                logger.info("starting the %s compute: %s", preset, spec.describe())
-                try:
-                    slot.context.start()
-                except Exception as error:
-                    slot.start_error = error
-                    raise
+                self._start(preset, slot)
             return slot.context
+
+    def _start(self, preset: PresetName, slot: _Slot) -> None:
+        """Start (or, for a manifest that is up, join) the preset's cluster; keep its record."""
+        spec, context = self.presets[preset], slot.context
+        # A manifest's live cluster is joined, not booted: the record says so.
+        reused = spec.mode == "manifest" and context.get_status().is_available()
+        # Billing starts with the request, so the record does too.
+        record = ClusterRecord(preset, context.cpus or spec.cpus or 0, context.cluster_size)
+        record.mode, record.reused = spec.mode, reused
+        self._clusters[preset] = record
+        self.evidence.add(record)
+        if reused:
+            logger.info(
+                "joining the running %s compute %s", preset, spec.compute_name(self.settings)
+            )
+        else:
+            logger.info(
+                "starting the %s compute: %s; %s",
+                preset,
+                spec.describe(),
+                spec.lifecycle(self.settings),
+            )
+        try:
+            context.start()
+        except Exception as error:
+            slot.start_error = error
+            raise
 
     def _cluster_context(self) -> Any:  # noqa: ANN401 - polars_cloud.ClusterContext
         """Connect to the self-hosted cluster once; it outlives the run, so it is never stopped."""
@@ -177,12 +179,10 @@ class ComputeSession:
         import polars_cloud as pc
 
         spec = self.presets[preset]
-        options = {"idle_timeout_mins": self.settings.idle_timeout_mins} | spec.context_options()
+        if spec.mode == "manifest":
+            return manifests.connect(self.settings, spec)
         return pc.ComputeContext(
-            workspace=self.settings.workspace,
-            # Shown in the Polars Cloud dashboard: the preset's own, the project, the preset.
-            labels=[*spec.labels, self.settings.label, f"{self.settings.label}-{preset}"],
-            **options,
+            workspace=self.settings.workspace, **spec.context_keywords(self.settings)
         )
 
     def sink_parquet(
@@ -191,10 +191,12 @@ class ComputeSession:
         target: str | pl.PartitionBy,
         preset: PresetName,
         labels: list[str] | None = None,
+        lineage: Lineage | None = None,
     ) -> None:
         """Write query to target (one Parquet file, or a folder per day) and wait until done.
 
-        labels tag the query in the Polars Cloud dashboard (the first names it in the records).
+        labels tag the query in the Polars Cloud dashboard (the first names it in the records);
+        lineage names it in OpenLineage events, which only a self-hosted cluster emits.
         """
         if preset not in self.presets:  # a typo in a task: say so in local runs too
             raise ComputeError(
@@ -212,6 +214,15 @@ class ComputeSession:
         fitted = fit_labels(labels or [])
         if fitted:
             remote = remote.labels(fitted)
+        if lineage is not None and not self.cloud:
+            # polars_cloud: "supported for on-premises infrastructure only".
+            remote = remote.with_lineage(
+                job_namespace=lineage.namespace,
+                job_name=lineage.job,
+                parent_run_id=lineage.parent_run_id,
+                parent_job_namespace=lineage.namespace,
+                parent_job_name=lineage.parent_job,
+            )
         if self.presets[preset].runs_distributed:
             # Several machines: run distributed. A folder per day suits a distributed sink; a
             # single file it writes only when asked explicitly (polars-cloud refuses to guess).
@@ -315,8 +326,25 @@ class ComputeSession:
         for preset, slot in self._slots.items():
             # Taking the lock waits for a start in progress, so its cluster is stopped too.
             with slot.lock:
-                if slot.started:
+                if not slot.started:
+                    continue
+                spec = self.presets[preset]
+                if spec.mode == "manifest" and not spec.stop_after_run:
+                    self._leave_running(preset)
+                else:
                     self._stop(preset, slot.context)
+
+    def _leave_running(self, preset: PresetName) -> None:
+        """Leave a manifest's cluster up for the next run; its idle timeout ends it."""
+        cluster = self._clusters[preset]
+        cluster.stopped, cluster.left_running = time.monotonic(), True
+        logger.info(
+            "left the %s compute %s running for the next run: it stops after its idle timeout "
+            "(or set stop_after_run = true in presets.toml)",
+            preset,
+            self.presets[preset].compute_name(self.settings),
+        )
+        logger.info(cluster.line())
 
     def _stop(self, preset: PresetName, context: Any) -> None:  # noqa: ANN401 - a context
         """Stop one started context; log, never raise."""

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from .cloud import login
 from .credentials import ServiceAccount, fetch_service_account
-from .presets import PresetError, load_presets
+from .presets import Preset, PresetError, load_presets
 from .settings import Settings
 
 
@@ -98,22 +99,54 @@ def alerts_report(settings: Settings) -> tuple[str, str | None]:
     return "MISSING", f"the automations {names} are not on the Prefect API; run `make alerts`"
 
 
+def manifests_report(
+    settings: Settings,
+    presets: dict[str, Preset],
+    account: ServiceAccount,
+    say: Callable[[str], None],
+) -> list[str]:
+    """Check each manifest preset's registration in Polars Cloud (cloud mode only)."""
+    from . import manifests
+
+    named = [preset for preset in presets.values() if preset.mode == "manifest"]
+    if settings.compute_mode != "cloud" or not named:
+        return []
+    try:
+        login(settings, account)
+    except Exception as error:  # noqa: BLE001 - reported, not raised
+        say("manifests:      NOT CHECKED (no Polars Cloud login)")
+        return [f"could not check the manifests: {error}"]
+    problems = []
+    for preset in named:
+        line, problem = manifests.report(settings, preset)
+        say(f"manifest {preset.name + ':':<6} {line}")
+        problems += [problem] if problem else []
+    return problems
+
+
 def run_doctor(settings: Settings, say: Callable[[str], None] = print) -> list[str]:
     """Print the checks as they go; return the problems found."""
     problems: list[str] = []
     for line in describe(settings):
         say(line)
+    presets: dict[str, Preset] = {}
     try:
-        for name, preset in load_presets(settings).items():
-            say(f"preset {name + ':':<8} {preset.describe()}")
+        presets = load_presets(settings)
     except PresetError as error:
         problems.append(str(error))
         say("presets:        INVALID")
+    for name, preset in presets.items():
+        say(f"preset {name + ':':<8} {preset.describe()}")
+        if settings.compute_mode == "cloud":
+            say(f"  {'':<14}{preset.lifecycle(settings)}")
     try:
-        say(f"credentials:    {masked(fetch_service_account(settings))}")
+        account = fetch_service_account(settings)
     except Exception as error:  # noqa: BLE001 - every failure is reported, not raised
         problems.append(str(error))
         say("credentials:    NOT FOUND")
+    else:
+        say(f"credentials:    {masked(account)}")
+        problems += manifests_report(settings, presets, account, say)
     url = configured_api_url()
     if url is None:
         say("prefect api:    not configured (make run starts a server for its run)")

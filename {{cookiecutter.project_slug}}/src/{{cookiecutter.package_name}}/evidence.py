@@ -44,21 +44,32 @@ class ClusterRecord:
     requested: float = field(default_factory=time.monotonic)
     stopped: float | None = None
     confirmed: bool = False  # the stop call succeeded (else the idle timeout ends it)
+    mode: str = "ephemeral"  # or "manifest": a named compute that may outlive the run
+    reused: bool = False  # a manifest's cluster was up already: joined, not booted
+    left_running: bool = False  # a manifest's cluster was left for its idle timeout
 
     def hours(self) -> float:
-        """Hours from the start request to the stop (or to now, if still up)."""
+        """Hours from the start request (or joining) to the stop (or leaving, or now)."""
         return ((self.stopped or time.monotonic()) - self.requested) / 3600
 
     def vcpu_hours(self) -> float:
         """What the cluster bills, in vCPU-hours."""
         return self.cpus * self.nodes * self.hours()
 
+    def state(self) -> str:
+        """How the run left the cluster."""
+        if self.left_running:
+            return "left running (idle timeout)"
+        return "stopped" if self.confirmed else "NOT confirmed stopped"
+
     def line(self) -> str:
         """One log line."""
-        state = "stopped" if self.confirmed else "NOT confirmed stopped"
+        how = (
+            f" ({self.mode}{', joined' if self.reused else ''})" if self.mode != "ephemeral" else ""
+        )
         return (
-            f"cluster {self.preset}: {self.cpus} vCPUs x {self.nodes} node(s), "
-            f"{self.hours() * 60:.1f} min, {self.vcpu_hours():.4f} vCPU-hours, {state}"
+            f"cluster {self.preset}{how}: {self.cpus} vCPUs x {self.nodes} node(s), "
+            f"{self.hours() * 60:.1f} min, {self.vcpu_hours():.4f} vCPU-hours, {self.state()}"
         )
 
 
@@ -100,11 +111,12 @@ class Evidence:
                 for q in self.queries
             ],
             "",
-            "| cluster | vCPUs x nodes | up (min) | vCPU-hours | stopped |",
-            "|---|---:|---:|---:|---|",
+            "| cluster | mode | vCPUs x nodes | up (min) | vCPU-hours | at the end |",
+            "|---|---|---:|---:|---:|---|",
             *[
-                f"| {c.preset} | {c.cpus} x {c.nodes} | {c.hours() * 60:.1f} | "
-                f"{c.vcpu_hours():.4f} | {'yes' if c.confirmed else '**no**'} |"
+                f"| {c.preset} | {c.mode}{' (joined)' if c.reused else ''} | {c.cpus} x "
+                f"{c.nodes} | {c.hours() * 60:.1f} | {c.vcpu_hours():.4f} | "
+                f"{c.state() if c.confirmed or c.left_running else '**not confirmed stopped**'} |"
                 for c in self.clusters
             ],
         ]

@@ -16,6 +16,9 @@ from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, V
 from .settings import ENV_PREFIX, Settings
 
 PresetName = str
+# ephemeral: a cluster started with the run and stopped at its end. manifest: a named compute
+# registered once (`make compute`) that runs connect to, start if stopped, and leave running.
+Mode = Literal["ephemeral", "manifest"]
 OVERRIDE_PREFIX = f"{ENV_PREFIX}PRESET_"
 
 
@@ -44,6 +47,8 @@ class Preset(BaseModel):
     # This project's own.
     distributed: bool | None = None
     query_timeout_mins: PositiveFloat | None = None
+    mode: Mode = "ephemeral"
+    stop_after_run: bool = False  # manifest mode: stop it with the run, not at its idle timeout
 
     @property
     def runs_distributed(self) -> bool:
@@ -66,11 +71,35 @@ class Preset(BaseModel):
         )
         return {name: getattr(self, name) for name in fields if getattr(self, name) is not None}
 
+    def context_keywords(self, settings: Settings) -> dict[str, Any]:
+        """Return every ComputeContext keyword: the preset's, the default idle timeout, labels.
+
+        The labels (the preset's own, the project, "<project>-<preset>") show in the Polars
+        Cloud dashboard.
+        """
+        labels = [*self.labels, settings.label, self.compute_name(settings)]
+        defaults = {"idle_timeout_mins": settings.idle_timeout_mins}
+        return defaults | self.context_options() | {"labels": labels}
+
+    def compute_name(self, settings: Settings) -> str:
+        """Return the name of this preset's compute: its label, and its manifest's name."""
+        return f"{settings.label}-{self.name}"
+
     def describe(self) -> str:
         """One line for `make doctor`."""
         size = self.instance_type or f"{self.cpus} CPUs, {self.memory} GB"
-        mode = "distributed" if self.runs_distributed else "single node"
-        return f"{size}, {self.cluster_size} machine(s), {mode}"
+        scaling = "distributed" if self.runs_distributed else "single node"
+        return f"{size}, {self.cluster_size} machine(s), {scaling}"
+
+    def lifecycle(self, settings: Settings) -> str:
+        """Say what a run does with this preset's compute, for `make doctor`."""
+        if self.mode == "ephemeral":
+            return "ephemeral: started with each run, stopped at its end"
+        ending = "stopped after each run" if self.stop_after_run else "left to its idle timeout"
+        return (
+            f"manifest {self.compute_name(settings)!r}: registered by `make compute`; a run "
+            f"connects, starts it if stopped, {ending}"
+        )
 
 
 def _overrides(environ: dict[str, str]) -> dict[str, dict[str, Any]]:
@@ -130,6 +159,11 @@ def _preset(path: Path, name: str, fields: object) -> Preset:
         raise PresetError(f"{path}: [{name}] instance_type: give it, or cpus and memory, not both")
     if not preset.instance_type and not (preset.cpus and preset.memory):
         raise PresetError(f"{path}: [{name}] cpus and memory (or instance_type) are needed")
+    if preset.stop_after_run and preset.mode != "manifest":
+        raise PresetError(
+            f'{path}: [{name}] stop_after_run: only for mode = "manifest" (an ephemeral '
+            f"compute always stops with its run)"
+        )
     return preset
 
 
