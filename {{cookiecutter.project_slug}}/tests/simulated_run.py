@@ -22,10 +22,12 @@ import polars as pl
 import pytest
 from moto.server import ThreadedMotoServer
 
-from {{ cookiecutter.package_name }}.cli import OUTPUT_DIR, SAMPLE_DIR, add_day_options
+from {{ cookiecutter.package_name }}.cli import OUTPUT_DIR, SAMPLE_DIR, add_day_options, prefect_api
+from {{ cookiecutter.package_name }}.manifests import register_all
+from {{ cookiecutter.package_name }}.presets import load_presets
 from {{ cookiecutter.package_name }}.run_dates import describe
 from {{ cookiecutter.package_name }}.sample_data import days_to_report, write_missing_sample
-from {{ cookiecutter.package_name }}.settings import ENV_PREFIX
+from {{ cookiecutter.package_name }}.settings import ENV_PREFIX, get_settings
 from {{ cookiecutter.package_name }}.storage import REPORT, list_keys
 
 from .polars_cloud_sim import PolarsCloudSimulator
@@ -71,6 +73,12 @@ def main() -> int:
             patch.setenv(name, value)
         patch.delenv("AWS_PROFILE", raising=False)
         sim = PolarsCloudSimulator(**account).install(patch)
+        # What `make compute` would have registered, for presets with mode = "manifest".
+        get_settings.cache_clear()  # read with the variables above
+        settings = get_settings()
+        presets = load_presets(settings)
+        if any(preset.mode == "manifest" for preset in presets.values()):
+            register_all(settings, presets, lambda line: print(f"simulated make compute: {line}"))
         bucket = "simulated-daily-reports"
         s3 = boto3.client("s3")
         s3.create_bucket(Bucket=bucket)
@@ -81,9 +89,10 @@ def main() -> int:
         from flows.daily_report import daily_report
 
         output_uri = f"s3://{bucket}/reports"
-        report_uri = daily_report(
-            start=days[0], end=days[-1], source_uri=f"s3://{bucket}/raw", output_uri=output_uri
-        )
+        with prefect_api():  # as `make run`: the configured API, or a local server of its own
+            report_uri = daily_report(
+                start=days[0], end=days[-1], source_uri=f"s3://{bucket}/raw", output_uri=output_uri
+            )
         local_copy = copy_back(s3, bucket, output_uri, OUTPUT_DIR / "simulated")
         print(f"\n{BANNER}")
         print(summary(sim))
@@ -113,7 +122,14 @@ def summary(sim: PolarsCloudSimulator) -> str:
     """Say what the run asked of Polars Cloud: clusters, queries, simulated vCPU time."""
     lines = ["clusters (simulated):"]
     for cluster in sim.clusters.values():
-        state = "stopped" if cluster.stopped_at else "STILL RUNNING"
+        manifest = any(m.live_cluster_id == cluster.id for m in sim.manifests.values())
+        state = (
+            "stopped"
+            if cluster.stopped_at
+            else "left running (a manifest)"
+            if manifest
+            else "STILL RUNNING"
+        )
         lines.append(
             f"  {cluster.preset:<6} {cluster.cpus} CPUs x {cluster.cluster_size} node(s), {state}"
         )

@@ -142,6 +142,29 @@ def test_the_flow_runs_on_a_self_hosted_cluster(
     assert {item["parent_job_name"] for item in lineage} == {"daily-report"}, "no deployment"
 
 
+def test_daily_runs_share_the_cluster_of_a_manifest_preset(
+    cloud_mode: None,
+    monkeypatch: pytest.MonkeyPatch,
+    cloud_sim: PolarsCloudSimulator,
+    s3_data: str,
+    sample_dir: Path,
+) -> None:
+    monkeypatch.setenv(f"{ENV_PREFIX}PRESET_LARGE_MODE", "manifest")
+    assert main(["compute"]) == 0
+    run = {"source_uri": f"{s3_data}/raw", "output_uri": f"{s3_data}/reports"}
+
+    daily_report(start=FIRST, end=FIRST, **run)
+    daily_report(start=SECOND, end=SECOND, **run)
+
+    for day in (FIRST, SECOND):
+        assert_day_matches_the_oracle(s3_data, sample_dir, day)
+    (large,) = cloud_sim.started("large")
+    assert len(cloud_sim.stopped("small")) == 2, "the ephemeral preset: a cluster per run"
+    assert cloud_sim.running() == [large], "the manifest's: one boot, left to its idle timeout"
+    artifact = str(Artifact.get("daily-report").data)  # type: ignore[union-attr]
+    assert "| large | manifest (joined) |" in artifact and "left running" in artifact
+
+
 def test_a_rerun_on_s3_replaces_exactly_its_day(
     cloud_mode: None, cloud_sim: PolarsCloudSimulator, s3_data: str, sample_dir: Path
 ) -> None:
