@@ -51,6 +51,7 @@ PACKAGE_MODULES = (
     "manifests.py",
     "presets.py",
     "queries.py",
+    "remote_sink.py",
     "report.py",
     "retries.py",
     "run_dates.py",

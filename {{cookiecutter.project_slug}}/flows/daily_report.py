@@ -19,8 +19,9 @@ from prefect.futures import wait
 from prefect.tasks import exponential_backoff
 
 from {{ cookiecutter.package_name }} import queries
-from {{ cookiecutter.package_name }}.compute import ComputeSession, Lineage, validate_uris
+from {{ cookiecutter.package_name }}.compute import ComputeSession, validate_uris
 from {{ cookiecutter.package_name }}.input_errors import named_input
+from {{ cookiecutter.package_name }}.remote_sink import Lineage
 from {{ cookiecutter.package_name }}.report import summarize
 from {{ cookiecutter.package_name }}.retries import retry_transient
 from {{ cookiecutter.package_name }}.run_dates import RunDatesError, describe, resolve_days

@@ -5,14 +5,11 @@ once, the first time a query needs it. Whatever ends the block (success, failure
 SIGTERM, which Prefect raises as a BaseException) it cancels the queries still running and then
 stops every cluster it started.
 
-Two facts about polars-cloud 0.12 shape this module (tests/polars_cloud_sim.py runs the real
-client code against a simulated server, so both are tested, not assumed):
-- `spawn` starts a context whose compute id is still None, without a lock: two tasks submitting
-  to one fresh context at once boot two clusters and only the last is ever stopped. So the
-  session starts each context under that preset's lock before any query is submitted to it.
-- `remote()` defaults to scaling mode "auto", which is `distributed()`, and a distributed sink to
-  a file-like uri is refused unless `sink_to_single_file` is set. So every query names its
-  scaling mode, and a single output file is asked for explicitly.
+polars-cloud 0.12's `spawn` starts a context whose compute id is still None, without a lock: two
+tasks submitting to one fresh context at once boot two clusters and only the last is ever
+stopped. So the session starts each context under that preset's lock before any query is
+submitted to it (tests/polars_cloud_sim.py runs the real client code against a simulated server,
+so this is tested, not assumed). How one query is sent and waited for: remote_sink.py.
 """
 
 from __future__ import annotations
@@ -29,6 +26,7 @@ from . import manifests
 from .cloud import ComputeError, QueryTimeout, login
 from .evidence import ClusterRecord, Evidence, QueryRecord, dashboard_link, fit_labels, query_id
 from .presets import Preset, PresetName, load_presets
+from .remote_sink import Lineage, send, wait_until_done
 from .settings import ENV_PREFIX, Settings
 from .storage import atomic_target, is_remote
 
@@ -36,16 +34,6 @@ if TYPE_CHECKING:
     import polars as pl
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Lineage:
-    """A query's OpenLineage job, with the Prefect flow run that sent it as the parent run."""
-
-    namespace: str  # the project
-    job: str  # the task
-    parent_run_id: str  # the flow run's id
-    parent_job: str  # the flow run's deployment (or flow)
 
 
 @dataclass
@@ -212,25 +200,9 @@ class ComputeSession:
             return
         remote = query.remote(self.context(preset))
         fitted = fit_labels(labels or [])
-        if fitted:
-            remote = remote.labels(fitted)
-        if lineage is not None and not self.cloud:
-            # polars_cloud: "supported for on-premises infrastructure only".
-            remote = remote.with_lineage(
-                job_namespace=lineage.namespace,
-                job_name=lineage.job,
-                parent_run_id=lineage.parent_run_id,
-                parent_job_namespace=lineage.namespace,
-                parent_job_name=lineage.parent_job,
-            )
-        if self.presets[preset].runs_distributed:
-            # Several machines: run distributed. A folder per day suits a distributed sink; a
-            # single file it writes only when asked explicitly (polars-cloud refuses to guess).
-            single_file = True if isinstance(target, str) else None
-            in_flight = remote.distributed().sink_parquet(target, sink_to_single_file=single_file)
-        else:
-            # One machine: say so. The default, "auto", would plan the query distributed.
-            in_flight = remote.single_node().sink_parquet(target)
+        # Lineage: polars_cloud supports it "for on-premises infrastructure only".
+        on_premises = lineage if not self.cloud else None
+        in_flight = send(remote, target, self.presets[preset], fitted, on_premises)
         self._await(in_flight, preset, fitted[0] if fitted else preset)
 
     def _await(self, in_flight: Any, preset: PresetName, label: str) -> None:  # noqa: ANN401
@@ -247,7 +219,17 @@ class ComputeSession:
         started = time.monotonic()
         status = "FAILED"
         try:
-            self._wait(in_flight, preset, started)
+            minutes = self.presets[preset].query_timeout_mins or self.settings.query_timeout_mins
+            wait_until_done(
+                in_flight,
+                started,
+                minutes,
+                lambda: (
+                    f"the {preset} query {query_id(in_flight)} ran longer than {minutes:g} min "
+                    f"({ENV_PREFIX}QUERY_TIMEOUT_MINS or the preset's own), so it was cancelled: "
+                    f"{dashboard_link(self._context_of(preset), in_flight)}"
+                ),
+            )
             result = in_flight.await_result()
             status = result.status.name
         except QueryTimeout:
@@ -268,26 +250,6 @@ class ComputeSession:
                 f"the {preset} query {query_id(in_flight)} ended {status}: "
                 f"{dashboard_link(self._context_of(preset), in_flight)}"
             )
-
-    def _wait(self, in_flight: Any, preset: PresetName, started: float) -> None:  # noqa: ANN401
-        """Poll until the query is done; past the timeout, cancel it and raise.
-
-        The interval starts at 50 ms and grows by half each time up to 5 s (as the client's own
-        status loop does): a short query is seen done at once, a long one costs few requests.
-        """
-        minutes = self.presets[preset].query_timeout_mins or self.settings.query_timeout_mins
-        limit = minutes * 60
-        poll = 0.05
-        while not in_flight.get_status().is_done():
-            if time.monotonic() - started > limit:
-                in_flight.cancel()
-                raise QueryTimeout(
-                    f"the {preset} query {query_id(in_flight)} ran longer than "
-                    f"{minutes:g} min ({ENV_PREFIX}QUERY_TIMEOUT_MINS or the preset's own), "
-                    f"so it was cancelled: {dashboard_link(self._context_of(preset), in_flight)}"
-                )
-            time.sleep(min(poll, max(0.0, limit - (time.monotonic() - started)) + 0.01))
-            poll = min(5.0, poll * 1.5)
 
     def _record(
         self,
