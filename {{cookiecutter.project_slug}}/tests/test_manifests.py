@@ -130,6 +130,34 @@ def test_stop_after_run_stops_the_manifest_with_the_run(
     assert [c.confirmed for c in compute.evidence.clusters] == [True]
 
 
+def test_a_run_on_an_out_of_date_manifest_says_so_and_uses_it_as_registered(
+    sim: PolarsCloudSimulator,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    tmp_path: Path,
+) -> None:
+    assert main(["compute"]) == 0
+    monkeypatch.setenv(f"{ENV_PREFIX}PRESET_LARGE_CPUS", "64")
+
+    run_large(tmp_path)
+
+    assert "changed since the compute" in caplog.text and "run `make compute`" in caplog.text
+    assert [c.cpus for c in sim.started("large")] == [sim.manifests[NAME].spec["cpus"]]
+
+
+def test_a_manifest_that_fails_to_boot_is_not_reported_left_running(
+    sim: PolarsCloudSimulator, tmp_path: Path
+) -> None:
+    assert main(["compute"]) == 0
+    sim.boot_failure = "no capacity in the region"
+
+    with pytest.raises(Exception, match="no capacity"):
+        run_large(tmp_path)
+
+    assert sim.running() == []
+    assert sim.manifests[NAME].live_cluster_id is None
+
+
 def test_a_run_says_to_run_make_compute_before_anything_boots(
     sim: PolarsCloudSimulator, tmp_path: Path
 ) -> None:

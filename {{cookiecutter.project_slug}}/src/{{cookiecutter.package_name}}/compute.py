@@ -291,7 +291,9 @@ class ComputeSession:
                 if not slot.started:
                     continue
                 spec = self.presets[preset]
-                if spec.mode == "manifest" and not spec.stop_after_run:
+                # A manifest's cluster is left for the next run, unless asked or it never came up.
+                keep = spec.mode == "manifest" and not spec.stop_after_run
+                if keep and slot.start_error is None:
                     self._leave_running(preset)
                 else:
                     self._stop(preset, slot.context)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +21,8 @@ from typing import Any
 from .cloud import ComputeError, login
 from .presets import Preset
 from .settings import ENV_PREFIX, Settings
+
+logger = logging.getLogger(__name__)
 
 # Set on the manifest's machines too: harmless, and the only field that round-trips whole.
 FINGERPRINT_VARIABLE = f"{ENV_PREFIX}MANIFEST_FINGERPRINT"
@@ -82,6 +85,15 @@ def connect(settings: Settings, preset: Preset) -> Any:  # noqa: ANN401 - Comput
     name = preset.compute_name(settings)
     registered = look_up(settings, preset)
     if registered.context is not None:
+        if not registered.is_current(settings, preset):
+            # It still runs, as registered; the change waits for `make compute`.
+            logger.warning(
+                "[%s] in %s changed since the compute %r was registered; this run uses it as "
+                "registered: run `make compute` to apply the change",
+                preset.name,
+                settings.presets_file,
+                name,
+            )
         return registered.context
     if registered.problem is not None:
         raise ComputeError(
