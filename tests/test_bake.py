@@ -63,6 +63,7 @@ TEST_FILES = (
     "tests/__init__.py",
     "tests/test_alerts.py",
     "tests/conftest.py",
+    "tests/polars_cloud_control_plane.py",
     "tests/polars_cloud_sim.py",
     "tests/reference.py",
     "tests/simulated_run.py",

@@ -29,7 +29,8 @@ import pytest
 from {{ cookiecutter.package_name }}.compute import query_id
 
 from .conftest import CLIENT_ID, CLIENT_SECRET
-from .polars_cloud_sim import ControlPlane, PolarsCloudSimulator, scheduler_client_class
+from .polars_cloud_control_plane import ControlPlane
+from .polars_cloud_sim import PolarsCloudSimulator, scheduler_client_class
 
 QUERY = pl.LazyFrame({"a": [1, 2, 3]})
 
