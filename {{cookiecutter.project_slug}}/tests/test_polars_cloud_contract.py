@@ -27,6 +27,8 @@ import polars_cloud.query._utils
 import pytest
 
 from {{ cookiecutter.package_name }}.compute import query_id
+from {{ cookiecutter.package_name }}.presets import Preset
+from {{ cookiecutter.package_name }}.settings import Settings
 
 from .conftest import CLIENT_ID, CLIENT_SECRET
 from .polars_cloud_control_plane import ControlPlane
@@ -199,6 +201,28 @@ def test_a_refused_register_leaves_the_context_named_so_it_can_unregister(
     context.register("nightly")
 
     assert cloud_sim.manifests["nightly"].spec["cpus"] == 4
+
+
+def test_every_preset_field_the_session_passes_is_a_context_keyword() -> None:
+    # presets.toml promises "what polars_cloud.ComputeContext takes": hold it to the client.
+    accepted = set(inspect.signature(polars_cloud.ComputeContext.__init__).parameters)
+    every_field = Preset(
+        name="all",
+        cpus=2,
+        memory=8,
+        storage=50,
+        cluster_size=2,
+        cpu_architectures=["arm64"],
+        requirements="requirements.txt",
+        env_vars={"A": "1"},
+        labels=["x"],
+        log_level="debug",
+        idle_timeout_mins=30,
+    )
+    passed = set(every_field.context_keywords(Settings()))
+    assert passed <= accepted, passed - accepted
+    assert {"name", "workspace"} <= accepted, "how manifests.py and compute.py name the rest"
+    assert "instance_type" in accepted
 
 
 def test_lineage_takes_the_keywords_the_session_sends() -> None:
