@@ -118,7 +118,11 @@ def manifests_report(
         return [f"could not check the manifests: {error}"]
     problems = []
     for preset in named:
-        line, problem = manifests.report(settings, preset)
+        try:
+            line, problem = manifests.report(settings, preset)
+        except Exception as error:  # noqa: BLE001 - reported, not raised
+            line = "NOT CHECKED"
+            problem = f"could not read the compute {preset.compute_name(settings)!r}: {error}"
         say(f"manifest {preset.name + ':':<6} {line}")
         problems += [problem] if problem else []
     return problems
