@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+from simulation import FINDINGS, section  # bench/
 
-FINDINGS = Path(__file__).resolve().parent / "findings.md"
 TARGETS = {
     "ratio": 1.15,  # orchestrated / bare at the largest size
     "rss_growth": 1.5,  # peak RSS at the largest size / at the smallest
@@ -119,6 +118,7 @@ def render(results: dict, arguments: str) -> str:
         "Prefect server `make run` starts for itself).",
         "",
     ]
+    lines += section(results["lifecycles"])
     if FINDINGS.exists():
         lines += [FINDINGS.read_text().rstrip(), ""]
     return "\n".join(lines)
