@@ -6,7 +6,11 @@
 Measures: the orchestration tax (the flow against a running Prefect server vs the same queries
 with no orchestration), peak RSS per size, time to green with a warm uv cache, generation
 alone, GetSecretValue calls per cloud-mode run, the runtime environment's size, and the sample
-day on local Polars vs on the cloud code path against the simulated Polars Cloud.
+day on local Polars vs on the cloud code path against the simulated Polars Cloud, and cluster
+lifecycles (boots, clusters left running, vCPU-hours) on the simulated Polars Cloud with scaled
+boot and query latency:
+
+    uv run python bench/run.py --only simulation                # that section alone, a few minutes
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from pathlib import Path
 
 from cookiecutter.main import cookiecutter
 from loopback import free_port, serving  # bench/, on sys.path as the script's folder
+from simulation import run_scenarios, section, splice
 
 TEMPLATE = Path(__file__).resolve().parent.parent
 BENCH = TEMPLATE / "bench"
@@ -207,6 +212,12 @@ def backfill(project: Path, days: int, rows_per_day: int) -> dict[str, float]:
     return result
 
 
+def lifecycles(project: Path, scale: float) -> dict:
+    """Cluster lifecycles on simulated Polars Cloud, every scenario against one Prefect server."""
+    with tempfile.TemporaryDirectory() as home, prefect_server(project, Path(home)) as api:
+        return run_scenarios(project, os.environ | {"PREFECT_API_URL": api, "PREFECT_HOME": home}, scale)
+
+
 def generation_seconds(repeats: int) -> dict[str, float]:
     """Median wall time of `cookiecutter --no-input`, and of the template's own work in-process.
 
@@ -292,7 +303,30 @@ def machine() -> dict[str, str]:
         "memory": f"{total_kb / 1024 / 1024:.1f} GiB",
         "python": platform.python_version(),
         "platform": platform.platform(),
+        "load average at the start": load_average(),
     }
+
+
+def load_average() -> str:
+    """Say how busy the machine is: another process's work skews every measure here."""
+    return "{:.2f}, {:.2f}, {:.2f} (1, 5, 15 min)".format(*os.getloadavg())
+
+
+def simulation_only(args: argparse.Namespace) -> int:
+    """Measure the cluster lifecycles alone and put their section into the existing page."""
+    with tempfile.TemporaryDirectory() as scratch:
+        print("baking and installing the default project", flush=True)
+        project = bake(Path(scratch) / "main")
+        subprocess.run(["uv", "sync", "--locked", "-q"], cwd=project, check=True)
+        about = machine() | versions(project)
+        print("cluster lifecycles on simulated Polars Cloud", flush=True)
+        measured = lifecycles(project, args.scale)
+    about["load average at the end"] = load_average()
+    table = ["| | |", "|---|---|", *[f"| {key} | {value} |" for key, value in about.items()]]
+    page = args.out.read_text() if args.out.exists() else "# Benchmarks\n"
+    args.out.write_text(splice(page, section(measured, machine=table)))
+    print(f"wrote the section to {args.out}")
+    return 0
 
 
 def main() -> int:
@@ -301,8 +335,12 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--backfill-rows", type=int, default=100_000, help="orders a day in the 30-day backfill")
     parser.add_argument("--day-sizes", type=int, nargs="+", default=[10_000, 1_000_000], help="rows of the sample day, local vs simulated cloud")
+    parser.add_argument("--scale", type=float, default=0.01, help="simulated Polars Cloud: simulated seconds per real second")
+    parser.add_argument("--only", choices=["simulation"], help="measure one part alone and update its section of --out")
     parser.add_argument("--out", type=Path, default=TEMPLATE / "docs" / "benchmarks.md")
     args = parser.parse_args()
+    if args.only == "simulation":
+        return simulation_only(args)
 
     with tempfile.TemporaryDirectory() as scratch:
         print("baking and installing the default project", flush=True)
@@ -319,6 +357,8 @@ def main() -> int:
         results["footprint_mb"] = runtime_footprint_mb(project)
         print("the sample day: local vs simulated cloud", flush=True)
         results["cloud_path"] = cloud_path(project, args.day_sizes, args.repeats)
+        print("cluster lifecycles on simulated Polars Cloud", flush=True)
+        results["lifecycles"] = lifecycles(project, args.scale)
         print("backfill: one run vs one run per day", flush=True)
         results["backfill"] = backfill(project, days=30, rows_per_day=args.backfill_rows)
         print("orchestration tax and memory", flush=True)
