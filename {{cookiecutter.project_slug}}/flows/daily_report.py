@@ -181,8 +181,10 @@ def daily_report(
             customers = with_retries(prepare_customers, settings).submit(
                 compute, inputs.customers, staging_uri
             )
-            # Both must finish before the session may stop their compute.
+            # Both must finish before their compute may stop; then it stops, while the report
+            # runs on the large preset.
             wait([orders, customers])
+            compute.release("small")
             if list_keys(orders.result()):  # days with no valid order leave nothing to join
                 with_retries(build_report, settings)(
                     compute, orders.result(), customers.result(), staging_uri

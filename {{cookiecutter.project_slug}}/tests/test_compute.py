@@ -308,6 +308,20 @@ def test_starting_both_presets_overlaps_their_boots(
     assert counts(sim) == {"small": (1, 1), "large": (1, 1)}
 
 
+def test_a_released_preset_stops_at_once_and_boots_again_if_needed(
+    cloud_sim: PolarsCloudSimulator, tmp_path: Path
+) -> None:
+    with ComputeSession(cloud_settings()) as compute:
+        compute.sink_parquet(QUERY, str(tmp_path / "small.parquet"), "small")
+        compute.release("small")
+        assert counts(cloud_sim)["small"] == (1, 1), "stopped before the session ends"
+        compute.sink_parquet(QUERY, str(tmp_path / "large.parquet"), "large")
+        compute.sink_parquet(QUERY, str(tmp_path / "again.parquet"), "small")
+
+    assert counts(cloud_sim) == {"small": (2, 2), "large": (1, 1)}
+    assert [c.preset for c in compute.evidence.clusters] == ["small", "large", "small"]
+
+
 def test_every_query_and_cluster_leaves_evidence(
     cloud_sim: PolarsCloudSimulator, tmp_path: Path
 ) -> None:

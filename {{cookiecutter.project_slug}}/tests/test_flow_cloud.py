@@ -96,6 +96,9 @@ def test_cloud_run_writes_the_report_through_the_real_client(
     assert sim.names().count("resolve_compute_context_specs") == 2, "one context per preset"
     assert_every_cluster_started_once_and_stopped(sim)
     assert sorted(q.cluster.preset for q in sim.queries.values()) == ["large", "small", "small"]
+    # The small cluster stops as soon as its tasks are done, not after the report's query.
+    calls = [(name, arguments.get("preset")) for name, arguments in sim.calls]
+    assert calls.index(("stop_compute_cluster", "small")) < calls.index(("do_query", "large"))
     assert reads == (["read"] if backend == "aws-secrets-manager" else [])
     assert not [key for key in objects(s3_data) if "_staging" in key]
     # Each query tells the Polars Cloud dashboard which task of which flow run sent it.
@@ -309,5 +312,10 @@ def test_sigterm_during_a_cloud_query_cancels_it_then_stops_every_cluster(
     assert names.count("cancel_direct_query") == 1, output
     stopped = sorted(c["preset"] for c in calls() if c["name"] == "stop_compute_cluster")
     assert stopped == ["large", "small"], output
-    assert names.index("cancel_direct_query") < names.index("stop_compute_cluster")
+    # The large query is cancelled before its cluster stops (the small one stopped earlier,
+    # as soon as its tasks were done).
+    large_stop = [(c["name"], c["preset"]) for c in calls()].index(
+        ("stop_compute_cluster", "large")
+    )
+    assert names.index("cancel_direct_query") < large_stop
     assert CLIENT_SECRET not in output

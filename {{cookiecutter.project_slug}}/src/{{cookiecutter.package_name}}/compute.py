@@ -162,6 +162,20 @@ class ComputeSession:
             for boot in [boots.submit(self.context, name) for name in names]:
                 boot.result()  # the first boot that failed raises here
 
+    def release(self, preset: PresetName) -> None:
+        """Stop the preset's cluster now: the run sends it no more queries, so stop paying.
+
+        Ephemeral presets only (a manifest's cluster is kept for the next run). Call it once the
+        preset's tasks are done; a later query to the preset would boot it again.
+        """
+        spec, slot = self.presets[preset], self._slots[preset]
+        if not self.cloud or (spec.mode == "manifest" and not spec.stop_after_run):
+            return
+        with slot.lock:
+            if slot.started:
+                self._stop(preset, slot.context)
+                slot.started = False
+
     def _build(self, preset: PresetName) -> Any:  # noqa: ANN401 - polars_cloud.ComputeContext
         """Describe the preset to Polars Cloud (this calls the control plane, so: after login)."""
         import polars_cloud as pc
