@@ -73,6 +73,14 @@ def backfill_daily_runs(lab: Lab, output_uri: str) -> int:
     return len(lab.days)
 
 
+def daily_runs_on_manifests(lab: Lab, output_uri: str) -> int:
+    """Register both presets as manifests (`make compute`), then one run per day."""
+    settings = lab.module("settings").get_settings()
+    presets = lab.module("presets").load_presets(settings)
+    lab.module("manifests").register_all(settings, presets, lambda line: None)
+    return backfill_daily_runs(lab, output_uri)
+
+
 def scenarios() -> list[Scenario]:
     """The report's lines, in its order (a new scenario is one more entry)."""
     first_use = {"BOOT_ALL_AT_START": "false"}
@@ -110,6 +118,13 @@ def scenarios() -> list[Scenario]:
             "backfill, daily runs",
             "the month as one run per day",
             backfill_daily_runs,
+            repeats=1,
+        ),
+        Scenario(
+            "backfill, daily runs, manifests",
+            "the same runs on two manifests: each joins the clusters left running",
+            daily_runs_on_manifests,
+            {"PRESET_SMALL_MODE": "manifest", "PRESET_LARGE_MODE": "manifest"},
             repeats=1,
         ),
     ]
