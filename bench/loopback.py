@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import socket
 import subprocess
+import sys
 import time
 import urllib.request
 from collections.abc import Iterator, Mapping
@@ -37,3 +39,25 @@ def serving(
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+@contextlib.contextmanager
+def moto_s3() -> Iterator[str]:
+    """Serve S3 and Secrets Manager with moto; point boto3 and Polars at it; yield its endpoint.
+
+    The variables are set in this process (throwaway credentials) and stay set after: the
+    scripts that use this run one measurement each.
+    """
+    port = free_port()
+    endpoint = f"http://127.0.0.1:{port}"
+    moto = [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)]
+    with serving(moto, f"{endpoint}/moto-api/"):
+        os.environ.update(
+            AWS_ENDPOINT_URL=endpoint,
+            AWS_ACCESS_KEY_ID="bench",
+            AWS_SECRET_ACCESS_KEY="bench",  # noqa: S106 - moto's throwaway key
+            AWS_REGION="us-east-1",
+            AWS_DEFAULT_REGION="us-east-1",
+            AWS_ALLOW_HTTP="true",
+        )
+        yield endpoint

@@ -6,30 +6,18 @@ Prints the count on the last line.
 
 from __future__ import annotations
 
-import os
 import sys
 import uuid
 from datetime import date
 from pathlib import Path
 
-from loopback import free_port, serving  # bench/, on sys.path as the script's folder
+from loopback import moto_s3  # bench/, on sys.path as the script's folder
 
 
 def main(project: Path) -> int:
     """Start moto, store a secret and the inputs, run the flow once, count the reads."""
     sys.path[:0] = [str(project)]
-    port = free_port()
-    endpoint = f"http://127.0.0.1:{port}"
-    moto = [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)]
-    with serving(moto, f"{endpoint}/moto-api/"):
-        os.environ.update(
-            AWS_ENDPOINT_URL=endpoint,
-            AWS_ACCESS_KEY_ID="bench",
-            AWS_SECRET_ACCESS_KEY="bench",  # noqa: S105 - moto's throwaway key
-            AWS_REGION="us-east-1",
-            AWS_DEFAULT_REGION="us-east-1",
-            AWS_ALLOW_HTTP="true",
-        )
+    with moto_s3():
         return count_reads(project)
 
 

@@ -21,7 +21,7 @@ from datetime import date, timedelta
 from pathlib import Path
 
 # bench/, on sys.path as the script's folder; sim_lab imports the project's simulator.
-from loopback import free_port, serving
+from loopback import moto_s3
 from sim_lab import (
     ACCOUNT,
     REAL_BOOT_SECONDS,
@@ -182,18 +182,7 @@ def main() -> int:
     args = parser.parse_args()
     package = next(p.name for p in Path("src").iterdir() if (p / "credentials.py").exists())
     lab = Lab(package, [FIRST_DAY + timedelta(days=n) for n in range(args.days)], args.scale)
-    port = free_port()
-    endpoint = f"http://127.0.0.1:{port}"
-    moto = [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)]
-    with serving(moto, f"{endpoint}/moto-api/"):
-        os.environ.update(
-            AWS_ENDPOINT_URL=endpoint,
-            AWS_ACCESS_KEY_ID="bench",
-            AWS_SECRET_ACCESS_KEY="bench",  # noqa: S106 - moto's throwaway key
-            AWS_REGION="us-east-1",
-            AWS_DEFAULT_REGION="us-east-1",
-            AWS_ALLOW_HTTP="true",
-        )
+    with moto_s3():
         results = run_all(lab, args.only, args.rows)
     latencies = {
         "scale": args.scale,
