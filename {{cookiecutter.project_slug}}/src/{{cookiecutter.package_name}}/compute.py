@@ -165,11 +165,11 @@ class ComputeSession:
     def release(self, preset: PresetName) -> None:
         """Stop the preset's cluster now: the run sends it no more queries, so stop paying.
 
-        Ephemeral presets only (a manifest's cluster is kept for the next run). Call it once the
-        preset's tasks are done; a later query to the preset would boot it again.
+        Not for a cluster that outlives the run (a manifest's, kept for the next run). Call it
+        once the preset's tasks are done; a later query to the preset would boot it again.
         """
-        spec, slot = self.presets[preset], self._slots[preset]
-        if not self.cloud or (spec.mode == "manifest" and not spec.stop_after_run):
+        slot = self._slots[preset]
+        if not self.cloud or self.presets[preset].outlives_run:
             return
         with slot.lock:
             if slot.started:
@@ -304,10 +304,8 @@ class ComputeSession:
             with slot.lock:
                 if not slot.started:
                     continue
-                spec = self.presets[preset]
-                # A manifest's cluster is left for the next run, unless asked or it never came up.
-                keep = spec.mode == "manifest" and not spec.stop_after_run
-                if keep and slot.start_error is None:
+                # A manifest's cluster is left for the next run, unless it never came up.
+                if self.presets[preset].outlives_run and slot.start_error is None:
                     self._leave_running(preset)
                 else:
                     self._stop(preset, slot.context)

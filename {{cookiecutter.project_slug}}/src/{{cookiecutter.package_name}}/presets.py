@@ -51,6 +51,11 @@ class Preset(BaseModel):
     stop_after_run: bool = False  # manifest mode: stop it with the run, not at its idle timeout
 
     @property
+    def outlives_run(self) -> bool:
+        """Tell whether the preset's cluster is left running at the end of a run (a manifest's)."""
+        return self.mode == "manifest" and not self.stop_after_run
+
+    @property
     def runs_distributed(self) -> bool:
         """Tell whether queries run distributed: as set, else when there are several machines."""
         return self.cluster_size > 1 if self.distributed is None else self.distributed
