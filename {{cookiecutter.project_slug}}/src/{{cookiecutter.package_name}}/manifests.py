@@ -124,16 +124,16 @@ def register(settings: Settings, preset: Preset) -> str:
     context = pc.ComputeContext(
         workspace=settings.workspace, **registration_keywords(settings, preset)
     )
-    if not registered.exists:
-        context.register(name)
-        return "registered"
     try:
-        context.register(name)  # a server that updates a registration in place
-    except Exception:  # noqa: BLE001 - one that refuses a taken name: replace it
-        # register() has named the context already, so unregister() removes the old one.
+        context.register(name)  # a taken name: a server may update the registration in place
+    except Exception:
+        if not registered.exists:
+            raise
+        # One that refuses a taken name: replace it. register() has named the context
+        # already, so unregister() removes the old one.
         context.unregister()
         context.register(name)
-    return "updated"
+    return "updated" if registered.exists else "registered"
 
 
 def report(settings: Settings, preset: Preset) -> tuple[str, str | None]:
