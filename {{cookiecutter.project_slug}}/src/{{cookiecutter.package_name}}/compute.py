@@ -231,6 +231,7 @@ class ComputeSession:
         with self._lock:
             self._in_flight.add(in_flight)
         started = time.monotonic()
+        link = dashboard_link(self._context_of(preset), in_flight)
         status = "FAILED"
         try:
             minutes = self.presets[preset].query_timeout_mins or self.settings.query_timeout_mins
@@ -241,7 +242,7 @@ class ComputeSession:
                 lambda: (
                     f"the {preset} query {query_id(in_flight)} ran longer than {minutes:g} min "
                     f"({ENV_PREFIX}QUERY_TIMEOUT_MINS or the preset's own), so it was cancelled: "
-                    f"{dashboard_link(self._context_of(preset), in_flight)}"
+                    f"{link}"
                 ),
             )
             result = in_flight.await_result()
@@ -257,27 +258,13 @@ class ComputeSession:
             self._forget(in_flight)
             raise
         finally:
-            self._record(in_flight, preset, label, status, time.monotonic() - started)
+            seconds = time.monotonic() - started
+            record = QueryRecord(label, preset, query_id(in_flight), status, seconds, link)
+            self.evidence.add(record)
+            logger.info(record.line())
         self._forget(in_flight)
         if result.status != QueryStatus.SUCCESS:
-            raise ComputeError(
-                f"the {preset} query {query_id(in_flight)} ended {status}: "
-                f"{dashboard_link(self._context_of(preset), in_flight)}"
-            )
-
-    def _record(
-        self,
-        in_flight: Any,  # noqa: ANN401 - a query
-        preset: PresetName,
-        label: str,
-        status: str,
-        seconds: float,
-    ) -> None:
-        """Keep and log one line of evidence per query."""
-        link = dashboard_link(self._context_of(preset), in_flight)
-        record = QueryRecord(label, preset, query_id(in_flight), status, seconds, link)
-        self.evidence.add(record)
-        logger.info(record.line())
+            raise ComputeError(f"the {preset} query {query_id(in_flight)} ended {status}: {link}")
 
     def _context_of(self, preset: PresetName) -> Any:  # noqa: ANN401 - a client context
         """Return the context the preset's queries went to."""
