@@ -116,7 +116,7 @@ class Evidence:
             *[
                 f"| {c.preset} | {c.mode}{' (joined)' if c.reused else ''} | {c.cpus} x "
                 f"{c.nodes} | {c.hours() * 60:.1f} | {c.vcpu_hours():.4f} | "
-                f"{c.state() if c.confirmed or c.left_running else '**not confirmed stopped**'} |"
+                f"{c.state() if c.confirmed or c.left_running else f'**{c.state()}**'} |"
                 for c in self.clusters
             ],
         ]
