@@ -218,12 +218,14 @@ def test_a_stop_failure_is_logged_not_raised(
     def unreachable(*_: object) -> None:
         raise ConnectionError("control plane unreachable")
 
+    presets = with_presets(small={"idle_timeout_mins": 45})
     with caplog.at_level(logging.WARNING):
-        with ComputeSession(cloud_settings()) as compute:
+        with ComputeSession(cloud_settings(), presets) as compute:
             compute.sink_parquet(QUERY, str(tmp_path / "small.parquet"), "small")
             monkeypatch.setattr(cloud_sim.control_plane, "stop_compute_cluster", unreachable)
 
     assert "could not stop the small compute context (ConnectionError)" in caplog.text
+    assert "it stops itself after 45 idle minutes" in caplog.text, "the preset's own timeout"
 
 
 def test_an_authentication_error_never_shows_the_secret(

@@ -325,7 +325,8 @@ class ComputeSession:
                     "minutes",
                     preset,
                     type(error).__name__,
-                    self.settings.idle_timeout_mins,
+                    # The preset's own idle timeout, else the setting: what the cluster got.
+                    self.presets[preset].context_keywords(self.settings)["idle_timeout_mins"],
                 )
         cluster = self._clusters.get(preset)
         if cluster is not None:
