@@ -14,8 +14,8 @@ import yaml
 from helpers import TEMPLATE, Baked, generated_files, module_constant, run_ok, settings_defaults
 
 # THE expected tree. When a file is added to or removed from the generated repository, edit
-# these lists (and nothing else in the tests): COMMON_FILES, PACKAGE_MODULES, TEST_FILES,
-# BACKEND_FILES.
+# these lists (and nothing else in the tests): COMMON_FILES, PACKAGE_MODULES, LIBRARY_MODULES,
+# TEST_FILES, BACKEND_FILES.
 COMMON_FILES = (
     ".cookiecutter.json",
     ".dockerignore",
@@ -32,8 +32,18 @@ COMMON_FILES = (
     "pyproject.toml",
     "uv.lock",
 )
-# Under src/<package_name>/.
+# Under src/<package_name>/: the user's room.
 PACKAGE_MODULES = (
+    "__init__.py",
+    "datasets.py",
+    "project.py",
+    "queries.py",
+    "sample_data.py",
+    "settings.py",
+    "summary.py",
+)
+# Under src/prefect_polars_cloud/: the library, the same bytes in every bake.
+LIBRARY_MODULES = (
     "__init__.py",
     "alerts.py",
     "backfill.py",
@@ -42,31 +52,36 @@ PACKAGE_MODULES = (
     "cloud.py",
     "compute.py",
     "credentials.py",
+    "daily_run.py",
+    "datasets.py",
     "doctor.py",
     "evidence.py",
+    "flow_run.py",
     "input_errors.py",
     "interrupts.py",
     "local_logging.py",
+    "local_run.py",
     "local_server.py",
     "manifests.py",
     "presets.py",
-    "queries.py",
+    "project.py",
     "remote_sink.py",
-    "report.py",
     "retries.py",
     "run_dates.py",
-    "sample_data.py",
+    "sample_days.py",
     "settings.py",
     "storage.py",
+    "summary.py",
+    "testing/__init__.py",
+    "testing/control_plane.py",
+    "testing/polars_cloud_sim.py",
+    "testing/simulated_run.py",
 )
 TEST_FILES = (
     "tests/__init__.py",
     "tests/test_alerts.py",
     "tests/conftest.py",
-    "tests/polars_cloud_control_plane.py",
-    "tests/polars_cloud_sim.py",
     "tests/reference.py",
-    "tests/simulated_run.py",
     "tests/stores.py",
     "tests/test_backends.py",
     "tests/test_compute.py",
@@ -103,6 +118,7 @@ def expected_files(answers: dict[str, str]) -> set[str]:
     return {
         *COMMON_FILES,
         *(f"{package}/{module}" for module in PACKAGE_MODULES),
+        *(f"src/prefect_polars_cloud/{module}" for module in LIBRARY_MODULES),
         *TEST_FILES,
         *BACKEND_FILES[answers["secret_backend"]],
     }
@@ -118,7 +134,7 @@ def test_the_tree_is_exactly_the_expected_one(baked: Baked) -> None:
     expected = expected_files(baked.answers)
     assert files == expected, (
         f"unexpected: {sorted(files - expected)}; missing: {sorted(expected - files)} "
-        "(if intended, edit COMMON_FILES / PACKAGE_MODULES / TEST_FILES / BACKEND_FILES in tests/test_bake.py)"
+        "(if intended, edit COMMON_FILES / PACKAGE_MODULES / LIBRARY_MODULES / TEST_FILES / BACKEND_FILES in tests/test_bake.py)"
     )
 
 
@@ -141,8 +157,12 @@ def test_pyproject_parses_and_names_the_project(baked: Baked) -> None:
     slug, package = baked.answers["project_slug"], baked.answers["package_name"]
     assert pyproject["project"]["name"] == slug
     assert pyproject["project"]["description"].startswith(baked.answers["project_name"])
-    assert pyproject["project"]["scripts"] == {slug: f"{package}.cli:main"}
-    assert pyproject["tool"]["uv"]["build-backend"]["module-name"] == package
+    assert pyproject["project"]["scripts"] == {slug: "prefect_polars_cloud.cli:main"}
+    modules = pyproject["tool"]["uv"]["build-backend"]["module-name"]
+    assert modules == [package, "prefect_polars_cloud"]
+    # How the library finds the project: one entry point, naming the package's PROJECT.
+    entry_points = pyproject["project"]["entry-points"]["prefect_polars_cloud"]
+    assert entry_points == {"project": f"{package}.project:PROJECT"}
 
 
 def test_only_the_chosen_backends_and_pool_types_libraries_install_by_default(baked: Baked) -> None:

@@ -17,10 +17,11 @@ from pathlib import Path
 import boto3
 import pytest
 
-from {{ cookiecutter.package_name }}.sample_data import write_sample_data
-from {{ cookiecutter.package_name }}.settings import ENV_PREFIX, get_settings
+from prefect_polars_cloud.settings import get_settings
+from prefect_polars_cloud.testing.polars_cloud_sim import PolarsCloudSimulator
 
-from .polars_cloud_sim import PolarsCloudSimulator
+from {{ cookiecutter.package_name }}.sample_data import write_sample_data
+from {{ cookiecutter.package_name }}.settings import ENV_PREFIX
 
 # The temporary servers tests start need not report usage (tests run offline).
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")

@@ -9,7 +9,8 @@ from dataclasses import dataclass, field
 import boto3
 import pytest
 
-from {{ cookiecutter.package_name }} import credentials
+from prefect_polars_cloud import credentials
+
 from {{ cookiecutter.package_name }}.settings import ENV_PREFIX
 
 from .conftest import CLIENT_ID, CLIENT_SECRET

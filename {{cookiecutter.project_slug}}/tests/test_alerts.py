@@ -17,12 +17,15 @@ from prefect.blocks.system import Secret
 from prefect.client.orchestration import SyncPrefectClient, get_client
 from prefect.settings import PREFECT_API_URL, temporary_settings
 
-from {{ cookiecutter.package_name }} import alerts
-from {{ cookiecutter.package_name }}.cli import main
-from {{ cookiecutter.package_name }}.settings import ENV_PREFIX
+from prefect_polars_cloud import alerts
+from prefect_polars_cloud.cli import main
+from prefect_polars_cloud.settings import get_settings
+
+from {{ cookiecutter.package_name }}.settings import ENV_PREFIX, Settings
 
 from .conftest import CLIENT_ID, CLIENT_SECRET
 
+LABEL = "{{ cookiecutter.project_slug }}"
 # The webhook is a secret like any other: this token must never be printed.
 TOKEN = "hook-token-3f9a1c77"
 URL = f"https://hooks.example.com/services/{TOKEN}"
@@ -37,9 +40,18 @@ def client(prefect_api: str) -> Iterator[SyncPrefectClient]:
 
 @pytest.fixture
 def deployed(client: SyncPrefectClient) -> list[uuid.UUID]:
-    """This project's two deployments, as `make deploy` leaves them (ids kept across calls)."""
-    flow_id = client.create_flow_from_name(alerts.FLOW)
-    return [client.create_deployment(flow_id=flow_id, name=name) for name in alerts.DEPLOYMENTS]
+    """Two deployments with the project's tag, as `make deploy` leaves them."""
+    flow_id = client.create_flow_from_name("some-flow")
+    tags = [LABEL]
+    return [
+        client.create_deployment(flow_id=flow_id, name=name, tags=tags)
+        for name in ("production", "production-local")
+    ]
+
+
+def failed_and_late() -> tuple[str, str]:
+    """Return the names of the project's two automations."""
+    return alerts.automation_names(Settings())
 
 
 @pytest.fixture
@@ -53,13 +65,13 @@ def ours(client: SyncPrefectClient) -> dict[str, list]:
     """Return this project's automations on the API by name."""
     return {
         name: [item for item in client.read_automations_by_name(name) if item.name == name]
-        for name in (alerts.FAILED, alerts.LATE)
+        for name in failed_and_late()
     }
 
 
 def stored_url() -> str:
     """Return the URL the notification block holds, read with its secrets."""
-    block = CustomWebhookNotificationBlock.load(alerts.BLOCK)
+    block = CustomWebhookNotificationBlock.load(alerts.block_name(Settings()))
     return block.secrets.get_secret_value()["url"]
 
 
@@ -71,12 +83,13 @@ def test_make_alerts_twice_leaves_one_automation_per_trigger(
     assert main(["alerts"]) == 0
 
     found = ours(client)
-    assert {name: len(items) for name, items in found.items()} == {alerts.FAILED: 1, alerts.LATE: 1}
-    [failed], [late] = found[alerts.FAILED], found[alerts.LATE]
-    expected = {f"prefect.deployment.{id_}" for id_ in deployed}
+    failed_name, late_name = failed_and_late()
+    assert {name: len(items) for name, items in found.items()} == {failed_name: 1, late_name: 1}
+    [failed], [late] = found[failed_name], found[late_name]
+    # The project's tag, which every deployment carries: none is listed by id.
+    expected = {"prefect.resource.role": "tag", "prefect.resource.id": f"prefect.tag.{LABEL}"}
     for automation in (failed, late):
-        related = automation.trigger.match_related
-        assert set(related["prefect.resource.id"]) == expected
+        assert automation.trigger.match_related.model_dump() == expected
         [action] = automation.actions
         assert "{{ '{{' }} flow_run.name {{ '}}' }}" in action.subject + action.body
     assert failed.trigger.expect == alerts.FAILED_EVENTS
@@ -93,7 +106,8 @@ def test_the_url_is_kept_as_a_secret_of_the_block(client: SyncPrefectClient) -> 
 
     assert stored_url() == URL
     block_type = CustomWebhookNotificationBlock.get_block_type_slug()
-    shown = client.read_block_document_by_name(alerts.BLOCK, block_type, include_secrets=False)
+    name = alerts.block_name(Settings())
+    shown = client.read_block_document_by_name(name, block_type, include_secrets=False)
     assert TOKEN not in json.dumps(shown.data, default=str)
 
 
@@ -122,7 +136,7 @@ def test_the_url_can_come_from_the_secret_backend(
     monkeypatch.setenv(f"{ENV_PREFIX}ALERTS", "webhook")
     # Another URL in the block first, so the test sees the backend's replace it.
     CustomWebhookNotificationBlock(name="old", url="https://old.example.com").save(
-        alerts.BLOCK, overwrite=True
+        alerts.block_name(Settings()), overwrite=True
     )
 
     assert main(["alerts"]) == 0
@@ -144,14 +158,16 @@ def test_a_url_that_is_not_a_url_is_refused_without_being_shown(
 
 
 @pytest.mark.usefixtures("webhook", "prefect_api")
-def test_with_no_deployment_make_alerts_says_deploy_first(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+def test_make_alerts_needs_no_deployment_yet(
+    client: SyncPrefectClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(alerts, "DEPLOYMENTS", (f"never-deployed-{uuid.uuid4().hex[:8]}",))
+    # A project with nothing deployed: the automations wait for its tag.
+    monkeypatch.setenv(f"{ENV_PREFIX}LABEL", f"new-project-{uuid.uuid4().hex[:8]}")
+    get_settings.cache_clear()
 
-    assert main(["alerts"]) == 1
+    assert main(["alerts"]) == 0
 
-    assert "run `make deploy` first" in capsys.readouterr().err
+    assert [len(items) for items in ours(client).values()] == [1, 1]
 
 
 # `make alerts`, `make blocks` (for a backend with blocks) and `make deploy` (through `check-api`).
@@ -201,15 +217,15 @@ def test_doctor_reports_whether_the_automations_exist(
     assert main(["alerts"]) == 0
     assert main(["doctor"]) == 0
     out, err = capsys.readouterr()
-    assert f"{alerts.FAILED!r}" in out and TOKEN not in out + err
+    assert f"{failed_and_late()[0]!r}" in out and TOKEN not in out + err
 
 
 @pytest.mark.usefixtures("webhook", "prefect_api")
 def test_doctor_tolerates_missing_automations_until_something_is_deployed(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setattr(alerts, "FAILED", f"never-created-{uuid.uuid4().hex[:8]}")
-    monkeypatch.setattr(alerts, "DEPLOYMENTS", (f"never-deployed-{uuid.uuid4().hex[:8]}",))
+    monkeypatch.setenv(f"{ENV_PREFIX}LABEL", f"never-deployed-{uuid.uuid4().hex[:8]}")
+    get_settings.cache_clear()
 
     assert main(["doctor"]) == 0
 
@@ -219,8 +235,8 @@ def test_doctor_tolerates_missing_automations_until_something_is_deployed(
 def test_a_prefect_secret_may_hold_the_url_beside_the_account(
     prefect_api: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from {{ cookiecutter.package_name }}.credentials import fetch_optional_text, fetch_service_account
-    from {{ cookiecutter.package_name }}.settings import get_settings
+    from prefect_polars_cloud.credentials import fetch_optional_text, fetch_service_account
+    from prefect_polars_cloud.settings import get_settings
 
     name = f"polars-cloud-{uuid.uuid4().hex[:10]}"
     value = {"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET, "alert_webhook_url": URL}

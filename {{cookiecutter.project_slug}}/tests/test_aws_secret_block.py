@@ -8,9 +8,10 @@ from __future__ import annotations
 import pytest
 from prefect_aws.secrets_manager import AwsSecret
 
-from {{ cookiecutter.package_name }}.cli import main
-from {{ cookiecutter.package_name }}.credentials import CredentialsError, block_name, fetch_service_account
-from {{ cookiecutter.package_name }}.settings import Settings, get_settings
+from prefect_polars_cloud.cli import main
+from prefect_polars_cloud.credentials import CredentialsError, block_name, fetch_service_account
+from prefect_polars_cloud.settings import get_settings
+from {{ cookiecutter.package_name }}.settings import Settings
 
 from .conftest import CLIENT_ID, CLIENT_SECRET
 from .stores import SecretStore

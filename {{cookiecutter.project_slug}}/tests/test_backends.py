@@ -13,8 +13,9 @@ from botocore.stub import Stubber
 from prefect.blocks.system import Secret
 from prefect.settings import PREFECT_API_URL, temporary_settings
 
-from {{ cookiecutter.package_name }} import credentials
-from {{ cookiecutter.package_name }}.credentials import CredentialsError, fetch_service_account
+from prefect_polars_cloud import credentials
+from prefect_polars_cloud.credentials import CredentialsError, fetch_service_account
+
 from {{ cookiecutter.package_name }}.settings import Settings
 
 from .conftest import CLIENT_ID, CLIENT_SECRET, shown

@@ -11,12 +11,13 @@ import polars as pl
 import pytest
 from prefect.exceptions import TerminationSignal
 
-from {{ cookiecutter.package_name }}.compute import ComputeError, ComputeSession
-from {{ cookiecutter.package_name }}.presets import Preset, load_presets
+from prefect_polars_cloud.compute import ComputeError, ComputeSession
+from prefect_polars_cloud.presets import Preset, load_presets
+from prefect_polars_cloud.testing.polars_cloud_sim import PolarsCloudSimulator
+
 from {{ cookiecutter.package_name }}.settings import ENV_PREFIX, Settings
 
 from .conftest import CLIENT_ID, CLIENT_SECRET
-from .polars_cloud_sim import PolarsCloudSimulator
 
 QUERY = pl.LazyFrame({"a": [1, 2, 3]})
 

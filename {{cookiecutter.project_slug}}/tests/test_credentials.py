@@ -6,12 +6,13 @@ import json
 
 import pytest
 
-from {{ cookiecutter.package_name }}.credentials import (
+from prefect_polars_cloud.credentials import (
     CredentialsError,
     ServiceAccount,
     fetch_service_account,
     parse_service_account,
 )
+
 from {{ cookiecutter.package_name }}.settings import ENV_PREFIX, Settings
 
 from .conftest import CLIENT_ID, CLIENT_SECRET, shown

@@ -193,7 +193,7 @@ def test_the_install_command_installs_the_runtime_without_dev_tools(
     pyproject = tomllib.loads((PROJECT / "pyproject.toml").read_text(encoding="utf-8"))
     dev_group = " ".join(pyproject["dependency-groups"]["dev"])
     assert all(tool in dev_group for tool in DEV_TOOLS), "DEV_TOOLS lists a tool dev lacks"
-    package = pyproject["tool"]["uv"]["build-backend"]["module-name"]
+    packages = pyproject["tool"]["uv"]["build-backend"]["module-name"]
     # The work pool type's group (build/push steps, the worker) stays out too, unless the
     # secret backend's group needs the same library at run time.
     groups, defaults = pyproject["dependency-groups"], pyproject["tool"]["uv"]["default-groups"]
@@ -232,11 +232,16 @@ def test_the_install_command_installs_the_runtime_without_dev_tools(
     # The runtime stage: only what it copies from the context, and the environment.
     runtime = copy_context(dockerfile[-1], tmp_path / "runtime")
     assert not (runtime / "src").exists(), "the runtime must not need the source tree"
+    # Every flow and package imports from the installed environment, the project is found
+    # through its entry point, and its sample data and day scan run on the installed Polars.
     check = (
-        "import importlib, importlib.metadata as m, json, sys\n"
-        "from flows.daily_report import daily_report\n"
-        f"import {package}\n"
-        f"from {package}.settings import get_settings\n"
+        "import importlib, importlib.metadata as m, json, pathlib, sys, datetime\n"
+        "flows = [importlib.import_module(f'flows.{p.stem}') for p in pathlib.Path('flows')"
+        ".glob('*.py')]\n"
+        f"packages = [importlib.import_module(name) for name in {packages!r}]\n"
+        "from prefect_polars_cloud.project import current\n"
+        "from prefect_polars_cloud.sample_days import sample_days\n"
+        "from prefect_polars_cloud.settings import get_settings\n"
         f"backend = {BACKEND_LIBRARIES!r}.get(get_settings().secret_backend)\n"
         "if backend:\n"
         "    importlib.import_module(backend)\n"
@@ -246,15 +251,11 @@ def test_the_install_command_installs_the_runtime_without_dev_tools(
         "    except m.PackageNotFoundError:\n"
         "        return False\n"
         "    return True\n"
-        # The report's own queries on the installed Polars runtime, without Prefect.
-        "import datetime, pathlib\n"
-        f"from {package} import queries, sample_data\n"
         f"folder = pathlib.Path({str(tmp_path / 'sample')!r})\n"
-        "sample_data.write_sample_data(folder, [datetime.date(2026, 11, 1)], rows=200)\n"
-        "files = [str(p) for p in folder.glob('orders/date=*/*.csv')]\n"
-        "cleaned = queries.clean_orders(files).collect(engine='streaming')\n"
-        "print(json.dumps({'flow': daily_report.name, 'package': "
-        f"{package}.__file__, 'prefix': sys.prefix, 'cleaned': cleaned.height, "
+        "project = current()\n"
+        "project.write_sample_data(folder, [datetime.date(2026, 11, 1)], 200)\n"
+        "print(json.dumps({'flows': len(flows), 'packages': [p.__file__ for p in packages], "
+        "'prefix': sys.prefix, 'days': [str(d) for d in sample_days(folder, project.datasets)], "
         f"'runtimes': [r for r in {POLARS_RUNTIMES!r} if installed(r)], "
         f"'dev_tools': [t for t in {unwanted!r} if installed(t)]}}))\n"
     )
@@ -269,9 +270,10 @@ def test_the_install_command_installs_the_runtime_without_dev_tools(
     )
     assert result.returncode == 0, result.stderr
     found = json.loads(result.stdout.splitlines()[-1])
-    assert found["flow"] == "daily-report"
+    assert found["flows"] == len(list(Path("flows").glob("*.py"))) > 0
     assert found["prefix"] == str(tmp_path / "venv")
-    assert Path(found["package"]).is_relative_to(tmp_path / "venv"), "package not installed"
+    for package in found["packages"]:
+        assert Path(package).is_relative_to(tmp_path / "venv"), f"{package} not installed"
     assert found["dev_tools"] == []
     assert found["runtimes"] == ["polars-runtime-64"], "one Polars runtime, the 64-bit one"
-    assert 150 < found["cleaned"] < 200, "the queries ran: dirty rows dropped, the rest kept"
+    assert found["days"] == ["2026-11-01"], "the sample writer and the day scan ran"

@@ -21,16 +21,18 @@ import polars as pl
 import pytest
 from prefect.artifacts import Artifact
 
-from {{ cookiecutter.package_name }}.cli import main
-from {{ cookiecutter.package_name }}.compute import ComputeError
-from {{ cookiecutter.package_name }}.settings import ENV_PREFIX, get_settings
-from {{ cookiecutter.package_name }}.storage import MissingInputError
+from prefect_polars_cloud.cli import main
+from prefect_polars_cloud.compute import ComputeError
+from prefect_polars_cloud.settings import get_settings
+from prefect_polars_cloud.storage import MissingInputError
+from prefect_polars_cloud.testing.polars_cloud_sim import PolarsCloudSimulator
+
+from {{ cookiecutter.package_name }}.settings import ENV_PREFIX
 
 from flows.daily_report import daily_report
 
 from . import reference
 from .conftest import CLIENT_ID, CLIENT_SECRET, SAMPLE_DAYS
-from .polars_cloud_sim import PolarsCloudSimulator
 from .stores import SecretStore, count_secret_reads
 
 PROJECT = Path(__file__).resolve().parent.parent
@@ -259,7 +261,7 @@ from pathlib import Path
 import pytest
 
 sys.path[:0] = [{project!r}]
-from tests.polars_cloud_sim import PolarsCloudSimulator
+from prefect_polars_cloud.testing.polars_cloud_sim import PolarsCloudSimulator
 
 simulator = PolarsCloudSimulator(client_id={client_id!r}, client_secret={client_secret!r},
                                  log=Path(sys.argv[1]))

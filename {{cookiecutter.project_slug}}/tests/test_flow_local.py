@@ -13,9 +13,10 @@ from prefect.client.orchestration import get_client
 from prefect.flow_engine import run_flow
 from prefect.states import Scheduled
 
-from {{ cookiecutter.package_name }}.run_dates import RunDatesError
+from prefect_polars_cloud.run_dates import RunDatesError
+from prefect_polars_cloud.storage import MissingInputError
+
 from {{ cookiecutter.package_name }}.settings import ENV_PREFIX
-from {{ cookiecutter.package_name }}.storage import MissingInputError
 
 from flows.daily_report import daily_report
 

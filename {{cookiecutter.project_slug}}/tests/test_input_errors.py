@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 from prefect.artifacts import Artifact
 
-from {{ cookiecutter.package_name }}.cli import run_locally
-from {{ cookiecutter.package_name }}.input_errors import InputError
+from prefect_polars_cloud.input_errors import InputError
+from prefect_polars_cloud.local_run import run_locally
+
 from {{ cookiecutter.package_name }}.settings import ENV_PREFIX
 
 from flows.daily_report import daily_report
@@ -121,7 +122,5 @@ def test_an_input_with_no_rows_writes_an_empty_report_with_a_warning(
 
     assert not list((Path(location) / f"date={DAY}").glob("*.parquet")), "no rows, no files"
     artifact = Artifact.get("daily-report")
-    assert artifact is not None and f"**Warning:** the report of {DAY} is empty" in str(
-        artifact.data
-    )
-    assert f"the report of {DAY} is empty" in caplog.text
+    assert artifact is not None and f"**Warning:** {DAY} has no rows" in str(artifact.data)
+    assert f"{DAY} has no rows" in caplog.text

@@ -8,13 +8,14 @@ import polars as pl
 import polars_cloud.polars_cloud as pcr
 import pytest
 
-from {{ cookiecutter.package_name }}.cli import main
-from {{ cookiecutter.package_name }}.compute import ComputeError, ComputeSession
-from {{ cookiecutter.package_name }}.presets import load_presets
+from prefect_polars_cloud.cli import main
+from prefect_polars_cloud.compute import ComputeError, ComputeSession
+from prefect_polars_cloud.presets import load_presets
+from prefect_polars_cloud.testing.polars_cloud_sim import PolarsCloudSimulator
+
 from {{ cookiecutter.package_name }}.settings import ENV_PREFIX, Settings
 
 from .conftest import CLIENT_ID, CLIENT_SECRET
-from .polars_cloud_sim import PolarsCloudSimulator
 
 QUERY = pl.LazyFrame({"a": [1, 2, 3]})
 NAME = f"{Settings().label}-large"  # the large preset's compute name

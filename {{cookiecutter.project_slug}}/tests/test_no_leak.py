@@ -15,13 +15,14 @@ import pytest
 from prefect.client.orchestration import get_client
 from prefect.logging.handlers import APILogHandler
 
-from {{ cookiecutter.package_name }}.cli import main
+from prefect_polars_cloud.cli import main
+from prefect_polars_cloud.testing.polars_cloud_sim import PolarsCloudSimulator
+
 from {{ cookiecutter.package_name }}.settings import ENV_PREFIX
 
 from flows.daily_report import daily_report
 
 from .conftest import CLIENT_ID, CLIENT_SECRET, SAMPLE_DAYS
-from .polars_cloud_sim import PolarsCloudSimulator
 from .stores import SecretStore
 
 PROJECT = Path(__file__).resolve().parent.parent

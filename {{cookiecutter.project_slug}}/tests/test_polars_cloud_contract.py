@@ -26,13 +26,17 @@ import polars_cloud.polars_cloud as pcr
 import polars_cloud.query._utils
 import pytest
 
-from {{ cookiecutter.package_name }}.compute import query_id
-from {{ cookiecutter.package_name }}.presets import Preset
+from prefect_polars_cloud.compute import query_id
+from prefect_polars_cloud.presets import Preset
+from prefect_polars_cloud.testing.control_plane import ControlPlane
+from prefect_polars_cloud.testing.polars_cloud_sim import (
+    PolarsCloudSimulator,
+    scheduler_client_class,
+)
+
 from {{ cookiecutter.package_name }}.settings import Settings
 
 from .conftest import CLIENT_ID, CLIENT_SECRET
-from .polars_cloud_control_plane import ControlPlane
-from .polars_cloud_sim import PolarsCloudSimulator, scheduler_client_class
 
 QUERY = pl.LazyFrame({"a": [1, 2, 3]})
 
@@ -241,7 +245,7 @@ def test_lineage_takes_the_keywords_the_session_sends() -> None:
 def test_query_labels_are_limited_as_the_session_fits_them() -> None:
     import polars_cloud.query.query as client_query
 
-    from {{ cookiecutter.package_name }}.evidence import MAX_LABEL_BYTES, fit_label
+    from prefect_polars_cloud.evidence import MAX_LABEL_BYTES, fit_label
 
     assert client_query._MAX_LABEL_NAME_LEN == MAX_LABEL_BYTES
     hostile = " é" * 40 + "\n"

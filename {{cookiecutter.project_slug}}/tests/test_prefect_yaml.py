@@ -12,7 +12,9 @@ from typing import Any
 import pytest
 import yaml
 
-from {{ cookiecutter.package_name }}.settings import ENV_PREFIX, get_settings
+from prefect_polars_cloud.settings import get_settings
+
+from {{ cookiecutter.package_name }}.settings import ENV_PREFIX
 
 from .conftest import CLIENT_ID, CLIENT_SECRET, SECRET_VARIABLES
 

@@ -7,11 +7,11 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from {{ cookiecutter.package_name }}.compute import ComputeError, ComputeSession
-from {{ cookiecutter.package_name }}.presets import PresetError, load_presets
-from {{ cookiecutter.package_name }}.settings import ENV_PREFIX, Settings
+from prefect_polars_cloud.compute import ComputeError, ComputeSession
+from prefect_polars_cloud.presets import PresetError, load_presets
+from prefect_polars_cloud.testing.polars_cloud_sim import PolarsCloudSimulator
 
-from .polars_cloud_sim import PolarsCloudSimulator
+from {{ cookiecutter.package_name }}.settings import ENV_PREFIX, Settings
 
 PROJECT = Path(__file__).resolve().parent.parent
 GOOD = """

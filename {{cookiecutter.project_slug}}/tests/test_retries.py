@@ -5,11 +5,10 @@ from __future__ import annotations
 import polars as pl
 import pytest
 
-from {{ cookiecutter.package_name }}.compute import ComputeError, QueryTimeout
-from {{ cookiecutter.package_name }}.input_errors import InputError
-from {{ cookiecutter.package_name }}.retries import is_transient
-
-from .polars_cloud_sim import TRANSPORT_ERROR
+from prefect_polars_cloud.compute import ComputeError, QueryTimeout
+from prefect_polars_cloud.input_errors import InputError
+from prefect_polars_cloud.retries import is_transient
+from prefect_polars_cloud.testing.polars_cloud_sim import TRANSPORT_ERROR
 
 
 class SubclassedRuntimeError(RuntimeError):

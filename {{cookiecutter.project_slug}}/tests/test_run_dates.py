@@ -6,7 +6,8 @@ from datetime import UTC, date, datetime, timedelta, timezone
 
 import pytest
 
-from {{ cookiecutter.package_name }}.run_dates import RunDatesError, describe, resolve_days
+from prefect_polars_cloud.run_dates import RunDatesError, describe, resolve_days
+
 from {{ cookiecutter.package_name }}.settings import ENV_PREFIX
 
 SCHEDULED = datetime(2026, 11, 25, 6, tzinfo=UTC)

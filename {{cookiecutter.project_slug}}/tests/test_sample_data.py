@@ -8,14 +8,13 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from {{ cookiecutter.package_name }}.cli import main
-from {{ cookiecutter.package_name }}.sample_data import (
-    customer_count,
-    last_days,
-    sample_days,
-    write_sample_data,
-)
-from {{ cookiecutter.package_name }}.storage import atomic_target, remove_stale_partials
+from prefect_polars_cloud.cli import main
+from prefect_polars_cloud.sample_days import last_days
+from prefect_polars_cloud.sample_days import sample_days as days_in
+from prefect_polars_cloud.storage import atomic_target, remove_stale_partials
+
+from {{ cookiecutter.package_name }}.datasets import DATASETS
+from {{ cookiecutter.package_name }}.sample_data import customer_count, write_sample_data
 
 from .conftest import SAMPLE_DAYS
 
@@ -58,7 +57,7 @@ def test_rows_scale_in_chunks_with_nothing_left_over(tmp_path: Path, monkeypatch
     assert pl.read_ndjson(out / "customers.ndjson")["customer_id"].n_unique() == customer_count(
         2_500
     )
-    assert sample_days(out) == days
+    assert days_in(out, DATASETS) == days
     assert not list(tmp_path.rglob("*.partial"))
 
 
@@ -70,13 +69,14 @@ def test_the_default_days_end_yesterday_utc(tmp_path: Path) -> None:
     ]
     assert main(["sample-data", "--rows", "50", "--days", "2", "--out", str(tmp_path)]) == 0
     yesterday = datetime.now(UTC).date() - timedelta(days=1)
-    assert sample_days(tmp_path) == [yesterday - timedelta(days=1), yesterday]
+    assert days_in(tmp_path, DATASETS) == [yesterday - timedelta(days=1), yesterday]
 
 
 def test_the_command_line_writes_the_requested_days_and_size(tmp_path: Path) -> None:
     argv = ["--rows", "123", "--start", "2026-10-30", "--end", "2026-11-01", "--out", str(tmp_path)]
     assert main(["sample-data", *argv]) == 0
-    assert sample_days(tmp_path) == [date(2026, 10, 30), date(2026, 10, 31), date(2026, 11, 1)]
+    expected = [date(2026, 10, 30), date(2026, 10, 31), date(2026, 11, 1)]
+    assert days_in(tmp_path, DATASETS) == expected
     assert pl.read_csv(orders_of(tmp_path, date(2026, 10, 31))).height == 123
 
 

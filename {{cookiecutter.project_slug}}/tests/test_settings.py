@@ -5,7 +5,9 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from {{ cookiecutter.package_name }}.settings import ENV_PREFIX, Settings, get_settings
+from prefect_polars_cloud.settings import get_settings
+
+from {{ cookiecutter.package_name }}.settings import ENV_PREFIX, Settings
 
 
 def test_defaults_are_the_answers_given_at_generation() -> None:

@@ -1,53 +1,31 @@
-"""The report's three queries, as LazyFrames: where they run is compute.py's business.
+"""The report's queries: pure functions of LazyFrames. The flow's tasks scan and sink.
 
-Each query covers every day of a run at once. `date` is the input partition a row came from;
-the cleaned orders and the report are written partitioned by it, so a day's report is computed
-from that day's input partition alone, whatever dates its orders carry.
+Each query covers every day of a run at once. `date` is the input partition a row came from
+(the scan adds it); the cleaned orders and the report are written partitioned by it, so a day's
+report is computed from that day's input partition alone, whatever dates its orders carry.
 """
 
 from __future__ import annotations
 
 import polars as pl
 
-ORDERS_SCHEMA = {
-    "order_id": pl.Int64,
-    "customer_id": pl.Int64,
-    "order_ts": pl.String,
-    "amount": pl.Float64,
-}
-CUSTOMERS_SCHEMA = {"customer_id": pl.Int64, "segment": pl.String, "country": pl.String}
 REPORT_KEYS = ("order_date", "segment", "country")
 UNKNOWN = "unknown"
 PARTITION = "date"
 
 
-def by_day(base_uri: str) -> pl.PartitionBy:
-    """Write a frame under base_uri as one `date=YYYY-MM-DD/` folder per day."""
-    return pl.PartitionBy(f"{base_uri.rstrip('/')}/", key=PARTITION, include_key=False)
-
-
-def clean_orders(order_files: list[str]) -> pl.LazyFrame:
-    """Drop orders with a null or negative amount; add the UTC order date and the partition."""
+def clean_orders(orders: pl.LazyFrame) -> pl.LazyFrame:
+    """Drop orders with a null or negative amount; parse the UTC timestamp, add its date."""
     return (
-        pl.scan_csv(order_files, schema=ORDERS_SCHEMA, include_file_paths="source_file")
-        .filter(pl.col("amount").is_not_null() & (pl.col("amount") >= 0))
-        .with_columns(
-            pl.col("order_ts").str.to_datetime(time_unit="us", time_zone="UTC"),
-            pl.col("source_file")
-            .str.extract(r"date=(\d{4}-\d{2}-\d{2})/")
-            .str.to_date()
-            .alias(PARTITION),
-        )
+        orders.filter(pl.col("amount").is_not_null() & (pl.col("amount") >= 0))
+        .with_columns(pl.col("order_ts").str.to_datetime(time_unit="us", time_zone="UTC"))
         .with_columns(order_date=pl.col("order_ts").dt.date())
-        .drop("source_file")
     )
 
 
-def latest_customers(customers_uri: str) -> pl.LazyFrame:
+def latest_customers(customers: pl.LazyFrame) -> pl.LazyFrame:
     """Keep one row per customer: the last line of the file wins."""
-    return pl.scan_ndjson(customers_uri, schema=CUSTOMERS_SCHEMA).unique(
-        subset="customer_id", keep="last", maintain_order=True
-    )
+    return customers.unique(subset="customer_id", keep="last", maintain_order=True)
 
 
 def revenue() -> pl.Expr:
@@ -63,12 +41,10 @@ def revenue() -> pl.Expr:
     return cents.sum().cast(pl.Decimal(38, 2)).truediv(100).cast(pl.Float64)
 
 
-def daily_report(orders_uri: str, customers_uri: str) -> pl.LazyFrame:
+def daily_report(orders: pl.LazyFrame, customers: pl.LazyFrame) -> pl.LazyFrame:
     """Count orders and sum revenue per day, segment and country; unknown customers included."""
-    customers = pl.scan_parquet(customers_uri)
     return (
-        pl.scan_parquet(f"{orders_uri.rstrip('/')}/", hive_partitioning=True)
-        .join(customers, on="customer_id", how="left")
+        orders.join(customers, on="customer_id", how="left")
         .with_columns(pl.col("segment", "country").fill_null(UNKNOWN))
         .group_by(PARTITION, *REPORT_KEYS)
         .agg(orders=pl.len().cast(pl.Int64), revenue=revenue())

@@ -9,13 +9,14 @@ are not in customers.ndjson; customers repeat there (the last line wins).
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time
 from pathlib import Path
 
 import polars as pl
 
-from .run_dates import resolve_days
-from .storage import CUSTOMERS_FILE, ORDERS, atomic_target, partition
+from prefect_polars_cloud.storage import atomic_target
+
+from .datasets import CUSTOMERS, DATASETS, ORDERS
 
 CHUNK_ROWS = 500_000
 # A day's order ids start at its ordinal times this, so ids never repeat across days.
@@ -92,60 +93,16 @@ def _customers_chunks(rows: int, seed: int) -> Iterator[pl.DataFrame]:
             yield customers_chunk(start, min(customers, start + CHUNK_ROWS), seed, repeat)
 
 
-def last_days(count: int, today: date | None = None) -> list[date]:
-    """Return the count days ending yesterday (UTC), oldest first."""
-    yesterday = (today or datetime.now(UTC).date()) - timedelta(days=1)
-    return [yesterday - timedelta(days=back) for back in reversed(range(count))]
-
-
 def write_sample_data(out_dir: Path, days: list[date], rows: int = 10_000, seed: int = 7) -> Path:
     """Write rows orders for each day (orders/date=D/orders.csv) and customers.ndjson."""
     if rows < 1:
         raise ValueError(f"rows must be at least 1, got {rows}")
     for day in days:
-        target_file = out_dir / partition(ORDERS, day) / "orders.csv"
+        target_file = out_dir / DATASETS.partition(ORDERS.name, day) / "orders.csv"
         with atomic_target(str(target_file)) as target, open(target, "wb") as sink:
             for index, chunk in enumerate(_orders_chunks(day, rows, seed)):
                 chunk.write_csv(sink, include_header=index == 0)
-    with atomic_target(str(out_dir / CUSTOMERS_FILE)) as target, open(target, "wb") as sink:
+    with atomic_target(str(out_dir / CUSTOMERS.path)) as target, open(target, "wb") as sink:
         for chunk in _customers_chunks(rows, seed):
             chunk.write_ndjson(sink)
     return out_dir
-
-
-def sample_days(folder: Path) -> list[date]:
-    """Return the days folder holds orders for, oldest first."""
-    prefix = "date="
-    return sorted(
-        {
-            date.fromisoformat(path.parent.name.removeprefix(prefix))
-            for path in (folder / ORDERS).glob(f"{prefix}*/*.csv")
-        }
-    )
-
-
-def has_sample_data(folder: Path) -> bool:
-    """Tell whether folder holds the customers and at least one day of orders."""
-    return (folder / CUSTOMERS_FILE).is_file() and bool(sample_days(folder))
-
-
-def chosen_days(start: date | None, end: date | None, count: int) -> list[date]:
-    """Return START..END, or the count days ending yesterday when neither is given."""
-    if start is None and end is None:
-        return last_days(count)
-    return resolve_days(start, end, scheduled=None, max_days=100_000)
-
-
-def write_missing_sample(folder: Path, count: int, rows: int) -> None:
-    """Write count days of sample data ending yesterday, unless folder already holds some."""
-    if not has_sample_data(folder):
-        print(f"no sample data in {folder}: writing {count} days of {rows} orders")
-        write_sample_data(folder, last_days(count), rows=rows)
-
-
-def days_to_report(folder: Path, start: date | None, end: date | None) -> list[date]:
-    """Return START..END, or every day the sample in folder holds (first to last)."""
-    if start is None and end is None:
-        present = sample_days(folder)
-        start, end = present[0], present[-1]
-    return resolve_days(start, end, scheduled=None, max_days=100_000)

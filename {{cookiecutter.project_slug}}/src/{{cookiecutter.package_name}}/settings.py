@@ -1,85 +1,33 @@
-"""Runtime settings: one object, read once from the environment."""
+"""This project's settings: the variables' prefix and the answers it was generated with.
+
+Every setting (README: Settings, docs/settings.md) is read from `<PREFIX><NAME>` variables; the
+defaults below are the answers given to the template. Change a default here, or set the
+variable where the flow runs.
+"""
 
 from __future__ import annotations
 
-from functools import lru_cache
-from typing import Literal
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
 
-from pydantic import Field, PositiveFloat, PositiveInt, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from prefect_polars_cloud.settings import Alerts, SecretBackend
+from prefect_polars_cloud.settings import Settings as LibrarySettings
 
 ENV_PREFIX = "{{ cookiecutter.package_name | upper }}_"
 
-# cluster: a self-hosted Polars cluster at CLUSTER_URI (no Polars Cloud account, no boots).
-ComputeMode = Literal["cloud", "local", "cluster"]
-SecretBackend = Literal["env", "aws-secrets-manager", "prefect-secret", "aws-secret-block"]
-Alerts = Literal["none", "webhook"]
 
+class Settings(LibrarySettings):
+    """The library's settings with this project's prefix and defaults."""
 
-class Settings(BaseSettings):
-    """What the flow needs to know at run time; defaults are the answers given at generation."""
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX)
 
-    # An empty variable (as in a copied .env.example) means "use the default".
-    model_config = SettingsConfigDict(
-        env_prefix=ENV_PREFIX, env_ignore_empty=True, frozen=True, extra="ignore"
-    )
-
-    compute_mode: ComputeMode = "cloud"
-    cluster_uri: str | None = None  # e.g. https://scheduler.internal:5051, for compute_mode=cluster
+    # The project's name on Polars Cloud (labels, manifests) and on Prefect (the deployments'
+    # tag, which the alerts match): renaming the project's label is this one line.
+    label: str = Field(default="{{ cookiecutter.project_slug }}", min_length=1)
     secret_backend: SecretBackend = {{ cookiecutter.secret_backend | tojson }}  # noqa: S105 - a name
     secret_name: str = Field(default={{ cookiecutter.secret_name | tojson }}, min_length=1)
     aws_region: str = {{ cookiecutter.aws_region | tojson }}
     workspace: str | None = {{ cookiecutter.workspace | tojson }}
-    # The machine sizes (presets.py): relative to the working directory, the project's root.
-    presets_file: str = "presets.toml"
-    # For presets that set none. Polars Cloud refuses idle timeouts under ten minutes.
     idle_timeout_mins: int = Field(default={{ cookiecutter.idle_timeout_mins | int }}, ge=10)
     data_uri: str = {{ cookiecutter.data_uri | tojson }}
-    # The longest range one run accepts: a typo in a backfill should not rebuild ten years.
-    max_backfill_days: PositiveInt = 366
-    # A query still running after this long is cancelled and fails its task.
-    query_timeout_mins: PositiveFloat = 120.0
-    # Retries of a task whose query failed transiently (network, throttling, 5xx), on the
-    # cluster that is already running; the delay doubles each time, with jitter.
-    query_retries: int = Field(default=2, ge=0)
-    query_retry_delay_seconds: PositiveFloat = 10.0
-    # Start every preset's cluster when the run starts, so the boots overlap (False: on first
-    # use, which bills the large preset less while the small one works, but boots in series).
-    boot_all_at_start: bool = True
-    # Optional: adds a cost estimate to the run's artifact.
-    price_per_vcpu_hour: PositiveFloat | None = None
-    label: str = "{{ cookiecutter.project_slug }}"
-    # `make alerts`: the channel, the webhook (a secret: SecretStr never shows it; unset, the
-    # secret backend's JSON object may hold it as "alert_webhook_url") and how late a scheduled
-    # run may be before someone is told.
     alerts: Alerts = {{ cookiecutter.alerts | tojson }}
-    alert_webhook_url: SecretStr | None = None
-    alert_late_after_mins: PositiveInt = 15
-
-    @field_validator("workspace", mode="before")
-    @classmethod
-    def empty_workspace_means_default(cls, value: object) -> object:
-        """Treat an empty workspace as the service account's default one."""
-        return None if isinstance(value, str) and not value.strip() else value
-
-    @field_validator("data_uri")
-    @classmethod
-    def strip_trailing_slash(cls, value: str) -> str:
-        """Keep `<data_uri>/raw` free of a double slash."""
-        return value.rstrip("/")
-
-    @property
-    def source_uri(self) -> str:
-        """Where the deployed flow reads its inputs."""
-        return f"{self.data_uri}/raw"
-
-    @property
-    def output_uri(self) -> str:
-        """Where the deployed flow writes its reports."""
-        return f"{self.data_uri}/reports"
-
-
-@lru_cache(maxsize=1)
-def get_settings() -> Settings:
-    """Read the settings once per process."""
-    return Settings()

@@ -1,10 +1,10 @@
-"""`make run CLOUD=sim`: the daily report on the cloud code path, with Polars Cloud simulated.
+"""`make run CLOUD=sim FLOW=...`: a flow on the cloud code path, with Polars Cloud simulated.
 
 Everything the deployed flow does in cloud mode runs for real: the service account is read, the
 real polars_cloud client authenticates, starts one cluster per preset, sends each query and
-stops the clusters. Only Polars Cloud's server side is simulated (tests/polars_cloud_sim.py): it
-runs each query on local Polars. The inputs are uploaded to an S3 server in this process (moto),
-and the report is copied back to data/output/simulated/. Nothing leaves this machine.
+stops the clusters. Only Polars Cloud's server side is simulated (polars_cloud_sim.py): it runs
+each query on local Polars. The inputs are uploaded to an S3 server in this process (moto), and
+the summarised output is copied back to data/output/simulated/. Nothing leaves this machine.
 """
 
 from __future__ import annotations
@@ -22,14 +22,15 @@ import polars as pl
 import pytest
 from moto.server import ThreadedMotoServer
 
-from {{ cookiecutter.package_name }}.cli import OUTPUT_DIR, SAMPLE_DIR, add_day_options, prefect_api
-from {{ cookiecutter.package_name }}.manifests import register_all
-from {{ cookiecutter.package_name }}.presets import load_presets
-from {{ cookiecutter.package_name }}.run_dates import describe
-from {{ cookiecutter.package_name }}.sample_data import days_to_report, write_missing_sample
-from {{ cookiecutter.package_name }}.settings import ENV_PREFIX, get_settings
-from {{ cookiecutter.package_name }}.storage import REPORT, list_keys
-
+from ..cli import OUTPUT_DIR, SAMPLE_DIR, add_day_options
+from ..local_run import load_flow, prefect_api
+from ..manifests import register_all
+from ..presets import load_presets
+from ..project import current
+from ..run_dates import describe
+from ..sample_days import days_to_report, write_missing_sample
+from ..settings import env_prefix, get_settings
+from ..storage import list_keys
 from .polars_cloud_sim import PolarsCloudSimulator
 
 BANNER = "SIMULATION: Polars Cloud is simulated in this process; nothing is sent or billed."
@@ -42,10 +43,13 @@ def free_port() -> int:
 
 
 def main() -> int:
-    """Run the flow in cloud mode against the simulator and a local S3."""
+    """Run a flow of flows/ in cloud mode against the simulator and a local S3."""
     parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("--flow", required=True, help="a module of flows/ (make run FLOW=...)")
     add_day_options(parser, " of missing sample data")
     args = parser.parse_args()
+    flow = load_flow(args.flow)
+    report = current().datasets.report.name
     write_missing_sample(SAMPLE_DIR, args.days, args.rows)
     days = days_to_report(SAMPLE_DIR, args.start, args.end)
 
@@ -65,8 +69,8 @@ def main() -> int:
             "AWS_REGION": "us-east-1",
             "AWS_DEFAULT_REGION": "us-east-1",
             "AWS_ALLOW_HTTP": "true",
-            f"{ENV_PREFIX}COMPUTE_MODE": "cloud",
-            f"{ENV_PREFIX}SECRET_BACKEND": "env",
+            f"{env_prefix()}COMPUTE_MODE": "cloud",
+            f"{env_prefix()}SECRET_BACKEND": "env",
             "POLARS_CLOUD_CLIENT_ID": account["client_id"],
             "POLARS_CLOUD_CLIENT_SECRET": account["client_secret"],
         }.items():
@@ -79,24 +83,22 @@ def main() -> int:
         presets = load_presets(settings)
         if any(preset.mode == "manifest" for preset in presets.values()):
             register_all(settings, presets, lambda line: print(f"simulated make compute: {line}"))
-        bucket = "simulated-daily-reports"
+        bucket = "simulated-runs"
         s3 = boto3.client("s3")
         s3.create_bucket(Bucket=bucket)
         for path in sorted(SAMPLE_DIR.rglob("*")):
             if path.is_file():
                 s3.upload_file(str(path), bucket, f"raw/{path.relative_to(SAMPLE_DIR).as_posix()}")
 
-        from flows.daily_report import daily_report
-
         output_uri = f"s3://{bucket}/reports"
         with prefect_api():  # as `make run`: the configured API, or a local server of its own
-            report_uri = daily_report(
+            report_uri = flow(
                 start=days[0], end=days[-1], source_uri=f"s3://{bucket}/raw", output_uri=output_uri
             )
-        local_copy = copy_back(s3, bucket, output_uri, OUTPUT_DIR / "simulated")
+        local_copy = copy_back(s3, bucket, output_uri, report, OUTPUT_DIR / "simulated")
         print(f"\n{BANNER}")
         print(summary(sim))
-        print(f"report of {describe(days)} written to {report_uri}/ (simulated S3),")
+        print(f"{report} of {describe(days)} written to {report_uri}/ (simulated S3),")
         print(f"copied to {local_copy}/; its first rows:")
         print(pl.scan_parquet(f"{local_copy}/", hive_partitioning=True).head(10).collect())
     finally:
@@ -105,12 +107,12 @@ def main() -> int:
     return 0
 
 
-def copy_back(s3: object, bucket: str, output_uri: str, folder: Path) -> Path:
-    """Download the report's day folders from the in-process S3, replacing an earlier copy."""
-    target, partial = folder / REPORT, folder / f".{REPORT}.partial"
+def copy_back(s3: object, bucket: str, output_uri: str, name: str, folder: Path) -> Path:
+    """Download an output's day folders from the in-process S3, replacing an earlier copy."""
+    target, partial = folder / name, folder / f".{name}.partial"
     shutil.rmtree(partial, ignore_errors=True)
-    for key in list_keys(output_uri, f"{REPORT}/"):
-        local = partial / key.removeprefix(f"{REPORT}/")
+    for key in list_keys(output_uri, f"{name}/"):
+        local = partial / key.removeprefix(f"{name}/")
         local.parent.mkdir(parents=True, exist_ok=True)
         s3.download_file(bucket, f"reports/{key}", str(local))  # type: ignore[attr-defined]
     shutil.rmtree(target, ignore_errors=True)

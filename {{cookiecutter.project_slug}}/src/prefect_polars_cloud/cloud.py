@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .credentials import ServiceAccount, fetch_service_account
-from .settings import ENV_PREFIX, Settings
+from .settings import Settings, env_prefix
 
 
 class ComputeError(RuntimeError):
@@ -30,5 +30,5 @@ def login(settings: Settings, account: ServiceAccount | None = None) -> None:
             f"Polars Cloud authentication failed with the service account from the "
             f"{settings.secret_backend} backend ({settings.secret_name}): "
             f"{account.redact(f'{type(error).__name__}: {error}')}; check the account's "
-            f"id and secret, or run locally with {ENV_PREFIX}COMPUTE_MODE=local"
+            f"id and secret, or run locally with {env_prefix()}COMPUTE_MODE=local"
         ) from None

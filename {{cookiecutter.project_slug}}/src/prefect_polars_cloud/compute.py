@@ -8,7 +8,7 @@ stops every cluster it started.
 polars-cloud 0.12's `spawn` starts a context whose compute id is still None, without a lock: two
 tasks submitting to one fresh context at once boot two clusters and only the last is ever
 stopped. So the session starts each context under that preset's lock before any query is
-submitted to it (tests/polars_cloud_sim.py runs the real client code against a simulated server,
+submitted to it (testing/polars_cloud_sim.py runs the real client code against a simulated server,
 so this is tested, not assumed). How one query is sent and waited for: remote_sink.py.
 """
 
@@ -27,7 +27,7 @@ from .cloud import ComputeError, QueryTimeout, login
 from .evidence import ClusterRecord, Evidence, QueryRecord, dashboard_link, fit_labels, query_id
 from .presets import Preset, PresetName, load_presets
 from .remote_sink import Lineage, send, wait_until_done
-from .settings import ENV_PREFIX, Settings
+from .settings import Settings, env_prefix
 from .storage import atomic_target, is_remote
 
 if TYPE_CHECKING:
@@ -77,8 +77,8 @@ class ComputeSession:
             login(self.settings)
         elif self.remote and not self.settings.cluster_uri:
             raise ComputeError(
-                f"{ENV_PREFIX}COMPUTE_MODE=cluster runs queries on a self-hosted Polars cluster: "
-                f"set {ENV_PREFIX}CLUSTER_URI to its scheduler (e.g. https://host:5051)"
+                f"{env_prefix()}COMPUTE_MODE=cluster runs queries on a self-hosted Polars cluster: "
+                f"set {env_prefix()}CLUSTER_URI to its scheduler (e.g. https://host:5051)"
             )
         return self
 
@@ -241,7 +241,7 @@ class ComputeSession:
                 minutes,
                 lambda: (
                     f"the {preset} query {query_id(in_flight)} ran longer than {minutes:g} min "
-                    f"({ENV_PREFIX}QUERY_TIMEOUT_MINS or the preset's own), so it was cancelled: "
+                    f"({env_prefix()}QUERY_TIMEOUT_MINS or the preset's own), so it was cancelled: "
                     f"{link}"
                 ),
             )
@@ -343,5 +343,5 @@ def validate_uris(settings: Settings, *uris: str) -> None:
         raise ComputeError(
             f"cloud mode reads and writes object storage, and {', '.join(map(repr, local))} "
             f"{'is a local path' if len(local) == 1 else 'are local paths'}; give s3:// uris, "
-            f"or run locally with {ENV_PREFIX}COMPUTE_MODE=local"
+            f"or run locally with {env_prefix()}COMPUTE_MODE=local"
         )

@@ -1,11 +1,11 @@
 """Failure and late-run alerts as server-side automations (`make alerts`); idempotent.
 
 The automations live in the Prefect API: a run that crashes, or never starts because no worker
-polls its pool, is reported by the server itself, not by code that would have had to run. The
-webhook URL is a secret: it goes from
-{{ cookiecutter.package_name | upper }}_ALERT_WEBHOOK_URL
-(or the secret backend's JSON object, key "alert_webhook_url") into the secret field of a
-notification block, and never into a file, a parameter or a line of output.
+polls its pool, is reported by the server itself, not by code that would have had to run. They
+match the project's tag (its label), which every deployment in prefect.yaml carries, so a
+deployment added after `make alerts` is covered too. The webhook URL is a secret: it goes from
+<PREFIX>ALERT_WEBHOOK_URL (or the secret backend's JSON object, key "alert_webhook_url") into
+the secret field of a notification block, and never into a file, a parameter or a line of output.
 """
 
 from __future__ import annotations
@@ -15,22 +15,15 @@ from typing import TYPE_CHECKING
 from uuid import UUID
 
 from .credentials import fetch_optional_text
-from .settings import ENV_PREFIX, Settings
+from .settings import Settings, env_prefix
 
 if TYPE_CHECKING:
     from prefect.client.orchestration import SyncPrefectClient
     from prefect.events.schemas.automations import AutomationCore
 
-PROJECT = "{{ cookiecutter.project_slug }}"
-FLOW = "daily-report"
-DEPLOYMENTS = ("daily-report", "daily-report-local")
-BLOCK = f"{PROJECT}-alerts"
-FAILED = f"{PROJECT}: flow run failed"
-LATE = f"{PROJECT}: flow run late"
 WEBHOOK_KEY = "alert_webhook_url"
-# Prefect's templates, not cookiecutter's: the block fills the first two when it posts, the
-# server renders the rest when an automation fires.
-{%- raw %}
+# Prefect's templates: the block fills the first two when it posts, the server renders the rest
+# when an automation fires.
 # The block's url names its secret; Slack's incoming webhooks read "text", any other receiver
 # gets the same JSON object.
 URL = "{{url}}"
@@ -57,7 +50,6 @@ LATE_BODY = (
     f"Days: {DAYS}\n"
     "Run: {{ flow_run|ui_url }}"
 )
-{%- endraw %}
 FAILED_EVENTS = {"prefect.flow-run.Failed", "prefect.flow-run.Crashed", "prefect.flow-run.TimedOut"}
 # A Late run that reaches any of these within the bound has started (or was stopped on purpose).
 STARTED_EVENTS = {
@@ -81,13 +73,23 @@ def webhook_url(settings: Settings) -> str | None:
     if url and not url.startswith(("https://", "http://")):
         # Never quote it: a mistyped URL is still a secret.
         raise AlertsError(
-            f"the alert webhook URL ({ENV_PREFIX}ALERT_WEBHOOK_URL or {WEBHOOK_KEY!r}) is not an "
+            f"the alert webhook URL ({env_prefix()}ALERT_WEBHOOK_URL or {WEBHOOK_KEY!r}) is not an "
             "http(s) URL; set the full URL the receiver gave you"
         )
     return url or None
 
 
-def save_webhook_block(client: SyncPrefectClient, url: str | None) -> UUID:
+def block_name(settings: Settings) -> str:
+    """Return the name of the project's notification block."""
+    return f"{settings.label}-alerts"
+
+
+def automation_names(settings: Settings) -> tuple[str, str]:
+    """Return the names of the failed-run and the late-run automations."""
+    return f"{settings.label}: flow run failed", f"{settings.label}: flow run late"
+
+
+def save_webhook_block(client: SyncPrefectClient, name: str, url: str | None) -> UUID:
     """Create or update the notification block; keep the stored URL when url is None."""
     from prefect.blocks.notifications import CustomWebhookNotificationBlock
     from prefect.exceptions import ObjectNotFound
@@ -95,51 +97,34 @@ def save_webhook_block(client: SyncPrefectClient, url: str | None) -> UUID:
     if url is None:
         try:
             slug = CustomWebhookNotificationBlock.get_block_type_slug()
-            return client.read_block_document_by_name(BLOCK, slug, include_secrets=False).id
+            return client.read_block_document_by_name(name, slug, include_secrets=False).id
         except ObjectNotFound:
             raise AlertsError(
-                f"no alert webhook URL: set {ENV_PREFIX}ALERT_WEBHOOK_URL (or {WEBHOOK_KEY!r} "
+                f"no alert webhook URL: set {env_prefix()}ALERT_WEBHOOK_URL (or {WEBHOOK_KEY!r} "
                 "in the secret backend's JSON object) and run `make alerts` again"
             ) from None
     # The URL sits in `secrets` (stored encrypted, shown masked); `url` only names it.
     block = CustomWebhookNotificationBlock(
-        name=BLOCK,
+        name=name,
         url=URL,
         json_data=PAYLOAD,
         secrets={"url": url},
     )
-    return block.save(BLOCK, overwrite=True)
+    return block.save(name, overwrite=True)
 
 
-def deployment_ids(client: SyncPrefectClient) -> list[UUID]:
-    """Return the ids of this project's deployments on the API; refuse when none is deployed."""
-    from prefect.exceptions import ObjectNotFound
+def automations(settings: Settings, block_id: UUID) -> list[AutomationCore]:
+    """Return the failed-run and late-run automations of every deployment with the project's tag.
 
-    found = []
-    for name in DEPLOYMENTS:
-        try:
-            found.append(client.read_deployment_by_name(f"{FLOW}/{name}").id)
-        except ObjectNotFound:
-            continue
-    if not found:
-        raise AlertsError(
-            f"no deployment of {FLOW} on the API: run `make deploy` first, then `make alerts`"
-        )
-    return found
-
-
-def automations(
-    deployments: list[UUID], block_id: UUID, late_after: timedelta
-) -> list[AutomationCore]:
-    """Return the failed-run and late-run automations for these deployments."""
+    A flow run carries its deployment's tags as related resources: matching the tag, not a
+    list of deployment ids, covers deployments created after `make alerts` ran.
+    """
     from prefect.events.actions import SendNotification
     from prefect.events.schemas.automations import AutomationCore, EventTrigger, Posture
 
     runs = {"prefect.resource.id": "prefect.flow-run.*"}
-    ours = {
-        "prefect.resource.role": "deployment",
-        "prefect.resource.id": [f"prefect.deployment.{id_}" for id_ in deployments],
-    }
+    ours = {"prefect.resource.role": "tag", "prefect.resource.id": f"prefect.tag.{settings.label}"}
+    failed_name, late_name = automation_names(settings)
     failed = EventTrigger(
         match=runs,
         match_related=ours,
@@ -157,19 +142,24 @@ def automations(
         for_each={"prefect.resource.id"},
         posture=Posture.Proactive,
         threshold=1,
-        within=late_after,
+        within=timedelta(minutes=settings.alert_late_after_mins),
     )
     return [
         AutomationCore(
             name=name,
             description=description,
-            tags=[PROJECT],
+            tags=[settings.label],
             trigger=trigger,
             actions=[SendNotification(block_document_id=block_id, subject=SUBJECT, body=body)],
         )
         for name, description, trigger, body in (
-            (FAILED, "A run of this project failed, crashed or timed out.", failed, FAILED_BODY),
-            (LATE, "A scheduled run of this project has not started.", late, LATE_BODY),
+            (
+                failed_name,
+                "A run of this project failed, crashed or timed out.",
+                failed,
+                FAILED_BODY,
+            ),
+            (late_name, "A scheduled run of this project has not started.", late, LATE_BODY),
         )
     ]
 
@@ -194,20 +184,19 @@ def install_alerts(settings: Settings) -> list[str]:
 
     if settings.alerts == "none":
         return [
-            f"alerts are off ({ENV_PREFIX}ALERTS=none): nothing to do; "
-            f"set {ENV_PREFIX}ALERTS=webhook to send them"
+            f"alerts are off ({env_prefix()}ALERTS=none): nothing to do; "
+            f"set {env_prefix()}ALERTS=webhook to send them"
         ]
     with get_client(sync_client=True) as client:
-        deployments = deployment_ids(client)
-        block_id = save_webhook_block(client, webhook_url(settings))
-        late_after = timedelta(minutes=settings.alert_late_after_mins)
-        done = [upsert(client, item) for item in automations(deployments, block_id, late_after)]
-    return [f"saved notification block {BLOCK!r}", *done]
+        block = block_name(settings)
+        block_id = save_webhook_block(client, block, webhook_url(settings))
+        done = [upsert(client, item) for item in automations(settings, block_id)]
+    return [f"saved notification block {block!r}", *done]
 
 
-def alert_status(client: SyncPrefectClient) -> dict[str, int]:
+def alert_status(client: SyncPrefectClient, settings: Settings) -> dict[str, int]:
     """Return how many automations of each of this project's names the API holds."""
     return {
         name: len([item for item in client.read_automations_by_name(name) if item.name == name])
-        for name in (FAILED, LATE)
+        for name in automation_names(settings)
     }

@@ -9,7 +9,26 @@ from .doctor import PrefectApiUnreachable, configured_api_url, required_api_prob
 from .run_dates import describe, resolve_days
 from .settings import Settings
 
-FLOW_NAME = "daily-report"
+
+def full_name(deployment: str) -> str:
+    """Return `<flow>/<deployment>`; a bare deployment name must belong to one flow only."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterName
+
+    if "/" in deployment:
+        return deployment
+    with get_client(sync_client=True) as client:
+        found = client.read_deployments(
+            deployment_filter=DeploymentFilter(name=DeploymentFilterName(any_=[deployment]))
+        )
+        flows = {item.flow_id: client.read_flow(item.flow_id).name for item in found}
+    if len(flows) != 1:
+        raise ComputeError(
+            f"{'no flow has' if not flows else 'several flows have'} a deployment {deployment!r}"
+            f"{': ' + ', '.join(sorted(flows.values())) if flows else ''}; pass "
+            "DEPLOYMENT=<flow>/<deployment>, as `prefect deployment ls` shows them"
+        )
+    return f"{next(iter(flows.values()))}/{deployment}"
 
 
 def request_backfill(settings: Settings, start: date, end: date, deployment: str) -> str:
@@ -23,17 +42,18 @@ def request_backfill(settings: Settings, start: date, end: date, deployment: str
     if problem := required_api_problem():
         raise PrefectApiUnreachable(problem)
     url = configured_api_url() or ""
+    name = full_name(deployment)
     try:
         run = run_deployment(
-            name=f"{FLOW_NAME}/{deployment}",
+            name=name,
             parameters={"start": days[0].isoformat(), "end": days[-1].isoformat()},
             timeout=0,  # ask for the run; a worker of the deployment's pool runs it
         )
     except ObjectNotFound:
         raise ComputeError(
-            f"no deployment {FLOW_NAME}/{deployment} on {url}; deploy it first (`make deploy`), "
-            "or pass DEPLOYMENT=daily-report-local"
+            f"no deployment {name} on {url}; deploy it first (`make deploy`), or pass "
+            "DEPLOYMENT=<flow>/<deployment> of one that `prefect deployment ls` shows"
         ) from None
     ui = PREFECT_UI_URL.value() or url.removesuffix("/api")
-    print(f"asked {FLOW_NAME}/{deployment} for one run of {describe(days)}")
+    print(f"asked {name} for one run of {describe(days)}")
     return f"{ui}/runs/flow-run/{run.id}"

@@ -1,7 +1,7 @@
 """The control plane of the Polars Cloud simulator: what `polars_cloud.constants.API_CLIENT` does.
 
 Workspaces, compute clusters (start, status, stop, server info) and manifests (named computes:
-register, read, start, unregister). tests/polars_cloud_sim.py holds the rest of the simulator
+register, read, start, unregister). polars_cloud_sim.py holds the rest of the simulator
 (the scheduler that runs queries) and installs this in place of the compiled client.
 """
 

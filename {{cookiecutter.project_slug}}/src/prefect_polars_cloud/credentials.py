@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from .settings import ENV_PREFIX, Settings
+from .settings import Settings, env_prefix
 
 CLIENT_ID_VARIABLE = "POLARS_CLOUD_CLIENT_ID"
 CLIENT_SECRET_VARIABLE = "POLARS_CLOUD_CLIENT_SECRET"  # noqa: S105 - a variable name, not a value
@@ -84,7 +84,7 @@ def from_env(settings: Settings) -> ServiceAccount:
         raise CredentialsError(
             f"env backend: {' and '.join(unset)} {'is' if len(unset) == 1 else 'are'} not set; "
             "export them (see .env.example; `make` targets read .env) or choose another backend "
-            f"with {ENV_PREFIX}SECRET_BACKEND"
+            f"with {env_prefix()}SECRET_BACKEND"
         )
     return ServiceAccount(
         client_id=values[CLIENT_ID_VARIABLE], client_secret=values[CLIENT_SECRET_VARIABLE]
@@ -287,6 +287,6 @@ def fetch_service_account(settings: Settings) -> ServiceAccount:
     except KeyError:
         raise CredentialsError(
             f"secret backend {settings.secret_backend!r} is not available here; "
-            f"set {ENV_PREFIX}SECRET_BACKEND to one of {', '.join(BACKENDS)}"
+            f"set {env_prefix()}SECRET_BACKEND to one of {', '.join(BACKENDS)}"
         ) from None
     return backend(settings)

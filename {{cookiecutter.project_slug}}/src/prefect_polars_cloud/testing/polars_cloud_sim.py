@@ -7,7 +7,7 @@ the compiled module's network calls (polars-cloud 0.12.0):
 
 - `polars_cloud.constants.API_CLIENT`: the control plane (authentication, workspaces, compute
   create / status / stop, server info, and the named computes: manifests registered, read,
-  started and unregistered), in tests/polars_cloud_control_plane.py;
+  started and unregistered), in control_plane.py;
 - `polars_cloud.polars_cloud.resolve_compute_context_specs`: it calls the control plane from
   `ComputeContext(...)` even when cpus and memory are given;
 - `polars_cloud.polars_cloud.SchedulerClient`: the direct-mode query client (submit, status,
@@ -42,7 +42,7 @@ import polars as pl
 import polars_cloud.constants
 import polars_cloud.polars_cloud as pcr
 
-from .polars_cloud_control_plane import Cluster, ControlPlane, Manifest
+from .control_plane import Cluster, ControlPlane, Manifest
 
 # sink_of() reads a plan through its JSON form, deprecated as a storage format only. A filter,
 # not catch_warnings(): queries are submitted from several threads and that is not thread-safe.
@@ -222,7 +222,7 @@ class PolarsCloudSimulator:
         monkeypatch.setattr(pcr, "PyLineageContext", noting_lineage)
         return self
 
-    def record(self, name: str, **arguments: Any) -> None:
+    def record(self, name: str, **arguments: object) -> None:
         """Keep one call (secrets are recorded too: the tests compare them, never print them)."""
         with self._lock:
             self.calls.append((name, arguments))

@@ -13,13 +13,17 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, ValidationError
 
-from .settings import ENV_PREFIX, Settings
+from .settings import Settings, env_prefix
 
 PresetName = str
 # ephemeral: a cluster started with the run and stopped at its end. manifest: a named compute
 # registered once (`make compute`) that runs connect to, start if stopped, and leave running.
 Mode = Literal["ephemeral", "manifest"]
-OVERRIDE_PREFIX = f"{ENV_PREFIX}PRESET_"
+
+
+def override_prefix() -> str:
+    """Return the prefix of the variables that override one field of one preset."""
+    return f"{env_prefix()}PRESET_"
 
 
 class PresetError(ValueError):
@@ -112,14 +116,14 @@ def _overrides(environ: dict[str, str]) -> dict[str, dict[str, Any]]:
     fields = sorted(Preset.model_fields, key=len, reverse=True)  # longest first: cluster_size
     found: dict[str, dict[str, Any]] = {}
     for variable, text in environ.items():
-        if not variable.startswith(OVERRIDE_PREFIX):
+        if not variable.startswith(override_prefix()):
             continue
-        rest = variable.removeprefix(OVERRIDE_PREFIX).lower()
+        rest = variable.removeprefix(override_prefix()).lower()
         field = next((f for f in fields if rest.endswith(f"_{f}")), None)
         if field is None or field == "name":
             raise PresetError(
                 f"{variable}: no preset field ends the name; use "
-                f"{OVERRIDE_PREFIX}<NAME>_<FIELD> with a field of presets.toml"
+                f"{override_prefix()}<NAME>_<FIELD> with a field of presets.toml"
             )
         try:
             value = tomllib.loads(f"value = {text}")["value"]
@@ -137,13 +141,13 @@ def load_presets(settings: Settings, environ: dict[str, str] | None = None) -> d
     except FileNotFoundError:
         raise PresetError(
             f"{path.resolve()} not found: run from the project directory, or set "
-            f"{ENV_PREFIX}PRESETS_FILE"
+            f"{env_prefix()}PRESETS_FILE"
         ) from None
     except tomllib.TOMLDecodeError as error:
         raise PresetError(f"{path}: not valid TOML ({error})") from None
     for name, fields in _overrides(dict(os.environ if environ is None else environ)).items():
         if name not in tables:
-            raise PresetError(f"{path}: no preset [{name}] for {OVERRIDE_PREFIX}{name.upper()}_*")
+            raise PresetError(f"{path}: no preset [{name}] for {override_prefix()}{name.upper()}_*")
         tables[name] = {**tables[name], **fields}
     presets = {name: _preset(path, name, fields) for name, fields in tables.items()}
     _check_large_is_not_smaller(path, presets)

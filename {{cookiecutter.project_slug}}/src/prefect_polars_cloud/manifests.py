@@ -20,12 +20,15 @@ from typing import Any
 
 from .cloud import ComputeError, login
 from .presets import Preset
-from .settings import ENV_PREFIX, Settings
+from .settings import Settings, env_prefix
 
 logger = logging.getLogger(__name__)
 
+
 # Set on the manifest's machines too: harmless, and the only field that round-trips whole.
-FINGERPRINT_VARIABLE = f"{ENV_PREFIX}MANIFEST_FINGERPRINT"
+def fingerprint_variable() -> str:
+    """Return the env var a manifest's cluster carries its spec's fingerprint in."""
+    return f"{env_prefix()}MANIFEST_FINGERPRINT"
 
 
 def fingerprint(keywords: dict[str, Any]) -> str:
@@ -40,7 +43,7 @@ def fingerprint(keywords: dict[str, Any]) -> str:
 def registration_keywords(settings: Settings, preset: Preset) -> dict[str, Any]:
     """Return the keywords to register the preset with, its fingerprint among the env_vars."""
     keywords = preset.context_keywords(settings)
-    env_vars = {**(keywords.get("env_vars") or {}), FINGERPRINT_VARIABLE: fingerprint(keywords)}
+    env_vars = {**(keywords.get("env_vars") or {}), fingerprint_variable(): fingerprint(keywords)}
     return keywords | {"env_vars": env_vars}
 
 
@@ -60,7 +63,7 @@ class Registered:
         """Tell whether it was registered from this preset as it is now, by these versions."""
         wanted = fingerprint(preset.context_keywords(settings))
         return self.context is not None and (
-            self.context.env_vars.get(FINGERPRINT_VARIABLE) == wanted
+            self.context.env_vars.get(fingerprint_variable()) == wanted
         )
 
 
@@ -169,8 +172,8 @@ def register_all(
         return
     if settings.compute_mode != "cloud":
         raise ComputeError(
-            f"manifests are Polars Cloud computes, and {ENV_PREFIX}COMPUTE_MODE is "
-            f"{settings.compute_mode}; run `make compute` with {ENV_PREFIX}COMPUTE_MODE=cloud"
+            f"manifests are Polars Cloud computes, and {env_prefix()}COMPUTE_MODE is "
+            f"{settings.compute_mode}; run `make compute` with {env_prefix()}COMPUTE_MODE=cloud"
         )
     login(settings)
     refused = []

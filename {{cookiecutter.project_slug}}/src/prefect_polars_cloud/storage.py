@@ -1,16 +1,8 @@
 """Where files live (local folders or object stores), by day; writes that never leave half a file.
 
-The layout (the README's "Data layout"):
-
-    <source_uri>/orders/date=YYYY-MM-DD/*.csv          a day's orders, one or more files
-    <source_uri>/customers.ndjson                      the customer snapshot
-    <output_uri>/daily_report/date=YYYY-MM-DD/*.parquet  a day's report
-    <output_uri>/orders/date=YYYY-MM-DD/*.parquet        a day's cleaned orders
-    <output_uri>/customers/date=YYYY-MM-DD/*.parquet     the customers that day's report used
-    <output_uri>/_staging/<run>/...                      a run's output until it is published
-
-A run writes only under its own staging prefix; `publish` then makes each day's partitions hold
-exactly the staged files, day by day, and the staging prefix is removed whatever happened.
+The layout is the project's datasets (datasets.py). A run writes only under its own staging
+prefix; `publish` then makes each day's partitions hold exactly the staged files, day by day, and
+the staging prefix is removed whatever happened.
 """
 
 from __future__ import annotations
@@ -28,14 +20,11 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
+from .datasets import EXTENSIONS, DailyInput, Datasets, Input, SnapshotInput, SnapshotOutput
+
 logger = logging.getLogger(__name__)
 
 REMOTE_SCHEMES = ("s3://", "gs://", "gcs://", "az://", "abfs://", "abfss://")
-ORDERS = "orders"
-CUSTOMERS_FILE = "customers.ndjson"
-REPORT = "daily_report"
-CLEAN_ORDERS = "orders"
-CUSTOMERS = "customers"
 STAGING = "_staging"
 
 
@@ -92,11 +81,6 @@ def join(base: str, name: str) -> str:
     return str(Path(base) / name)
 
 
-def partition(name: str, day: date) -> str:
-    """Return the key of one day's partition of a dataset."""
-    return f"{name}/date={day.isoformat()}"
-
-
 def _store(uri: str) -> Any:  # noqa: ANN401 - an obstore store
     """Open the store rooted at uri (credentials and endpoint from the environment, as Polars)."""
     import obstore.store
@@ -107,7 +91,7 @@ def _store(uri: str) -> Any:  # noqa: ANN401 - an obstore store
 
 
 def list_keys(uri: str, prefix: str = "") -> list[str]:
-    """Return every key below the folder prefix (whole path segments), relative to uri."""
+    """Return every key below the folder prefix (whole path parts), relative to uri."""
     import obstore
 
     return sorted(
@@ -128,30 +112,54 @@ def exists(uri: str, key: str) -> bool:
 
 @dataclass(frozen=True)
 class Inputs:
-    """The files one run reads."""
+    """The files one run reads: each daily input's files by day, each snapshot's file."""
 
-    orders: list[str]
-    customers: str
+    daily: dict[str, dict[date, list[str]]]
+    snapshots: dict[str, str]
+
+    def files(self, dataset: Input) -> list[str]:
+        """Return every file of one input, oldest day first."""
+        if isinstance(dataset, SnapshotInput):
+            return [self.snapshots[dataset.name]]
+        return [uri for _, uris in sorted(self.daily[dataset.name].items()) for uri in uris]
 
 
-def find_inputs(source_uri: str, days: list[date]) -> Inputs:
-    """Return the run's input files, or name every day (and the customers) that is missing."""
-    wanted = {partition(ORDERS, day): day for day in days}
-    orders = [key for key in list_keys(source_uri, f"{ORDERS}/") if key.rsplit("/", 1)[0] in wanted]
-    found = {key.rsplit("/", 1)[0] for key in orders}
-    missing = [str(day) for key, day in wanted.items() if key not in found]
+def _day_files(
+    datasets: Datasets, dataset: DailyInput, source_uri: str, days: list[date]
+) -> dict[date, list[str]]:
+    """Return the input's files of each day (days without files are left out)."""
+    wanted = {datasets.partition(dataset.name, day): day for day in days}
+    found: dict[date, list[str]] = {}
+    for key in list_keys(source_uri, f"{dataset.name}/"):
+        folder, name = key.rsplit("/", 1)
+        if folder in wanted and name.endswith(EXTENSIONS[dataset.format]):
+            found.setdefault(wanted[folder], []).append(join(source_uri, key))
+    return found
+
+
+def find_inputs(datasets: Datasets, source_uri: str, days: list[date]) -> Inputs:
+    """Return the run's input files, or name every day (and snapshot) that is missing."""
     problems = []
-    if missing:
-        problems.append(
-            f"no orders for {', '.join(missing)} under {join(source_uri, ORDERS)}/date=YYYY-MM-DD/"
-        )
-    if not exists(source_uri, CUSTOMERS_FILE):
-        problems.append(f"no customer snapshot at {join(source_uri, CUSTOMERS_FILE)}")
+    daily = {}
+    for dataset in datasets.daily_inputs:
+        daily[dataset.name] = _day_files(datasets, dataset, source_uri, days)
+        missing = [str(day) for day in days if day not in daily[dataset.name]]
+        if missing:
+            extensions = "|".join(EXTENSIONS[dataset.format])
+            problems.append(
+                f"no {dataset.name} for {', '.join(missing)} under "
+                f"{join(source_uri, dataset.name)}/{datasets.partition_key}=YYYY-MM-DD/"
+                f"*{extensions}"
+            )
+    for snapshot in datasets.snapshots:
+        if not exists(source_uri, snapshot.path):
+            problems.append(f"no {snapshot.name} snapshot at {join(source_uri, snapshot.path)}")
     if problems:
         raise MissingInputError(
             "; ".join(problems) + ": write them (`make sample-data` locally), or run other days"
         )
-    return Inputs([join(source_uri, key) for key in orders], join(source_uri, CUSTOMERS_FILE))
+    snapshots = {item.name: join(source_uri, item.path) for item in datasets.snapshots}
+    return Inputs(daily, snapshots)
 
 
 def new_staging() -> str:
@@ -160,7 +168,7 @@ def new_staging() -> str:
     return f"{STAGING}/{stamp}-{uuid.uuid4().hex[:8]}"
 
 
-def publish(output_uri: str, staging: str, days: list[date]) -> None:
+def publish(datasets: Datasets, output_uri: str, staging: str, days: list[date]) -> None:
     """Make each day's partitions hold exactly the run's staged files, one day at a time.
 
     A file replaces its namesake in one step (a rename locally, a copy on an object store), so
@@ -172,12 +180,12 @@ def publish(output_uri: str, staging: str, days: list[date]) -> None:
     store = _store(output_uri)
     staged = list_keys(output_uri, f"{staging}/")
     for day in days:
-        for name in (REPORT, CLEAN_ORDERS, CUSTOMERS):
-            target = partition(name, day)
+        for output in datasets.outputs:
+            target = datasets.partition(output.name, day)
             old = set(list_keys(output_uri, f"{target}/"))
-            # One customer snapshot serves every day of the run, so it is copied; the rest move.
-            shared = name == CUSTOMERS
-            source = f"{staging}/{CUSTOMERS}/" if shared else f"{staging}/{target}/"
+            # A snapshot serves every day of the run, so it is copied; the rest move.
+            shared = isinstance(output, SnapshotOutput)
+            source = f"{staging}/{output.name}/" if shared else f"{staging}/{target}/"
             place = obstore.copy if shared else obstore.rename
             new = set()
             for key in staged:

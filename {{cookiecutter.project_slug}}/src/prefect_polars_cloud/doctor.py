@@ -80,21 +80,21 @@ def required_api_problem() -> str | None:
 def alerts_report(settings: Settings) -> tuple[str, str | None]:
     """Return the doctor's alerts line, and a problem when deployed runs would fail unnoticed."""
     from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterTags
 
-    from .alerts import AlertsError, alert_status, deployment_ids
+    from .alerts import alert_status
 
     if settings.alerts == "none":
         return "off (make alerts sends none)", None
     with get_client(sync_client=True) as client:
-        counts = alert_status(client)
+        counts = alert_status(client, settings)
         missing = [name for name, count in counts.items() if count == 0]
         if not missing:
             return f"{settings.alerts}: {', '.join(repr(name) for name in counts)} on the API", None
-        try:
-            deployment_ids(client)
-        except AlertsError:
-            # Nothing deployed yet: `make alerts` comes after `make deploy`.
-            return "MISSING (nothing deployed yet: run `make alerts` after `make deploy`)", None
+        tagged = DeploymentFilter(tags=DeploymentFilterTags(all_=[settings.label]))
+        if not client.read_deployments(deployment_filter=tagged, limit=1):
+            # Nothing deployed yet, so no run can fail unnoticed.
+            return "MISSING (nothing deployed yet: run `make alerts`)", None
     names = ", ".join(repr(name) for name in missing)
     return "MISSING", f"the automations {names} are not on the Prefect API; run `make alerts`"
 

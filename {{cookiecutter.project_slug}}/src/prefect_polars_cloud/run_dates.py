@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 
-from .settings import ENV_PREFIX
+from .settings import env_prefix
 
 
 class RunDatesError(ValueError):
@@ -53,7 +53,7 @@ def resolve_days(
     if count > max_days:
         raise RunDatesError(
             f"{first}..{last} is {count} days, more than the {max_days} one run accepts; "
-            f"split the range, or raise {ENV_PREFIX}MAX_BACKFILL_DAYS"
+            f"split the range, or raise {env_prefix()}MAX_BACKFILL_DAYS"
         )
     return [first + timedelta(days=offset) for offset in range(count)]
 

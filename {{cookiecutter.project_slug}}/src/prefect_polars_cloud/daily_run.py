@@ -1,0 +1,161 @@
+"""One run of a daily pipeline: its days, inputs, staging and compute, handed to its tasks.
+
+    with daily_run(DATASETS, start, end, source_uri, output_uri) as run:
+        ...tasks that scan run's inputs and sink into its outputs...
+    return run.location(REPORT)
+
+Entering checks the days and finds every input (a missing day fails before any compute) and
+opens the compute session. Leaving stops every cluster; then, only if the block succeeded,
+publishes the staged outputs day by day; the staging prefix is removed whatever happened, and
+the run's artifact shows the published days.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import date
+
+import polars as pl
+from prefect import get_run_logger, runtime, task
+from prefect.artifacts import create_markdown_artifact
+from prefect.cache_policies import NONE
+from prefect.context import TaskRunContext
+
+from .compute import ComputeSession, validate_uris
+from .datasets import DailyInput, DailyOutput, Datasets, Input, Output, scan_days, scan_file
+from .flow_run import labels, lineage
+from .input_errors import named_input
+from .project import current
+from .run_dates import resolve_days
+from .settings import Settings, get_settings
+from .storage import Inputs, discard, find_inputs, join, list_keys, new_staging, publish
+from .summary import summarize
+
+
+@dataclass
+class DailyRun:
+    """What a run's tasks need: scan inputs, read staged outputs, sink queries on a preset.
+
+    Tasks take it as their argument (with `cache_policy=NONE`: it holds live compute).
+    """
+
+    datasets: Datasets
+    days: list[date]
+    inputs: Inputs
+    output_uri: str
+    staging_uri: str
+    compute: ComputeSession
+    settings: Settings
+
+    @contextmanager
+    def scan(self, dataset: Input) -> Iterator[pl.LazyFrame]:
+        """Yield the input's files of the run as one LazyFrame; a bad file is named in an error.
+
+        Sink the query inside the block: Polars reads the files only then.
+        """
+        files = self.inputs.files(dataset)
+        if isinstance(dataset, DailyInput):
+            frame = scan_days(dataset, self.inputs.daily[dataset.name], self.datasets.partition_key)
+            # Polars does not say which of several files is bad: name the one, or their folder.
+            shown = files[0] if len(files) == 1 else files[0].rsplit("/", 2)[0]
+        else:
+            frame, shown = scan_file(dataset, files[0]), files[0]
+        with named_input(shown, dataset.columns):
+            yield frame
+
+    def staged(self, output: Output) -> str:
+        """Return where the run stages an output: a folder (per day) or one Parquet file."""
+        folder = join(self.staging_uri, output.name)
+        return folder if isinstance(output, DailyOutput) else join(folder, f"{output.name}.parquet")
+
+    def read(self, output: Output) -> pl.LazyFrame:
+        """Scan an output this run staged (an earlier task's), for a later query."""
+        if isinstance(output, DailyOutput):
+            return pl.scan_parquet(f"{self.staged(output).rstrip('/')}/", hive_partitioning=True)
+        return pl.scan_parquet(self.staged(output))
+
+    def has_rows(self, output: Output) -> bool:
+        """Tell whether an earlier task staged any file of the output."""
+        return bool(list_keys(self.staging_uri, f"{output.name}/"))
+
+    def sink(self, query: pl.LazyFrame, output: Output, preset: str) -> None:
+        """Run query on the preset's compute into the output's staging, a folder per day.
+
+        The query of a DailyOutput must carry the partition key column (see Datasets).
+        """
+        context = TaskRunContext.get()
+        name = context.task.name if context else output.name
+        target: str | pl.PartitionBy = self.staged(output)
+        if isinstance(output, DailyOutput):
+            target = pl.PartitionBy(
+                f"{self.staged(output).rstrip('/')}/",
+                key=self.datasets.partition_key,
+                include_key=False,
+            )
+        self.compute.sink_parquet(query, target, preset, labels(name), lineage(name))
+
+    def start(self, *presets: str) -> None:
+        """Boot the presets' clusters side by side now (unless BOOT_ALL_AT_START is false)."""
+        if self.settings.boot_all_at_start:
+            self.compute.start(*presets)
+
+    def release(self, preset: str) -> None:
+        """Stop the preset's cluster now: the run sends it no more queries."""
+        self.compute.release(preset)
+
+    def location(self, output: Output) -> str:
+        """Return where an output is published."""
+        return join(self.output_uri, output.name)
+
+
+@task(cache_policy=NONE)
+def publish_days(datasets: Datasets, output_uri: str, staging: str, days: list[date]) -> None:
+    """Replace each day's partitions with the run's staged files."""
+    publish(datasets, output_uri, staging, days)
+
+
+@task(cache_policy=NONE)
+def publish_summary(datasets: Datasets, output_uri: str, days: list[date], cloud: str) -> None:
+    """Show the run's days and its Polars Cloud queries and cost in the UI."""
+    flow = runtime.flow_run.flow_name or "run"
+    summary = summarize(flow, datasets, output_uri, days, current().day_totals)
+    for warning in summary.warnings():
+        get_run_logger().warning(warning)
+    create_markdown_artifact(
+        key=flow.lower().replace("_", "-"),
+        markdown=summary.markdown() + cloud,
+        description=f"{flow} by day",
+    )
+
+
+@contextmanager
+def daily_run(
+    datasets: Datasets,
+    start: date | str | None,
+    end: date | str | None,
+    source_uri: str | None,
+    output_uri: str | None,
+) -> Iterator[DailyRun]:
+    """Open a run of the days start..end (default: the day before the scheduled start)."""
+    settings = get_settings()
+    days = resolve_days(
+        start, end, runtime.flow_run.scheduled_start_time, settings.max_backfill_days
+    )
+    source_uri = source_uri or settings.source_uri
+    output_uri = output_uri or settings.output_uri
+    validate_uris(settings, source_uri, output_uri)
+    inputs = find_inputs(datasets, source_uri, days)  # a missing day fails here, before compute
+    staging = new_staging()
+    try:
+        with ComputeSession(settings) as compute:
+            yield DailyRun(
+                datasets, days, inputs, output_uri, join(output_uri, staging), compute, settings
+            )
+        publish_days(datasets, output_uri, staging, days)
+    finally:
+        discard(output_uri, staging)
+    publish_summary(
+        datasets, output_uri, days, compute.evidence.markdown(settings.price_per_vcpu_hour)
+    )

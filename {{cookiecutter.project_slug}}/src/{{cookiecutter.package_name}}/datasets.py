@@ -1,0 +1,46 @@
+"""The pipeline's datasets: what it reads, what it writes, by day. Everything else reads this.
+
+<source_uri>/orders/date=YYYY-MM-DD/*.csv             ORDERS: a day's orders
+<source_uri>/customers.ndjson                         CUSTOMERS: the customer snapshot
+<output_uri>/daily_report/date=YYYY-MM-DD/*.parquet   REPORT: a day's report
+<output_uri>/orders/date=YYYY-MM-DD/*.parquet         CLEAN_ORDERS: a day's cleaned orders
+<output_uri>/customers/date=YYYY-MM-DD/*.parquet      CUSTOMERS_USED: the customers it used
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+from prefect_polars_cloud.datasets import (
+    DailyInput,
+    DailyOutput,
+    Datasets,
+    SnapshotInput,
+    SnapshotOutput,
+)
+
+ORDERS = DailyInput(
+    "orders",
+    format="csv",
+    schema={
+        "order_id": pl.Int64,
+        "customer_id": pl.Int64,
+        "order_ts": pl.String,  # ISO-8601, UTC
+        "amount": pl.Float64,  # may be empty or negative: such orders are dropped
+    },
+)
+CUSTOMERS = SnapshotInput(
+    "customers.ndjson",
+    format="ndjson",
+    schema={"customer_id": pl.Int64, "segment": pl.String, "country": pl.String},
+)
+CLEAN_ORDERS = DailyOutput("orders")
+CUSTOMERS_USED = SnapshotOutput("customers")
+REPORT = DailyOutput("daily_report")
+
+DATASETS = Datasets(
+    inputs=(ORDERS, CUSTOMERS),
+    outputs=(REPORT, CLEAN_ORDERS, CUSTOMERS_USED),
+    report=REPORT,  # what the run's artifact and `make run` summarise
+    partition_key="date",
+)
