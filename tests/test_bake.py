@@ -152,6 +152,34 @@ def test_no_template_syntax_survives(baked: Baked) -> None:
     assert not leftovers
 
 
+LIBRARY = TEMPLATE / "{{cookiecutter.project_slug}}" / "src" / "prefect_polars_cloud"
+# Names of the example pipeline, which the library must never know (as whole words, so that
+# "path segments" or AWS's "customer-managed key" are not taken for them).
+EXAMPLE_NAMES = re.compile(
+    r"\b(orders|customers|customer_id|revenue|segments?|daily[_-]reports?|order_(id|ts|date))\b",
+    re.IGNORECASE,
+)
+
+
+def test_the_library_is_the_same_bytes_in_every_bake(baked: Baked) -> None:
+    # Every case of the matrix (names, backends, pool types, presets) against the template's
+    # own files: all bakes are byte-identical to it, hence to each other.
+    generated = baked.path / "src" / "prefect_polars_cloud"
+    source = {path.relative_to(LIBRARY): path.read_bytes() for path in LIBRARY.rglob("*.py")}
+    baked_files = {path.relative_to(generated): path.read_bytes() for path in generated.rglob("*.py")}
+    assert baked_files == source
+
+
+def test_the_library_knows_no_example_name() -> None:
+    found = [
+        f"{path.relative_to(LIBRARY)}:{number}: {line.strip()}"
+        for path in sorted(LIBRARY.rglob("*.py"))
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1)
+        if EXAMPLE_NAMES.search(line) or "cookiecutter" in line
+    ]
+    assert not found, "the library names the example (or cookiecutter):\n" + "\n".join(found)
+
+
 def test_pyproject_parses_and_names_the_project(baked: Baked) -> None:
     pyproject = tomllib.loads(read(baked, "pyproject.toml"))
     slug, package = baked.answers["project_slug"], baked.answers["package_name"]
