@@ -84,6 +84,7 @@ TEST_FILES = (
     "tests/test_presets.py",
     "tests/test_retries.py",
     "tests/test_run_dates.py",
+    "tests/test_scheduler.py",
     "tests/test_sample_data.py",
     "tests/test_settings.py",
 )
