@@ -75,6 +75,7 @@ TEST_FILES = (
     "tests/test_doctor_blocks.py",
     "tests/test_flow_cloud.py",
     "tests/test_flow_local.py",
+    "tests/test_hung_api.py",
     "tests/test_input_errors.py",
     "tests/test_job_variables.py",
     "tests/test_manifests.py",
