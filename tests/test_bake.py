@@ -90,6 +90,7 @@ TEST_FILES = (
     "tests/test_doctor_blocks.py",
     "tests/test_flow_cloud.py",
     "tests/test_flow_local.py",
+    "tests/test_hung_api.py",
     "tests/test_input_errors.py",
     "tests/test_job_variables.py",
     "tests/test_manifests.py",
@@ -99,6 +100,7 @@ TEST_FILES = (
     "tests/test_presets.py",
     "tests/test_retries.py",
     "tests/test_run_dates.py",
+    "tests/test_scheduler.py",
     "tests/test_sample_data.py",
     "tests/test_settings.py",
 )

@@ -1,5 +1,5 @@
-"""The generated uv.lock: one Polars runtime, no dependency known to break Prefect, and the
-prefect-version prefect.yaml records is the one the lock installs."""
+"""The generated uv.lock: one Polars runtime, no dependency known to break Prefect (too new or
+too old), and the prefect-version prefect.yaml records is the one the lock installs."""
 
 from __future__ import annotations
 
@@ -13,6 +13,11 @@ from helpers import Baked
 # Versions known to break the locked Prefect: (package, first broken version, what happens).
 # fastapi 0.151 drops `min_items`: Prefect 3.8's server and embedded mode then fail every call.
 KNOWN_BREAKS = (("fastapi", (0, 151), "Body() got an unexpected keyword argument 'min_items'"),)
+# Versions too old for the locked Prefect: (package, first good version, what happens below it).
+# whenever 0.10 on Python 3.11: the server's scheduler never creates a run of a cron deployment.
+KNOWN_TOO_OLD = (
+    ("whenever", (0, 11), "tzinfo must be of type ZoneInfo (exactly), got Timezone('UTC')"),
+)
 
 
 def release(version: str) -> tuple[int, ...]:
@@ -56,6 +61,15 @@ def test_no_dependency_known_to_break_prefect_is_locked(locked: Callable[[str], 
     for name, broken, symptom in KNOWN_BREAKS:
         for version in locked(name):
             assert release(version) < broken, f"{name} {version} is locked; it breaks Prefect: {symptom}"
+
+
+def test_no_dependency_known_too_old_for_prefect_is_locked(
+    locked: Callable[[str], list[str]],
+) -> None:
+    for name, good, symptom in KNOWN_TOO_OLD:
+        assert locked(name), f"{name} is not in the lock"
+        for version in locked(name):
+            assert release(version) >= good, f"{name} {version} is locked; Prefect then: {symptom}"
 
 
 def test_prefect_version_in_prefect_yaml_is_the_locked_one(

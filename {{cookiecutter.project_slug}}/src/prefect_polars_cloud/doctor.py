@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+import contextvars
+import threading
 from collections.abc import Callable
 
 from .cloud import login
 from .credentials import ServiceAccount, fetch_service_account
 from .presets import Preset, PresetError, load_presets
 from .settings import Settings
+
+# One health request: a server that answers replies in milliseconds, Prefect Cloud in well under
+# a second (the post-gen hook allows 5 s too). Every command that needs the API checks it first,
+# so, with Python's start on a busy machine, it fails within 20 s.
+API_TIMEOUT_S = 5.0
+PROBE_GRACE_S = 1.0  # for the client's own setup, before the request's timeout starts
+# The secret backends that load a Prefect block, so read through the Prefect API.
+API_BACKENDS = ("prefect-secret", "aws-secret-block")
 
 
 def describe(settings: Settings) -> list[str]:
@@ -44,14 +54,48 @@ def configured_api_url() -> str | None:
     return PREFECT_API_URL.value() or None
 
 
-def check_prefect_api(url: str) -> str | None:
-    """Return a problem with the Prefect API at url, or None when it is healthy."""
+def _healthcheck(timeout_s: float) -> BaseException | None:
+    """Ask the configured API for /health once, each step bounded by timeout_s."""
     from prefect.client.orchestration import get_client
+    from prefect.settings import PREFECT_CLIENT_MAX_RETRIES, temporary_settings
 
-    with get_client(sync_client=True) as client:
-        error = client.api_healthcheck()
+    # Prefect's client retries a read timeout five times, each of PREFECT_API_REQUEST_TIMEOUT
+    # (60 s): a server that accepts and never answers would hold a command for minutes.
+    try:
+        with temporary_settings(updates={PREFECT_CLIENT_MAX_RETRIES: 0}):
+            with get_client(sync_client=True, httpx_settings={"timeout": timeout_s}) as client:
+                return client.api_healthcheck()
+    except Exception as error:  # noqa: BLE001 - returned, as api_healthcheck returns its own
+        return error
+
+
+def check_prefect_api(url: str, timeout_s: float | None = None) -> str | None:
+    """Return a problem with the Prefect API at url, or None when it answers in time.
+
+    timeout_s defaults to API_TIMEOUT_S.
+    """
+    import httpx
+
+    timeout_s = API_TIMEOUT_S if timeout_s is None else timeout_s
+    outcome: list[BaseException | None] = []
+    # The caller's Prefect settings (temporary_settings included) hold in the probe's thread.
+    context = contextvars.copy_context()
+    probe = threading.Thread(
+        target=lambda: outcome.append(context.run(_healthcheck, timeout_s)),
+        name="prefect-api-probe",
+        daemon=True,  # what httpx cannot bound (a name lookup) must not keep the process alive
+    )
+    probe.start()
+    probe.join(timeout_s + PROBE_GRACE_S)
+    error = outcome[0] if outcome else TimeoutError()
     if error is None:
         return None
+    if isinstance(error, TimeoutError | httpx.TimeoutException):
+        # ReadTimeout: something accepts connections there but never replies (a hung server).
+        return (
+            f"the Prefect API at {url} did not answer within {timeout_s:g} s "
+            f"({type(error).__name__}); restart it or fix PREFECT_API_URL"
+        )
     return (
         f"the Prefect API at {url} is unreachable ({type(error).__name__}); "
         "start it or fix PREFECT_API_URL"
@@ -143,22 +187,27 @@ def run_doctor(settings: Settings, say: Callable[[str], None] = print) -> list[s
         say(f"preset {name + ':':<8} {preset.describe()}")
         if settings.compute_mode == "cloud":
             say(f"  {'':<14}{preset.lifecycle(settings)}")
-    try:
-        account = fetch_service_account(settings)
-    except Exception as error:  # noqa: BLE001 - every failure is reported, not raised
-        problems.append(str(error))
-        say("credentials:    NOT FOUND")
-    else:
-        say(f"credentials:    {masked(account)}")
-        problems += manifests_report(settings, presets, account, say)
     url = configured_api_url()
+    # Checked before the credentials: the block backends read them through this API, and a
+    # silent API would otherwise hold the doctor for minutes.
+    api_problem = check_prefect_api(url) if url else None
+    if api_problem and settings.secret_backend in API_BACKENDS:
+        say("credentials:    NOT CHECKED (the backend's block is on the Prefect API)")
+    else:
+        try:
+            account = fetch_service_account(settings)
+        except Exception as error:  # noqa: BLE001 - every failure is reported, not raised
+            problems.append(str(error))
+            say("credentials:    NOT FOUND")
+        else:
+            say(f"credentials:    {masked(account)}")
+            problems += manifests_report(settings, presets, account, say)
     if url is None:
         say("prefect api:    not configured (make run starts a server for its run)")
         return problems
-    problem = check_prefect_api(url)
-    say(f"prefect api:    {'UNREACHABLE' if problem else 'healthy'} ({url})")
-    if problem:
-        return [*problems, problem]
+    say(f"prefect api:    {'UNREACHABLE' if api_problem else 'healthy'} ({url})")
+    if api_problem:
+        return [*problems, api_problem]
     line, problem = alerts_report(settings)
     say(f"alerts:         {line}")
     return problems + ([problem] if problem else [])
