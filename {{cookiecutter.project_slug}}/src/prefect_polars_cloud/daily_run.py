@@ -31,7 +31,11 @@ from .project import current
 from .run_dates import resolve_days
 from .settings import Settings, get_settings
 from .storage import Inputs, discard, find_inputs, join, list_keys, new_staging, publish
-from .summary import summarize
+from .project import DayTotals
+from .summary import RunSummary, summarize
+
+# The summary of the last run this process published, for `make run` to print.
+last_summary: list[RunSummary] = []
 
 
 @dataclass
@@ -117,10 +121,13 @@ def publish_days(datasets: Datasets, output_uri: str, staging: str, days: list[d
 
 
 @task(cache_policy=NONE)
-def publish_summary(datasets: Datasets, output_uri: str, days: list[date], cloud: str) -> None:
+def publish_summary(
+    datasets: Datasets, output_uri: str, days: list[date], totals: DayTotals | None, cloud: str
+) -> None:
     """Show the run's days and its Polars Cloud queries and cost in the UI."""
     flow = runtime.flow_run.flow_name or "run"
-    summary = summarize(flow, datasets, output_uri, days, current().day_totals)
+    summary = summarize(flow, datasets, output_uri, days, totals)
+    last_summary[:] = [summary]
     for warning in summary.warnings():
         get_run_logger().warning(warning)
     create_markdown_artifact(
@@ -137,8 +144,16 @@ def daily_run(
     end: date | str | None,
     source_uri: str | None,
     output_uri: str | None,
+    totals: DayTotals | None = None,
 ) -> Iterator[DailyRun]:
-    """Open a run of the days start..end (default: the day before the scheduled start)."""
+    """Open a run of the days start..end (default: the day before the scheduled start).
+
+    The artifact totals each day of `datasets.report` with `totals`, by default the project's
+    (Project.day_totals) when datasets are the project's own; else it counts rows only.
+    """
+    project = current()
+    if totals is None and datasets is project.datasets:
+        totals = project.day_totals
     settings = get_settings()
     days = resolve_days(
         start, end, runtime.flow_run.scheduled_start_time, settings.max_backfill_days
@@ -156,6 +171,5 @@ def daily_run(
         publish_days(datasets, output_uri, staging, days)
     finally:
         discard(output_uri, staging)
-    publish_summary(
-        datasets, output_uri, days, compute.evidence.markdown(settings.price_per_vcpu_hour)
-    )
+    cloud = compute.evidence.markdown(settings.price_per_vcpu_hour)
+    publish_summary(datasets, output_uri, days, totals, cloud)

@@ -48,9 +48,8 @@ def load_flow(module: str, folder: Path = FLOWS_DIR) -> Callable[..., Any]:
 def run_locally(flow: Callable[..., str], argv: Sequence[str] | None = None) -> int:
     """Run the flow on local Polars: every sample day, or START..END (`make run`)."""
     from .interrupts import exit_code, stop_on_signals
-    from .project import current
     from .settings import env_prefix, get_settings
-    from .summary import read_day, summarize
+    from .daily_run import last_summary
 
     parser = argparse.ArgumentParser(description=run_locally.__doc__)
     parser.add_argument("--source", type=Path, default=SAMPLE_DIR)
@@ -91,13 +90,13 @@ def run_locally(flow: Callable[..., str], argv: Sequence[str] | None = None) -> 
                 traceback.print_exc()
             print(f"ERROR: {error}", file=sys.stderr)
             return 1
-    project, output = current(), str(args.output.resolve())
-    name = getattr(flow, "name", "run")
-    print(f"\n{summarize(name, project.datasets, output, days, project.day_totals).markdown()}")
-    last = read_day(output, project.datasets.partition(project.datasets.report.name, days[-1]))
-    key = project.datasets.partition_key
-    print(f"written to {report_uri}/{key}=YYYY-MM-DD/; the first rows of {days[-1]}:")
-    print(last.head(10) if last is not None else "(no rows)")
+    if last_summary:  # what the run's artifact shows, and the last day's first rows
+        summary = last_summary[-1]
+        print(f"\n{summary.markdown()}")
+        print(f"written to {summary.location}/; the first rows of {days[-1]}:")
+        print(summary.last_day.head(10) if summary.last_day is not None else "(no rows)")
+    else:
+        print(f"written to {report_uri}")
     return 0
 
 

@@ -34,6 +34,8 @@ class RunSummary:
     title: str
     location: str
     days: list[DaySummary]
+    # The last day's rows, for `make run` to show (None when that day has none).
+    last_day: pl.DataFrame | None = None
 
     def warnings(self) -> list[str]:
         """Return what a reader of this report must be told before trusting it."""
@@ -81,15 +83,19 @@ def read_day(output_uri: str, partition: str) -> pl.DataFrame | None:
 
 
 def summarize(
-    title: str, datasets: Datasets, output_uri: str, days: list[date], totals: DayTotals
+    title: str,
+    datasets: Datasets,
+    output_uri: str,
+    days: list[date],
+    totals: DayTotals | None,
 ) -> RunSummary:
-    """Total each day of the run from its published partition of the report."""
-    summaries = []
+    """Total each day of the run from its published partition of the report (rows alone when
+    there is no totals function)."""
+    summaries, frame = [], None
     for day in days:
         frame = read_day(output_uri, datasets.partition(datasets.report.name, day))
-        summaries.append(
-            DaySummary(day, 0, {})
-            if frame is None
-            else DaySummary(day, frame.height, totals(frame))
-        )
-    return RunSummary(title, join(output_uri, datasets.report.name), summaries)
+        if frame is None:
+            summaries.append(DaySummary(day, 0, {}))
+        else:
+            summaries.append(DaySummary(day, frame.height, totals(frame) if totals else {}))
+    return RunSummary(title, join(output_uri, datasets.report.name), summaries, frame)

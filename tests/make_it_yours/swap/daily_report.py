@@ -1,0 +1,60 @@
+"""Statistics per site and day from the sensors' readings."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from prefect import flow, task
+from prefect.cache_policies import NONE
+from prefect.futures import wait
+
+from prefect_polars_cloud.daily_run import DailyRun, daily_run
+from prefect_polars_cloud.flow_run import retried, run_name
+from PACKAGE import queries
+from PACKAGE.datasets import DATASETS, READINGS, SENSORS, SENSORS_USED, SITE_STATS, VALID_READINGS
+
+
+@task(cache_policy=NONE)
+def prepare_readings(run: DailyRun) -> None:
+    """Keep the valid readings, a folder per day, on the small preset."""
+    with run.scan(READINGS) as readings:
+        run.sink(queries.valid_readings(readings), VALID_READINGS, "small")
+
+
+@task(cache_policy=NONE)
+def prepare_sensors(run: DailyRun) -> None:
+    """Copy the sensor table as the run saw it, on the small preset."""
+    with run.scan(SENSORS) as sensors:
+        run.sink(sensors, SENSORS_USED, "small")
+
+
+@task(cache_policy=NONE)
+def build_stats(run: DailyRun) -> None:
+    """Aggregate per site and day on the large preset."""
+    stats = queries.site_stats(run.read(VALID_READINGS), run.read(SENSORS_USED))
+    run.sink(stats, SITE_STATS, "large")
+
+
+@flow(name="daily-report", flow_run_name=run_name)
+def daily_report(
+    start: date | None = None,
+    end: date | None = None,
+    source_uri: str | None = None,
+    output_uri: str | None = None,
+) -> str:
+    """Compute the site statistics of start..end (default: the day before the scheduled start)."""
+    with daily_run(DATASETS, start, end, source_uri, output_uri) as run:
+        run.start("small", "large")
+        readings = retried(prepare_readings).submit(run)
+        sensors = retried(prepare_sensors).submit(run)
+        wait([readings, sensors])
+        readings.result(), sensors.result()
+        run.release("small")
+        retried(build_stats)(run)
+    return run.location(SITE_STATS)
+
+
+if __name__ == "__main__":
+    from prefect_polars_cloud.local_run import run_locally
+
+    raise SystemExit(run_locally(daily_report))

@@ -1,0 +1,137 @@
+"""Make it yours: another pipeline and a second flow on a fresh bake, by the README's steps.
+
+The swap (tests/make_it_yours/swap: sensor readings as NDJSON by day, a sensor table as CSV,
+statistics per site out) may change at most five files outside tests/, all in the package or the
+flow; the second flow is one flow file plus its prefect.yaml entries. Then the bake's own tests,
+lint, and both flows locally and on the simulated cloud are green (slow: installs a bake).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from helpers import Baked, answers_for, bake, clean_environment, describe, run, run_ok
+
+pytestmark = pytest.mark.slow
+
+FIXTURES = Path(__file__).resolve().parent / "make_it_yours"
+# A test of the example pipeline names one of these; the swap replaces such tests with its own.
+EXAMPLE = re.compile(r"\b(orders|customers|customer_id|revenue|segment|order_ts)\b")
+ROOM_FILES = ("datasets.py", "queries.py", "sample_data.py", "summary.py")
+INSTALL_TIMEOUT = 1200
+
+
+def copy_in(source: Path, target: Path, package: str) -> None:
+    """Copy a fixture into the bake, naming the bake's package."""
+    target.write_text(source.read_text().replace("PACKAGE", package), encoding="utf-8")
+
+
+def changed_outside_tests(project: Path) -> list[str]:
+    """Return the files git sees changed, added or removed since the last commit, tests/ aside."""
+    status = run_ok(["git", "status", "--porcelain", "--untracked-files=all"], project).stdout
+    paths = [line[3:].strip() for line in status.splitlines()]
+    return sorted(path for path in paths if not path.startswith("tests/"))
+
+
+def commit(project: Path, message: str) -> None:
+    """Commit everything, so the next step's changes can be counted alone."""
+    run_ok(["git", "add", "-A"], project)
+    identity = ["-c", "user.name=test", "-c", "user.email=test@example.com"]
+    run_ok(["git", *identity, "commit", "-qm", message, "--no-verify"], project)
+
+
+def swap_the_pipeline(project: Path, package: str) -> None:
+    """Replace the example's room files and flow, and its tests, with the sensor pipeline's."""
+    for name in ROOM_FILES:
+        copy_in(FIXTURES / "swap" / name, project / "src" / package / name, package)
+    copy_in(FIXTURES / "swap" / "daily_report.py", project / "flows" / "daily_report.py", package)
+    for test in (project / "tests").glob("*.py"):
+        if EXAMPLE.search(test.read_text(encoding="utf-8")):
+            test.unlink()
+    copy_in(FIXTURES / "swap" / "test_site_stats.py", project / "tests" / "test_site_stats.py", package)
+
+
+def add_the_second_flow(project: Path, package: str) -> None:
+    """Add flows/site_peaks.py, its test, and a copy of the daily-report deployments for it."""
+    copy_in(FIXTURES / "second_flow" / "site_peaks.py", project / "flows" / "site_peaks.py", package)
+    copy_in(
+        FIXTURES / "second_flow" / "test_site_peaks.py",
+        project / "tests" / "test_site_peaks.py",
+        package,
+    )
+    prefect_yaml = project / "prefect.yaml"
+    text = prefect_yaml.read_text(encoding="utf-8")
+    head, deployments = text.split("\ndeployments:\n", 1)
+    copies = (
+        deployments.replace("name: daily-report", "name: site-peaks")
+        .replace("flows/daily_report.py:daily_report", "flows/site_peaks.py:site_peaks")
+    )
+    prefect_yaml.write_text(f"{head}\ndeployments:\n{deployments.rstrip()}\n\n{copies}", "utf-8")
+
+
+@dataclass(frozen=True)
+class Project:
+    """The fresh bake the steps are applied to, its package, and the environment to run it."""
+
+    path: Path
+    package: str
+    env: dict[str, str]
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory: pytest.TempPathFactory) -> Project:
+    """A fresh default bake; the first test swaps the pipeline and adds the second flow."""
+    root = tmp_path_factory.mktemp("make-it-yours")
+    baked = Baked(bake(root), answers_for())
+    env = clean_environment(
+        PREFECT_HOME=str(root / "prefect-home"), PREFECT_SERVER_ANALYTICS_ENABLED="false"
+    )
+    commit(baked.path, "generated")  # the post-gen hook stages everything; a user commits
+    return Project(baked.path, baked.answers["package_name"], env)
+
+
+def test_the_swap_and_the_second_flow_touch_only_the_room_and_the_flows(project: Project) -> None:
+    path, package = project.path, project.package
+
+    swap_the_pipeline(path, package)
+    swapped = changed_outside_tests(path)
+    commit(path, "the sensors' pipeline")
+    add_the_second_flow(path, package)
+    second = changed_outside_tests(path)
+    commit(path, "a second flow")
+
+    assert len(swapped) <= 5, swapped
+    assert all(name.startswith((f"src/{package}/", "flows/")) for name in swapped), swapped
+    assert second == ["flows/site_peaks.py", "prefect.yaml"]
+
+
+@pytest.mark.parametrize(
+    "targets",
+    [
+        ["install"],
+        ["test"],
+        ["lint"],
+        ["run"],
+        ["run", "CLOUD=sim"],
+        ["run", "FLOW=site_peaks"],
+        ["run", "CLOUD=sim", "FLOW=site_peaks"],
+    ],
+    ids=" ".join,
+)
+def test_every_target_is_green_on_the_new_pipeline(project: Project, targets: list[str]) -> None:
+    if not (project.path / "flows" / "site_peaks.py").exists():
+        pytest.skip("the swap did not apply; see the test above")
+    command = ["make", *targets, "ROWS=500", "DAYS=2"]
+    result = run(command, project.path, env=project.env, timeout=INSTALL_TIMEOUT)
+    assert result.returncode == 0, describe(result)
+    if targets[0] == "run":
+        output = project.path / "data" / "output"
+        if "CLOUD=sim" in targets:
+            output = output / "simulated"
+            assert "SIMULATION" in result.stdout
+        name = "sensor_peaks" if "FLOW=site_peaks" in targets else "site_stats"
+        days = {path.parent.name for path in (output / name).glob("date=*/*.parquet")}
+        assert len(days) == 2, result.stdout
