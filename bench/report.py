@@ -76,7 +76,7 @@ def render(results: dict, arguments: str) -> str:
         f"## The sample day: local vs the cloud path, simulated (median of {results['repeats']} runs)",
         "",
         "`local`: `python flows/daily_report.py` (`make run`); `simulated cloud`: `python -m",
-        "tests.simulated_run` (`make run CLOUD=sim`): the flow in cloud mode through the real",
+        "prefect_polars_cloud.testing.simulated_run` (`make run CLOUD=sim`): the flow in cloud mode through the real",
         "`polars_cloud` client (login, one cluster per preset, each query sent, clusters stopped), with",
         "Polars Cloud's server side and S3 simulated in the same process, which runs each query on",
         "local Polars. Both against a running Prefect server. The difference is the cloud path's",

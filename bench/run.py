@@ -171,7 +171,7 @@ def cloud_path(project: Path, sizes: list[int], repeats: int) -> list[dict[str, 
             shutil.rmtree(sample, ignore_errors=True)
             sample_data(project, size, 1, sample)
             local_runs, cloud_runs = side_by_side(
-                [python, "flows/daily_report.py"], [python, "-m", "tests.simulated_run"], project, env, repeats
+                [python, "flows/daily_report.py"], [python, "-m", "prefect_polars_cloud.testing.simulated_run", "--flow", "daily_report"], project, env, repeats
             )
             local = statistics.median(r.seconds for r in local_runs)
             cloud = statistics.median(r.seconds for r in cloud_runs)

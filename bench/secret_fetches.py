@@ -27,10 +27,10 @@ def count_reads(project: Path) -> int:
     import pytest
 
     from tests.conftest import CLIENT_ID, CLIENT_SECRET
-    from tests.polars_cloud_sim import PolarsCloudSimulator
+    from prefect_polars_cloud.testing.polars_cloud_sim import PolarsCloudSimulator
     from tests.stores import ENV_PREFIX, SecretStore, count_secret_reads
 
-    package = next(p.name for p in (project / "src").iterdir() if (p / "credentials.py").exists())
+    package = next(p.name for p in (project / "src").iterdir() if (p / "project.py").exists())
     sample_data = __import__(f"{package}.sample_data", fromlist=["write_sample_data"])
     patcher = pytest.MonkeyPatch()
     SecretStore("aws-secrets-manager", patcher).select().put()

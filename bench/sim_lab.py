@@ -1,7 +1,7 @@
 """The simulated Polars Cloud the lifecycle scenarios run against, and what its clusters bill.
 
 Runs in a baked project's environment, with the project's root as working directory and on
-sys.path (tests.polars_cloud_sim is the project's own simulator, used unmodified).
+sys.path (prefect_polars_cloud.testing.polars_cloud_sim, the project's simulator, unmodified).
 
 Time is scaled: every latency the simulator injects is the real one times `scale` (a 90 s boot
 is 0.9 s at 0.01), and so is the idle timeout a cluster that is never stopped bills until. The
@@ -21,7 +21,7 @@ from types import ModuleType
 from typing import Any
 from uuid import UUID
 
-from tests.polars_cloud_sim import Cluster, PolarsCloudSimulator, Query
+from prefect_polars_cloud.testing.polars_cloud_sim import Cluster, PolarsCloudSimulator, Query
 
 # Polars Cloud's, roughly: a cluster takes minutes to boot; a small query is scheduled, reads
 # and writes object storage in tens of seconds.

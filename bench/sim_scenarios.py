@@ -3,7 +3,7 @@
 Run from a baked project's root, with it on the path, against a running Prefect server:
     PREFECT_API_URL=... PYTHONPATH=. .venv/bin/python .../bench/sim_scenarios.py RESULTS_JSON
 
-Each measurement gets a fresh simulator (tests/polars_cloud_sim.py below the real polars_cloud
+Each measurement gets a fresh simulator (prefect_polars_cloud/testing/polars_cloud_sim.py below the real polars_cloud
 client, with boot and query latency: bench/sim_lab.py) and runs the project's `daily_report`
 flow, or the docs' sketch (bench/seed_flow.py), in cloud mode against one moto S3. A scenario is
 one entry in SCENARIOS: its name, what it shows, its settings and a function making its runs.

@@ -52,7 +52,7 @@ ABOUT = """\
 `bench/sim_scenarios.py` runs the project's `daily_report` flow in cloud mode, and the Polars Cloud
 docs' Prefect sketch (`bench/seed_flow.py`: both contexts built up front, each booting at its first
 query, both stopped after the flow returns), through the real `polars_cloud` client against the
-project's simulator of Polars Cloud's server side (`tests/polars_cloud_sim.py`), a moto S3 and a
+project's simulator of Polars Cloud's server side (`prefect_polars_cloud/testing/polars_cloud_sim.py`), a moto S3 and a
 running Prefect server; {rows:,} orders a day. On a failing day the report's query (large preset)
 is scripted to end FAILED (`sim.script(...)`).
 
