@@ -352,8 +352,8 @@ def test_cluster_mode_sends_queries_to_the_self_hosted_cluster_and_leaves_it_up(
 ) -> None:
     # No service account and no control plane: a self-hosted cluster needs neither.
     sim = PolarsCloudSimulator(client_id="", client_secret="").install(monkeypatch)
-    cluster = sim.host_cluster("polars.internal:5051")
-    settings = Settings(compute_mode="cluster", cluster_uri="http://polars.internal:5051")
+    uri, cluster = sim.serve_cluster()
+    settings = Settings(compute_mode="cluster", cluster_uri=uri)
 
     with ComputeSession(settings) as compute:
         compute.start("small", "large")  # nothing to boot
