@@ -24,7 +24,12 @@ from {{ cookiecutter.package_name }}.input_errors import named_input
 from {{ cookiecutter.package_name }}.remote_sink import Lineage
 from {{ cookiecutter.package_name }}.report import summarize
 from {{ cookiecutter.package_name }}.retries import retry_transient
-from {{ cookiecutter.package_name }}.run_dates import RunDatesError, describe, resolve_days
+from {{ cookiecutter.package_name }}.run_dates import (
+    RunDatesError,
+    describe,
+    refuse_future_days,
+    resolve_days,
+)
 from {{ cookiecutter.package_name }}.settings import Settings, get_settings
 from {{ cookiecutter.package_name }}.storage import (
     CLEAN_ORDERS,
@@ -165,6 +170,7 @@ def daily_report(
     days = resolve_days(
         start, end, runtime.flow_run.scheduled_start_time, settings.max_backfill_days
     )
+    refuse_future_days(days, settings.allow_future_days)
     source_uri = source_uri or settings.source_uri
     output_uri = output_uri or settings.output_uri
     validate_uris(settings, source_uri, output_uri)
