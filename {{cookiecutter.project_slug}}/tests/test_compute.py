@@ -281,8 +281,10 @@ def test_a_query_past_its_timeout_is_cancelled_then_fails(
 ) -> None:
     cloud_sim.script(lambda q: q.cluster.preset == "large", "hang")
 
+    # 0.3 s, under the setting's one-minute minimum (model_copy skips validation): a quick test.
+    settings = cloud_settings().model_copy(update={"query_timeout_mins": 0.005})
     with pytest.raises(ComputeError, match=r"ran longer than 0.005 min .*QUERY_TIMEOUT_MINS"):
-        with ComputeSession(cloud_settings(query_timeout_mins=0.005)) as compute:
+        with ComputeSession(settings) as compute:
             compute.sink_parquet(QUERY, str(tmp_path / "large.parquet"), "large", ["build_report"])
 
     names = cloud_sim.names()
@@ -353,8 +355,8 @@ def test_cluster_mode_sends_queries_to_the_self_hosted_cluster_and_leaves_it_up(
 ) -> None:
     # No service account and no control plane: a self-hosted cluster needs neither.
     sim = PolarsCloudSimulator(client_id="", client_secret="").install(monkeypatch)
-    cluster = sim.host_cluster("polars.internal:5051")
-    settings = Settings(compute_mode="cluster", cluster_uri="http://polars.internal:5051")
+    uri, cluster = sim.serve_cluster()
+    settings = Settings(compute_mode="cluster", cluster_uri=uri)
 
     with ComputeSession(settings) as compute:
         compute.start("small", "large")  # nothing to boot

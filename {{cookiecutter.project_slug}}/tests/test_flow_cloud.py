@@ -123,9 +123,9 @@ def test_the_flow_runs_on_a_self_hosted_cluster(
     monkeypatch: pytest.MonkeyPatch, prefect_api: str, s3_data: str, sample_dir: Path
 ) -> None:
     sim = PolarsCloudSimulator(client_id="", client_secret="").install(monkeypatch)
-    sim.host_cluster("polars.internal:5051")
+    uri, _ = sim.serve_cluster()
     monkeypatch.setenv(f"{ENV_PREFIX}COMPUTE_MODE", "cluster")
-    monkeypatch.setenv(f"{ENV_PREFIX}CLUSTER_URI", "https://polars.internal:5051")
+    monkeypatch.setenv(f"{ENV_PREFIX}CLUSTER_URI", uri)
 
     run = {"source_uri": f"{s3_data}/raw", "output_uri": f"{s3_data}/reports"}
     daily_report(start=FIRST, end=SECOND, **run)

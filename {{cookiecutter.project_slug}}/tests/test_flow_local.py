@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import shutil
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import polars as pl
@@ -14,8 +14,10 @@ from prefect.flow_engine import run_flow
 from prefect.states import Scheduled
 
 from prefect_polars_cloud.run_dates import RunDatesError
+from prefect_polars_cloud.settings import get_settings
 from prefect_polars_cloud.storage import MissingInputError
 
+from {{ cookiecutter.package_name }}.sample_data import write_sample_data
 from {{ cookiecutter.package_name }}.settings import ENV_PREFIX
 
 from flows.daily_report import daily_report
@@ -161,6 +163,23 @@ def test_dates_that_cannot_run_are_refused_with_what_to_pass(
 ) -> None:
     with pytest.raises(RunDatesError, match="before start"):
         daily_report(start=THIRD, end=FIRST, source_uri=str(sample_dir), output_uri=str(tmp_path))
+
+
+def test_days_after_today_need_the_setting_even_when_their_input_exists(
+    local_mode: None, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    tomorrow = datetime.now(UTC).date() + timedelta(days=1)
+    source = write_sample_data(tmp_path / "source", [tomorrow], rows=200)
+    run = {"start": tomorrow, "source_uri": str(source), "output_uri": str(tmp_path / "out")}
+
+    with pytest.raises(RunDatesError, match=f"{ENV_PREFIX}ALLOW_FUTURE_DAYS=true"):
+        daily_report(**run)
+    assert not (tmp_path / "out").exists()
+
+    monkeypatch.setenv(f"{ENV_PREFIX}ALLOW_FUTURE_DAYS", "true")
+    get_settings.cache_clear()
+    daily_report(**run)
+    assert_day_matches_the_oracle(tmp_path / "out", source, tomorrow)
 
 
 def test_the_run_publishes_its_days_as_an_artifact(

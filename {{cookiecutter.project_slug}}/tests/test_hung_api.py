@@ -20,6 +20,7 @@ from prefect.settings import PREFECT_API_URL, temporary_settings
 from prefect_polars_cloud import doctor
 from prefect_polars_cloud.cli import main
 from prefect_polars_cloud.local_run import run_locally
+
 from {{ cookiecutter.package_name }}.settings import ENV_PREFIX
 
 from .conftest import CLIENT_ID, CLIENT_SECRET

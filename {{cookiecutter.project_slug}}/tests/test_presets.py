@@ -53,6 +53,7 @@ def test_the_generated_file_holds_the_answers() -> None:
         ("[small\ncpus = 1\n", "not valid TOML"),
         (GOOD + 'mode = "named"\n', "[large] mode: Input should be 'ephemeral' or 'manifest'"),
         (GOOD + "stop_after_run = true\n", '[large] stop_after_run: only for mode = "manifest"'),
+        (GOOD + "query_timeout_mins = 0.0001\n", "[large] query_timeout_mins: Input should be gre"),
     ],
     ids=[
         "unknown-key",
@@ -64,6 +65,7 @@ def test_the_generated_file_holds_the_answers() -> None:
         "toml",
         "mode",
         "stop-without-manifest",
+        "query-timeout-under-a-minute",
     ],
 )
 def test_a_wrong_key_or_value_names_the_file_the_preset_and_the_key(

@@ -6,7 +6,13 @@ from datetime import UTC, date, datetime, timedelta, timezone
 
 import pytest
 
-from prefect_polars_cloud.run_dates import RunDatesError, describe, resolve_days
+from prefect_polars_cloud.cli import main
+from prefect_polars_cloud.run_dates import (
+    RunDatesError,
+    describe,
+    refuse_future_days,
+    resolve_days,
+)
 
 from {{ cookiecutter.package_name }}.settings import ENV_PREFIX
 
@@ -57,3 +63,37 @@ def test_a_range_longer_than_the_setting_is_refused() -> None:
 def test_a_date_that_is_not_one_is_refused() -> None:
     with pytest.raises(RunDatesError, match="start='yesterday' is not a date; pass YYYY-MM-DD"):
         resolve_days("yesterday", None, SCHEDULED, 366)
+
+
+TODAY = date(2026, 11, 25)
+
+
+def test_days_up_to_today_run_and_days_after_it_need_the_setting() -> None:
+    refuse_future_days([TODAY - timedelta(days=1), TODAY], allowed=False, today=TODAY)
+    later = [TODAY, TODAY + timedelta(days=1), TODAY + timedelta(days=2)]
+
+    with pytest.raises(RunDatesError) as refused:
+        refuse_future_days(later, allowed=False, today=TODAY)
+
+    assert str(refused.value) == (
+        "2026-11-26..2026-11-27 are after today (2026-11-25, UTC), so the inputs cannot be "
+        f"complete; pass days up to 2026-11-25, or set {ENV_PREFIX}ALLOW_FUTURE_DAYS=true to run "
+        "them anyway"
+    )
+    refuse_future_days(later, allowed=True, today=TODAY)
+
+
+def test_a_backfill_of_a_future_day_is_refused_before_the_api_is_asked(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    tomorrow = datetime.now(UTC).date() + timedelta(days=1)
+
+    argv = ["--start", tomorrow.isoformat(), "--deployment", "a-flow/a-deployment"]
+    assert main(["backfill", *argv]) == 1
+
+    err = capsys.readouterr().err
+    assert err.splitlines() == [
+        f"ERROR: {tomorrow} is after today ({tomorrow - timedelta(days=1)}, UTC), so the inputs "
+        f"cannot be complete; pass days up to {tomorrow - timedelta(days=1)}, or set "
+        f"{ENV_PREFIX}ALLOW_FUTURE_DAYS=true to run them anyway"
+    ]

@@ -6,7 +6,7 @@ from datetime import date
 
 from .compute import ComputeError
 from .doctor import PrefectApiUnreachable, configured_api_url, required_api_problem
-from .run_dates import describe, resolve_days
+from .run_dates import describe, refuse_future_days, resolve_days
 from .settings import Settings
 
 
@@ -38,6 +38,8 @@ def request_backfill(settings: Settings, start: date, end: date, deployment: str
     from prefect.settings import PREFECT_UI_URL
 
     days = resolve_days(start, end, scheduled=None, max_days=settings.max_backfill_days)
+    # Checked here too, so a typo fails before a run is asked for (the flow checks again).
+    refuse_future_days(days, settings.allow_future_days)
     # A backfill is a flow run of a deployment: it needs the API the deployment lives on.
     if problem := required_api_problem():
         raise PrefectApiUnreachable(problem)

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import manifests
 from .cloud import ComputeError, QueryTimeout, login
+from .cluster_probe import cluster_problem
 from .evidence import ClusterRecord, Evidence, QueryRecord, dashboard_link, fit_labels, query_id
 from .presets import Preset, PresetName, load_presets
 from .remote_sink import Lineage, send, wait_until_done
@@ -75,11 +76,9 @@ class ComputeSession:
     def __enter__(self) -> ComputeSession:
         if self.cloud:
             login(self.settings)
-        elif self.remote and not self.settings.cluster_uri:
-            raise ComputeError(
-                f"{env_prefix()}COMPUTE_MODE=cluster runs queries on a self-hosted Polars cluster: "
-                f"set {env_prefix()}CLUSTER_URI to its scheduler (e.g. https://host:5051)"
-            )
+        elif self.remote and (problem := cluster_problem(self.settings)):
+            # Before any query: the client itself waits minutes on a cluster that is not there.
+            raise ComputeError(problem)
         return self
 
     def __exit__(

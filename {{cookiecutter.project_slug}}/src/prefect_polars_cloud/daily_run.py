@@ -27,11 +27,10 @@ from .compute import ComputeSession, validate_uris
 from .datasets import DailyInput, DailyOutput, Datasets, Input, Output, scan_days, scan_file
 from .flow_run import labels, lineage
 from .input_errors import named_input
-from .project import current
-from .run_dates import resolve_days
+from .project import DayTotals, current
+from .run_dates import refuse_future_days, resolve_days
 from .settings import Settings, get_settings
 from .storage import Inputs, discard, find_inputs, join, list_keys, new_staging, publish
-from .project import DayTotals
 from .summary import RunSummary, summarize
 
 # The summary of the last run this process published, for `make run` to print.
@@ -158,6 +157,7 @@ def daily_run(
     days = resolve_days(
         start, end, runtime.flow_run.scheduled_start_time, settings.max_backfill_days
     )
+    refuse_future_days(days, settings.allow_future_days)
     source_uri = source_uri or settings.source_uri
     output_uri = output_uri or settings.output_uri
     validate_uris(settings, source_uri, output_uri)

@@ -7,6 +7,7 @@ import threading
 from collections.abc import Callable
 
 from .cloud import login
+from .cluster_probe import cluster_problem
 from .credentials import ServiceAccount, fetch_service_account
 from .presets import Preset, PresetError, load_presets
 from .settings import Settings
@@ -191,7 +192,12 @@ def run_doctor(settings: Settings, say: Callable[[str], None] = print) -> list[s
     # Checked before the credentials: the block backends read them through this API, and a
     # silent API would otherwise hold the doctor for minutes.
     api_problem = check_prefect_api(url) if url else None
-    if api_problem and settings.secret_backend in API_BACKENDS:
+    if settings.compute_mode == "cluster":
+        # A self-hosted cluster needs no Polars Cloud account: greet it instead.
+        problem = cluster_problem(settings)
+        say(f"cluster:        {'UNREACHABLE' if problem else 'answers'}")
+        problems += [problem] if problem else []
+    elif api_problem and settings.secret_backend in API_BACKENDS:
         say("credentials:    NOT CHECKED (the backend's block is on the Prefect API)")
     else:
         try:

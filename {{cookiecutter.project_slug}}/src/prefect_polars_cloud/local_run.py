@@ -47,9 +47,9 @@ def load_flow(module: str, folder: Path = FLOWS_DIR) -> Callable[..., Any]:
 
 def run_locally(flow: Callable[..., str], argv: Sequence[str] | None = None) -> int:
     """Run the flow on local Polars: every sample day, or START..END (`make run`)."""
+    from .daily_run import last_summary
     from .interrupts import exit_code, stop_on_signals
     from .settings import env_prefix, get_settings
-    from .daily_run import last_summary
 
     parser = argparse.ArgumentParser(description=run_locally.__doc__)
     parser.add_argument("--source", type=Path, default=SAMPLE_DIR)

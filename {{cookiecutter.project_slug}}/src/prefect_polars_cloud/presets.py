@@ -11,9 +11,9 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationError
 
-from .settings import Settings, env_prefix
+from .settings import MIN_QUERY_TIMEOUT_MINS, Settings, env_prefix
 
 PresetName = str
 # ephemeral: a cluster started with the run and stopped at its end. manifest: a named compute
@@ -50,7 +50,7 @@ class Preset(BaseModel):
     idle_timeout_mins: int | None = Field(default=None, ge=10)
     # This project's own.
     distributed: bool | None = None
-    query_timeout_mins: PositiveFloat | None = None
+    query_timeout_mins: float | None = Field(default=None, ge=MIN_QUERY_TIMEOUT_MINS)
     mode: Mode = "ephemeral"
     stop_after_run: bool = False  # manifest mode: stop it with the run, not at its idle timeout
 

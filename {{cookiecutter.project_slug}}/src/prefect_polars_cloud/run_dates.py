@@ -58,6 +58,22 @@ def resolve_days(
     return [first + timedelta(days=offset) for offset in range(count)]
 
 
+def refuse_future_days(days: list[date], allowed: bool, today: date | None = None) -> None:
+    """Refuse days after today (UTC) unless allowed: their inputs cannot be complete yet.
+
+    A typo in a year, or a day's folder written early by a test, would otherwise publish a
+    report of a day that has not happened.
+    """
+    today = today or datetime.now(UTC).date()
+    future = [day for day in days if day > today]
+    if future and not allowed:
+        raise RunDatesError(
+            f"{describe(future)} {'is' if len(future) == 1 else 'are'} after today ({today}, "
+            f"UTC), so the inputs cannot be complete; pass days up to {today}, or set "
+            f"{env_prefix()}ALLOW_FUTURE_DAYS=true to run them anyway"
+        )
+
+
 def describe(days: list[date]) -> str:
     """Name a run's days: one day, or first..last."""
     return str(days[0]) if len(days) == 1 else f"{days[0]}..{days[-1]}"

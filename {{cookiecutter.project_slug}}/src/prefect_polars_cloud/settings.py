@@ -16,6 +16,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 ComputeMode = Literal["cloud", "local", "cluster"]
 SecretBackend = Literal["env", "aws-secrets-manager", "prefect-secret", "aws-secret-block"]
 Alerts = Literal["none", "webhook"]
+# Below a minute a query is cancelled before a cluster could plan it (0.0001 cancelled every
+# query at once); presets.py holds a preset's own query_timeout_mins to it too.
+MIN_QUERY_TIMEOUT_MINS = 1.0
 
 
 class Settings(BaseSettings):
@@ -39,8 +42,10 @@ class Settings(BaseSettings):
     data_uri: str = "data"
     # The longest range one run accepts: a typo in a backfill should not rebuild ten years.
     max_backfill_days: PositiveInt = 366
+    # Days after today (UTC) are refused unless this is set: their inputs cannot be complete.
+    allow_future_days: bool = False
     # A query still running after this long is cancelled and fails its task.
-    query_timeout_mins: PositiveFloat = 120.0
+    query_timeout_mins: float = 120.0
     # Retries of a task whose query failed transiently (network, throttling, 5xx), on the
     # cluster that is already running; the delay doubles each time, with jitter.
     query_retries: int = Field(default=2, ge=0)
@@ -65,6 +70,18 @@ class Settings(BaseSettings):
     def empty_workspace_means_default(cls, value: object) -> object:
         """Treat an empty workspace as the service account's default one."""
         return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("query_timeout_mins")
+    @classmethod
+    def at_least_a_minute(cls, value: float) -> float:
+        """Refuse a query timeout that would cancel every query before it could finish."""
+        if not value >= MIN_QUERY_TIMEOUT_MINS:  # `not >=`: NaN is refused too
+            raise ValueError(
+                f"{cls.prefix()}QUERY_TIMEOUT_MINS={value:g} is under the "
+                f"{MIN_QUERY_TIMEOUT_MINS:g}-minute minimum, so every query would be cancelled "
+                f"before it could finish; set it to {MIN_QUERY_TIMEOUT_MINS:g} or more"
+            )
+        return value
 
     @field_validator("data_uri")
     @classmethod

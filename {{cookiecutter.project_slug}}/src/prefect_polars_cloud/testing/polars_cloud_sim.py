@@ -26,10 +26,12 @@ from __future__ import annotations
 
 import io
 import json
+import socket
 import threading
 import time
 import uuid
 import warnings
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -164,6 +166,21 @@ class PolarsCloudSimulator:
         cluster.status = pcr.ComputeStatusModel.Idle
         self.hosted[address] = cluster
         return cluster
+
+    def serve_cluster(self, cpus: int = 8, nodes: int = 1) -> tuple[str, Cluster]:
+        """Host a self-hosted cluster on a loopback port that greets as a gRPC server does.
+
+        The project greets the scheduler before any query (cluster_probe.py): the port answers
+        that greeting for real; the queries then reach the simulated SchedulerClient. Returns
+        the cluster's URI and the cluster.
+        """
+        listener = socket.create_server(("127.0.0.1", 0))
+        listener.settimeout(0.2)
+        done = threading.Event()
+        weakref.finalize(self, done.set)  # the port closes with the simulator
+        threading.Thread(target=greet_as_grpc, args=(listener, done), daemon=True).start()
+        address = f"127.0.0.1:{listener.getsockname()[1]}"
+        return f"http://{address}", self.host_cluster(address, cpus, nodes)
 
     def register_manifest(self, name: str, **changes: Any) -> Manifest:  # noqa: ANN401
         """Register a manifest as someone else did earlier (e.g. with other Polars versions)."""
@@ -419,6 +436,28 @@ def sink_of(plan: bytes) -> str:
     document = pl.LazyFrame.deserialize(io.BytesIO(plan)).serialize(format="json")
     found = [part.split('"', 1)[0] for part in document.split('"inner":"')[1:]]
     return found[-1] if found else ""
+
+
+# An empty HTTP/2 SETTINGS frame: what a gRPC server sends first on every connection.
+SETTINGS_FRAME = bytes([0, 0, 0, 4, 0, 0, 0, 0, 0])
+
+
+def greet_as_grpc(listener: socket.socket, done: threading.Event) -> None:
+    """Answer each connection with a SETTINGS frame until done; then close the port."""
+    with listener:
+        while not done.is_set():
+            try:
+                connection, _ = listener.accept()
+            except TimeoutError:
+                continue
+            with connection:
+                connection.settimeout(2)
+                connection.sendall(SETTINGS_FRAME)
+                try:  # read until the client hangs up: closing on unread bytes resets
+                    while connection.recv(1024):
+                        pass
+                except OSError:
+                    pass
 
 
 def scheduler_client_class(sim: PolarsCloudSimulator) -> type:
