@@ -26,6 +26,13 @@ COMMON_FILES = (
     "Dockerfile",
     "Makefile",
     "README.md",
+    "docs/data-layout.md",
+    "docs/deploy.md",
+    "docs/operations.md",
+    "docs/presets.md",
+    "docs/secret-backends.md",
+    "docs/settings.md",
+    "docs/testing.md",
     "flows/daily_report.py",
     "prefect.yaml",
     "presets.toml",
@@ -364,8 +371,8 @@ def test_default_names_derive_from_the_project_name(bake: Callable[..., Baked]) 
 
 
 def policy_statements(baked: Baked) -> dict[str, dict] | None:
-    """Return the README's IAM policy statements by Sid, or None when it shows no policy."""
-    blocks = re.findall(r"```json\n(.*?)```", read(baked, "README.md"), flags=re.DOTALL)
+    """Return docs/deploy.md's IAM policy statements by Sid, or None when it shows no policy."""
+    blocks = re.findall(r"```json\n(.*?)```", read(baked, "docs/deploy.md"), flags=re.DOTALL)
     policies = [json.loads(block) for block in blocks if '"Statement"' in block]
     if not policies:
         return None
@@ -373,7 +380,7 @@ def policy_statements(baked: Baked) -> dict[str, dict] | None:
     return {statement["Sid"]: statement for statement in policy["Statement"]}
 
 
-def test_the_readme_policy_is_scoped_to_the_secret_and_the_data_prefix(baked: Baked) -> None:
+def test_the_deploy_doc_policy_is_scoped_to_the_secret_and_the_data_prefix(baked: Baked) -> None:
     answers = baked.answers
     statements = policy_statements(baked)
     aws_backend = answers["secret_backend"] in ("aws-secrets-manager", "aws-secret-block")
@@ -381,7 +388,7 @@ def test_the_readme_policy_is_scoped_to_the_secret_and_the_data_prefix(baked: Ba
     if not (aws_backend or on_s3):
         assert statements is None
         return
-    assert statements is not None, "the README gives no IAM policy"
+    assert statements is not None, "docs/deploy.md gives no IAM policy"
     if aws_backend:
         secret = statements.pop("ReadThePolarsCloudServiceAccount")
         assert secret["Action"] == "secretsmanager:GetSecretValue"
@@ -400,19 +407,21 @@ def test_the_readme_policy_is_scoped_to_the_secret_and_the_data_prefix(baked: Ba
 
 
 @pytest.mark.parametrize("pool_type", ["docker", "ecs", "kubernetes", "process"])
-def test_the_readme_and_ci_speak_of_the_chosen_pool_type_only(
+def test_the_docs_and_ci_speak_of_the_chosen_pool_type_only(
     bake: Callable[..., Baked], pool_type: str
 ) -> None:
     baked = bake(work_pool_type=pool_type)
-    readme, ci = read(baked, "README.md"), read(baked, ".github/workflows/ci.yml")
+    readme, deploy = read(baked, "README.md"), read(baked, "docs/deploy.md")
+    ci = read(baked, ".github/workflows/ci.yml")
     create = f"prefect work-pool create '{pool_type}-pool' --type {pool_type}"
-    assert create in readme
-    # Every README creates the process pool `local`; no other type but the chosen one shows up.
+    assert create in deploy
+    # Every deploy doc creates the process pool `local`; no other type but the chosen one shows up.
     others = {"docker", "ecs", "kubernetes"} - {pool_type}
-    assert not [kind for kind in others if f"--type {kind}" in readme]
+    assert not [kind for kind in others if f"--type {kind}" in readme + deploy]
     logins = {"docker": "docker login", "ecs": "aws ecr get-login-password", "kubernetes": "docker login"}
     if pool_type == "process":
         assert "docker login" not in ci and "REGISTRY" not in ci
     else:
         assert logins[pool_type] in ci
     assert "## Alerts" in readme and "make alerts" in readme
+
