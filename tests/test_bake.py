@@ -425,3 +425,91 @@ def test_the_docs_and_ci_speak_of_the_chosen_pool_type_only(
         assert logins[pool_type] in ci
     assert "## Alerts" in readme and "make alerts" in readme
 
+
+# --- the README and docs/ ----------------------------------------------------------------------
+
+README_MAX_LINES = 250
+# What Jinja leaves behind when a tag is broken; `}}` alone is legitimate (nested JSON).
+JINJA_MARKERS = ("{{", "{%", "%}", "{#")
+
+
+def docs_pages(baked: Baked) -> list[str]:
+    """Return README.md and every docs/*.md of a bake."""
+    return ["README.md", *sorted(f"docs/{path.name}" for path in (baked.path / "docs").glob("*.md"))]
+
+
+def without_code_blocks(markdown: str) -> str:
+    """Return markdown with its fenced code blocks removed (their `# comments` are no headings)."""
+    return re.sub(r"^```.*?^```", "", markdown, flags=re.DOTALL | re.MULTILINE)
+
+
+def anchor(heading: str) -> str:
+    """Return GitHub's anchor for a heading: lowercase, punctuation dropped, spaces to hyphens."""
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+def test_the_readme_is_short_and_links_every_doc(baked: Baked) -> None:
+    readme = read(baked, "README.md")
+    assert len(readme.splitlines()) <= README_MAX_LINES, "move reference material to docs/"
+    docs = {f"docs/{path.name}" for path in (baked.path / "docs").glob("*.md")}
+    assert docs, "no docs/"
+    assert not [doc for doc in sorted(docs) if f"]({doc})" not in readme], "docs the README never links"
+    assert "Upgrading" not in readme and "v1" not in readme, "a new project carries no upgrade notes"
+
+
+def test_no_jinja_is_left_in_the_readme_or_docs(baked: Baked) -> None:
+    leftovers = [
+        f"{page}:{number}: {line.strip()}"
+        for page in docs_pages(baked)
+        for number, line in enumerate(read(baked, page).splitlines(), start=1)
+        if any(marker in line for marker in JINJA_MARKERS)
+    ]
+    assert not leftovers
+
+
+def test_every_relative_link_in_the_docs_resolves(baked: Baked) -> None:
+    broken = []
+    for page in docs_pages(baked):
+        folder = (baked.path / page).parent
+        for target in re.findall(r"\]\(([^)\s]+)\)", without_code_blocks(read(baked, page))):
+            if re.match(r"[a-z]+://", target):
+                continue
+            path, _, fragment = target.partition("#")
+            linked = (folder / path).resolve() if path else baked.path / page
+            if not linked.is_file():
+                broken.append(f"{page}: {target} (no such file)")
+                continue
+            text = without_code_blocks(linked.read_text(encoding="utf-8"))
+            headings = re.findall(r"^#+ (.+)$", text, flags=re.MULTILINE)
+            if fragment and fragment not in {anchor(heading) for heading in headings}:
+                broken.append(f"{page}: {target} (no such heading)")
+    assert not broken
+
+
+def test_every_make_target_the_docs_name_exists(baked: Baked) -> None:
+    makefile = read(baked, "Makefile")
+    targets = set(re.findall(r"^([a-z][a-z-]*):", makefile, flags=re.MULTILINE))
+    named: set[str] = set()
+    for page in docs_pages(baked):
+        text = read(baked, page)
+        code = re.findall(r"^```.*?^```", text, flags=re.DOTALL | re.MULTILINE)
+        code += re.findall(r"`([^`\n]+)`", without_code_blocks(text))
+        for snippet in code:
+            for words in re.findall(r"\bmake((?: +[a-z][a-z-]*)+)", snippet):
+                named.update(words.split())
+    assert named >= {"install", "run", "backfill", "deploy", "alerts", "doctor", "test"}
+    assert named <= targets, f"not in the Makefile: {sorted(named - targets)}"
+
+
+def test_the_settings_doc_names_every_setting(baked: Baked) -> None:
+    library = ast.parse(read(baked, "src/prefect_polars_cloud/settings.py"))
+    settings = next(node for node in library.body if isinstance(node, ast.ClassDef) and node.name == "Settings")
+    fields = [
+        statement.target.id
+        for statement in settings.body
+        if isinstance(statement, ast.AnnAssign) and isinstance(statement.target, ast.Name)
+    ]
+    prefix = baked.answers["package_name"].upper() + "_"
+    doc = read(baked, "docs/settings.md")
+    assert fields, "no settings found"
+    assert not [field for field in fields if f"`{prefix}{field.upper()}`" not in doc]
