@@ -26,6 +26,13 @@ COMMON_FILES = (
     "Dockerfile",
     "Makefile",
     "README.md",
+    "docs/data-layout.md",
+    "docs/deploy.md",
+    "docs/operations.md",
+    "docs/presets.md",
+    "docs/secret-backends.md",
+    "docs/settings.md",
+    "docs/testing.md",
     "flows/daily_report.py",
     "prefect.yaml",
     "presets.toml",
@@ -396,8 +403,8 @@ def test_default_names_derive_from_the_project_name(bake: Callable[..., Baked]) 
 
 
 def policy_statements(baked: Baked) -> dict[str, dict] | None:
-    """Return the README's IAM policy statements by Sid, or None when it shows no policy."""
-    blocks = re.findall(r"```json\n(.*?)```", read(baked, "README.md"), flags=re.DOTALL)
+    """Return docs/deploy.md's IAM policy statements by Sid, or None when it shows no policy."""
+    blocks = re.findall(r"```json\n(.*?)```", read(baked, "docs/deploy.md"), flags=re.DOTALL)
     policies = [json.loads(block) for block in blocks if '"Statement"' in block]
     if not policies:
         return None
@@ -405,7 +412,7 @@ def policy_statements(baked: Baked) -> dict[str, dict] | None:
     return {statement["Sid"]: statement for statement in policy["Statement"]}
 
 
-def test_the_readme_policy_is_scoped_to_the_secret_and_the_data_prefix(baked: Baked) -> None:
+def test_the_deploy_doc_policy_is_scoped_to_the_secret_and_the_data_prefix(baked: Baked) -> None:
     answers = baked.answers
     statements = policy_statements(baked)
     aws_backend = answers["secret_backend"] in ("aws-secrets-manager", "aws-secret-block")
@@ -413,7 +420,7 @@ def test_the_readme_policy_is_scoped_to_the_secret_and_the_data_prefix(baked: Ba
     if not (aws_backend or on_s3):
         assert statements is None
         return
-    assert statements is not None, "the README gives no IAM policy"
+    assert statements is not None, "docs/deploy.md gives no IAM policy"
     if aws_backend:
         secret = statements.pop("ReadThePolarsCloudServiceAccount")
         assert secret["Action"] == "secretsmanager:GetSecretValue"
@@ -432,19 +439,109 @@ def test_the_readme_policy_is_scoped_to_the_secret_and_the_data_prefix(baked: Ba
 
 
 @pytest.mark.parametrize("pool_type", ["docker", "ecs", "kubernetes", "process"])
-def test_the_readme_and_ci_speak_of_the_chosen_pool_type_only(
+def test_the_docs_and_ci_speak_of_the_chosen_pool_type_only(
     bake: Callable[..., Baked], pool_type: str
 ) -> None:
     baked = bake(work_pool_type=pool_type)
-    readme, ci = read(baked, "README.md"), read(baked, ".github/workflows/ci.yml")
+    readme, deploy = read(baked, "README.md"), read(baked, "docs/deploy.md")
+    ci = read(baked, ".github/workflows/ci.yml")
     create = f"prefect work-pool create '{pool_type}-pool' --type {pool_type}"
-    assert create in readme
-    # Every README creates the process pool `local`; no other type but the chosen one shows up.
+    assert create in deploy
+    # Every deploy doc creates the process pool `local`; no other type but the chosen one shows up.
     others = {"docker", "ecs", "kubernetes"} - {pool_type}
-    assert not [kind for kind in others if f"--type {kind}" in readme]
+    assert not [kind for kind in others if f"--type {kind}" in readme + deploy]
     logins = {"docker": "docker login", "ecs": "aws ecr get-login-password", "kubernetes": "docker login"}
     if pool_type == "process":
         assert "docker login" not in ci and "REGISTRY" not in ci
     else:
         assert logins[pool_type] in ci
     assert "## Alerts" in readme and "make alerts" in readme
+
+
+# --- the README and docs/ ----------------------------------------------------------------------
+
+README_MAX_LINES = 250
+# What Jinja leaves behind when a tag is broken; `}}` alone is legitimate (nested JSON).
+JINJA_MARKERS = ("{{", "{%", "%}", "{#")
+
+
+def docs_pages(baked: Baked) -> list[str]:
+    """Return README.md and every docs/*.md of a bake."""
+    return ["README.md", *sorted(f"docs/{path.name}" for path in (baked.path / "docs").glob("*.md"))]
+
+
+def without_code_blocks(markdown: str) -> str:
+    """Return markdown with its fenced code blocks removed (their `# comments` are no headings)."""
+    return re.sub(r"^```.*?^```", "", markdown, flags=re.DOTALL | re.MULTILINE)
+
+
+def anchor(heading: str) -> str:
+    """Return GitHub's anchor for a heading: lowercase, punctuation dropped, spaces to hyphens."""
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+def test_the_readme_is_short_and_links_every_doc(baked: Baked) -> None:
+    readme = read(baked, "README.md")
+    assert len(readme.splitlines()) <= README_MAX_LINES, "move reference material to docs/"
+    docs = {f"docs/{path.name}" for path in (baked.path / "docs").glob("*.md")}
+    assert docs, "no docs/"
+    assert not [doc for doc in sorted(docs) if f"]({doc})" not in readme], "docs the README never links"
+    assert "Upgrading" not in readme, "a new project carries no upgrade notes"
+
+
+def test_no_jinja_is_left_in_the_readme_or_docs(baked: Baked) -> None:
+    leftovers = [
+        f"{page}:{number}: {line.strip()}"
+        for page in docs_pages(baked)
+        for number, line in enumerate(read(baked, page).splitlines(), start=1)
+        if any(marker in line for marker in JINJA_MARKERS)
+    ]
+    assert not leftovers
+
+
+def test_every_relative_link_in_the_docs_resolves(baked: Baked) -> None:
+    broken = []
+    for page in docs_pages(baked):
+        folder = (baked.path / page).parent
+        for target in re.findall(r"\]\(([^)\s]+)\)", without_code_blocks(read(baked, page))):
+            if re.match(r"[a-z]+://", target):
+                continue
+            path, _, fragment = target.partition("#")
+            linked = (folder / path).resolve() if path else baked.path / page
+            if not linked.is_file():
+                broken.append(f"{page}: {target} (no such file)")
+                continue
+            text = without_code_blocks(linked.read_text(encoding="utf-8"))
+            headings = re.findall(r"^#+ (.+)$", text, flags=re.MULTILINE)
+            if fragment and fragment not in {anchor(heading) for heading in headings}:
+                broken.append(f"{page}: {target} (no such heading)")
+    assert not broken
+
+
+def test_every_make_target_the_docs_name_exists(baked: Baked) -> None:
+    makefile = read(baked, "Makefile")
+    targets = set(re.findall(r"^([a-z][a-z-]*):", makefile, flags=re.MULTILINE))
+    named: set[str] = set()
+    for page in docs_pages(baked):
+        text = read(baked, page)
+        code = re.findall(r"^```.*?^```", text, flags=re.DOTALL | re.MULTILINE)
+        code += re.findall(r"`([^`\n]+)`", without_code_blocks(text))
+        for snippet in code:
+            for words in re.findall(r"\bmake((?: +[a-z][a-z-]*)+)", snippet):
+                named.update(words.split())
+    assert named >= {"install", "run", "backfill", "deploy", "alerts", "doctor", "test"}
+    assert named <= targets, f"not in the Makefile: {sorted(named - targets)}"
+
+
+def test_the_settings_doc_names_every_setting(baked: Baked) -> None:
+    library = ast.parse(read(baked, "src/prefect_polars_cloud/settings.py"))
+    settings = next(node for node in library.body if isinstance(node, ast.ClassDef) and node.name == "Settings")
+    fields = [
+        statement.target.id
+        for statement in settings.body
+        if isinstance(statement, ast.AnnAssign) and isinstance(statement.target, ast.Name)
+    ]
+    prefix = baked.answers["package_name"].upper() + "_"
+    doc = read(baked, "docs/settings.md")
+    assert fields, "no settings found"
+    assert not [field for field in fields if f"`{prefix}{field.upper()}`" not in doc]

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
+import yaml
 from pydantic import ValidationError
 
 from prefect_polars_cloud.settings import get_settings
@@ -77,3 +80,14 @@ def test_future_days_are_off_unless_set(monkeypatch: pytest.MonkeyPatch) -> None
     assert Settings().allow_future_days is False
     monkeypatch.setenv(f"{ENV_PREFIX}ALLOW_FUTURE_DAYS", "true")
     assert Settings().allow_future_days is True
+
+
+def test_the_label_is_the_tag_every_deployment_carries() -> None:
+    # Renaming the project's label is two edits (README): settings.py's `label` and the tag in
+    # prefect.yaml's definitions, which the alerts match. They must agree.
+    label = Settings.model_fields["label"].default
+    prefect_yaml = Path(__file__).resolve().parent.parent / "prefect.yaml"
+    loaded = yaml.safe_load(prefect_yaml.read_text(encoding="utf-8"))
+    assert loaded["definitions"]["tags"] == [label]
+    untagged = [d["name"] for d in loaded["deployments"] if label not in (d.get("tags") or [])]
+    assert not untagged, f"deployments without the project's tag {label!r}: {untagged}"

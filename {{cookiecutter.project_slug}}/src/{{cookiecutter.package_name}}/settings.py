@@ -1,6 +1,6 @@
 """This project's settings: the variables' prefix and the answers it was generated with.
 
-Every setting (README: Settings, docs/settings.md) is read from `<PREFIX><NAME>` variables; the
+Every setting (docs/settings.md) is read from `<PREFIX><NAME>` variables; the
 defaults below are the answers given to the template. Change a default here, or set the
 variable where the flow runs.
 """
