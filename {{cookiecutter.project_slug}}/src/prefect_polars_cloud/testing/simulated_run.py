@@ -26,7 +26,7 @@ from ..cli import OUTPUT_DIR, SAMPLE_DIR, add_day_options
 from ..local_run import load_flow, prefect_api
 from ..manifests import register_all
 from ..presets import load_presets
-from ..project import current
+from ..daily_run import last_summary
 from ..run_dates import describe
 from ..sample_days import days_to_report, write_missing_sample
 from ..settings import env_prefix, get_settings
@@ -49,7 +49,6 @@ def main() -> int:
     add_day_options(parser, " of missing sample data")
     args = parser.parse_args()
     flow = load_flow(args.flow)
-    report = current().datasets.report.name
     write_missing_sample(SAMPLE_DIR, args.days, args.rows)
     days = days_to_report(SAMPLE_DIR, args.start, args.end)
 
@@ -95,6 +94,9 @@ def main() -> int:
             report_uri = flow(
                 start=days[0], end=days[-1], source_uri=f"s3://{bucket}/raw", output_uri=output_uri
             )
+        # The output the flow's own run summarised (its datasets' report), else the project's.
+        summarised = last_summary[-1].location if last_summary else report_uri
+        report = summarised.rstrip("/").rsplit("/", 1)[-1]
         local_copy = copy_back(s3, bucket, output_uri, report, OUTPUT_DIR / "simulated")
         print(f"\n{BANNER}")
         print(summary(sim))
