@@ -63,6 +63,10 @@ class Settings(BaseSettings):
     # run may be before someone is told.
     alerts: Alerts = "none"
     alert_webhook_url: SecretStr | None = None
+    # Optional, for receivers that take their token in a header: sent as `Authorization: Bearer
+    # <token>`, so the URL itself holds none (a receiver's error makes Prefect's server log the
+    # URL). Unset, the secret backend's JSON object may hold it as "alert_webhook_token".
+    alert_webhook_token: SecretStr | None = None
     alert_late_after_mins: PositiveInt = 15
 
     @field_validator("workspace", mode="before")

@@ -23,10 +23,10 @@ import pytest
 from moto.server import ThreadedMotoServer
 
 from ..cli import OUTPUT_DIR, SAMPLE_DIR, add_day_options
+from ..daily_run import last_summary
 from ..local_run import load_flow, prefect_api
 from ..manifests import register_all
 from ..presets import load_presets
-from ..daily_run import last_summary
 from ..run_dates import describe
 from ..sample_days import days_to_report, write_missing_sample
 from ..settings import env_prefix, get_settings
