@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from prefect.events.schemas.automations import AutomationCore
 
 WEBHOOK_KEY = "alert_webhook_url"
-TOKEN_KEY = "alert_webhook_token"
+TOKEN_KEY = "alert_webhook_token"  # noqa: S105 - the key's name, not a token
 # Prefect's templates: the block fills the first two when it posts, the server renders the rest
 # when an automation fires.
 # The block's url names its secret; Slack's incoming webhooks read "text", any other receiver
