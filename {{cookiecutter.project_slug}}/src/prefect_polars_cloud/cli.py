@@ -19,6 +19,7 @@ from .local_server import LocalServerError
 from .presets import PresetError
 from .project import ProjectError
 from .run_dates import RunDatesError
+from .settings import SettingsError
 from .storage import MissingInputError
 
 
@@ -36,6 +37,7 @@ EXPECTED_ERRORS = (
     CredentialsError,
     ComputeError,
     ValidationError,
+    SettingsError,
     InputError,
     LocalServerError,
     PrefectApiUnreachable,

@@ -9,7 +9,14 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Literal
 
-from pydantic import Field, PositiveFloat, PositiveInt, SecretStr, field_validator
+from pydantic import (
+    Field,
+    PositiveFloat,
+    PositiveInt,
+    SecretStr,
+    ValidationError,
+    field_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # cluster: a self-hosted Polars cluster at CLUSTER_URI (no Polars Cloud account, no boots).
@@ -109,12 +116,32 @@ class Settings(BaseSettings):
         return str(cls.model_config.get("env_prefix", ""))
 
 
+class SettingsError(ValueError):
+    """A setting's variable holds a value that cannot be used; the message names the variable."""
+
+
+def settings_problem(settings: type[Settings], error: ValidationError) -> str:
+    """Say, one clause a variable, which variables are wrong and why (never their values)."""
+    clauses = []
+    for problem in error.errors():
+        field = str(problem["loc"][0]) if problem["loc"] else "?"
+        # A validator's own message already names the variable.
+        message = str(problem["msg"]).removeprefix("Value error, ")
+        variable = f"{settings.prefix()}{field.upper()}"
+        clauses.append(message if variable in message else f"{variable}: {message}")
+    return "; ".join(clauses)
+
+
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    """Read the project's settings once per process."""
+    """Read the project's settings once per process; a bad variable is one SettingsError."""
     from .project import current
 
-    return current().settings()
+    settings = current().settings
+    try:
+        return settings()
+    except ValidationError as error:
+        raise SettingsError(settings_problem(settings, error)) from None
 
 
 def env_prefix() -> str:
