@@ -62,6 +62,7 @@ LIBRARY_MODULES = (
     "credentials.py",
     "daily_run.py",
     "datasets.py",
+    "deployments.py",
     "doctor.py",
     "evidence.py",
     "flow_run.py",

@@ -13,6 +13,7 @@ from pydantic import ValidationError
 from .alerts import AlertsError
 from .compute import ComputeError
 from .credentials import CredentialsError
+from .deployments import DeploymentsError
 from .doctor import PrefectApiUnreachable
 from .input_errors import InputError
 from .local_server import LocalServerError
@@ -36,6 +37,7 @@ EXPECTED_ERRORS = (
     AlertsError,
     CredentialsError,
     ComputeError,
+    DeploymentsError,
     ValidationError,
     SettingsError,
     InputError,
@@ -184,6 +186,25 @@ def alerts(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
+def deployments(argv: Sequence[str] | None = None) -> int:
+    """Print the names of prefect.yaml's deployments, one a line (CI deploys --production)."""
+    from .deployments import PREFECT_FILE, production_names, read_deployments
+
+    parser = argparse.ArgumentParser(description=deployments.__doc__)
+    parser.add_argument(
+        "--production", action="store_true", help="only those whose name does not end in -local"
+    )
+    parser.add_argument("--prefect-file", type=Path, default=PREFECT_FILE)
+    args = parser.parse_args(argv)
+    if args.production:
+        names = production_names(args.prefect_file)
+    else:
+        names = list(dict.fromkeys(item["name"] for item in read_deployments(args.prefect_file)))
+    for name in names:
+        print(name)
+    return 0
+
+
 def run(argv: Sequence[str] | None = None) -> int:
     """Run a flow of flows/ locally (`make run FLOW=<module>`); see local_run.run_locally."""
     from .local_run import load_flow, run_locally
@@ -203,6 +224,7 @@ COMMANDS: dict[str, Callable[[Sequence[str]], int]] = {
     "blocks": blocks,
     "check-api": check_api,
     "alerts": alerts,
+    "deployments": deployments,
 }
 
 
