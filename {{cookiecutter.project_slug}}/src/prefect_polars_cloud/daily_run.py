@@ -58,11 +58,9 @@ class DailyRun:
         files = self.inputs.files(dataset)
         if isinstance(dataset, DailyInput):
             frame = scan_days(dataset, self.inputs.daily[dataset.name], self.datasets.partition_key)
-            # Polars does not say which of several files is bad: name the one, or their folder.
-            shown = files[0] if len(files) == 1 else files[0].rsplit("/", 2)[0]
         else:
-            frame, shown = scan_file(dataset, files[0]), files[0]
-        with named_input(shown, dataset.columns):
+            frame = scan_file(dataset, files[0])
+        with named_input(dataset, files):
             yield frame
 
     def staged(self, output: Output) -> str:
