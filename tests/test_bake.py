@@ -48,6 +48,7 @@ LIBRARY_MODULES = (
     "alerts.py",
     "backfill.py",
     "blocks.py",
+    "checks.py",
     "cli.py",
     "cloud.py",
     "compute.py",

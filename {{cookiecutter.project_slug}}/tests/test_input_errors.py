@@ -1,7 +1,7 @@
-"""A bad input ends `make run` with one ERROR line naming the file; an empty one only warns.
+"""A bad or suspicious input ends `make run` with one ERROR line naming the file, before publish.
 
-A row that lacks a required field is a bad input too. In a run of several days the message
-names the file, not its folder.
+Suspicious: an empty snapshot, a day without a valid row (unless ALLOW_EMPTY_DAYS), a row that
+lacks a required field. In a run of several days the message names the file, not its folder.
 """
 
 from __future__ import annotations
@@ -53,6 +53,14 @@ BAD_INPUTS = {
         ORDERS,
         HEADER + b"1,1,2026-11-01T10:00:00Z,5.0\n2,,2026-11-01T11:00:00Z,7.5\n",
         "a row has no customer_id (missing or empty)",
+    ),
+    "empty-customers": ("customers.ndjson", b"", "no rows: every day of the run"),
+    "blank-customers": ("customers.ndjson", b"\n\n", "no rows: every day of the run"),
+    "header-only-orders": (ORDERS, HEADER, f"no rows for {DAY}"),
+    "no-valid-order": (
+        ORDERS,
+        HEADER + b"1,1,2026-11-01T10:00:00Z,-5.0\n2,1,2026-11-01T11:00:00Z,\n",
+        f"no valid row for {DAY}",
     ),
 }
 
@@ -125,13 +133,49 @@ def test_the_failed_state_says_the_same(local_mode: None, sample_dir: Path, tmp_
         state.result()
 
 
-def test_an_input_with_no_rows_writes_an_empty_report_with_a_warning(
+def test_a_day_without_rows_names_the_setting_that_allows_it(
+    local_mode: None, sample_dir: Path, tmp_path: Path
+) -> None:
+    source = with_file(sample_dir, tmp_path, ORDERS, HEADER)
+
+    with pytest.raises(InputError) as refused:
+        daily_report(start=DAY, source_uri=str(source), output_uri=str(tmp_path / "out"))
+
+    assert f"set {ENV_PREFIX}ALLOW_EMPTY_DAYS=true" in str(refused.value)
+
+
+@pytest.mark.parametrize(
+    "case", ["empty-customers", "header-only-orders", "no-valid-order", "order-without-customer"]
+)
+def test_suspicious_data_leaves_the_published_days_as_they_were(
+    case: str, local_mode: None, sample_dir: Path, tmp_path: Path
+) -> None:
+    output = tmp_path / "output"
+    daily_report(start=DAY, source_uri=str(sample_dir), output_uri=str(output))
+    before = {p: p.read_bytes() for p in output.rglob("*") if p.is_file()}
+    name, content, _ = BAD_INPUTS[case]
+
+    with pytest.raises(InputError):
+        daily_report(
+            start=DAY,
+            source_uri=str(with_file(sample_dir, tmp_path, name, content)),
+            output_uri=str(output),
+        )
+
+    assert {p: p.read_bytes() for p in output.rglob("*") if p.is_file()} == before
+
+
+@pytest.mark.parametrize("content", [HEADER, HEADER + b"1,1,2026-11-01T10:00:00Z,-5.0\n"])
+def test_allowed_empty_days_are_published_empty_with_a_warning(
+    content: bytes,
     local_mode: None,
+    monkeypatch: pytest.MonkeyPatch,
     sample_dir: Path,
     tmp_path: Path,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    source = with_file(sample_dir, tmp_path, ORDERS, HEADER)
+    monkeypatch.setenv(f"{ENV_PREFIX}ALLOW_EMPTY_DAYS", "true")
+    source = with_file(sample_dir, tmp_path, ORDERS, content)
     caplog.set_level(logging.WARNING)
 
     location = daily_report(start=DAY, source_uri=str(source), output_uri=str(tmp_path / "out"))

@@ -4,10 +4,11 @@
         ...tasks that scan run's inputs and sink into its outputs...
     return run.location(REPORT)
 
-Entering checks the days and finds every input (a missing day fails before any compute) and
-opens the compute session. Leaving stops every cluster; then, only if the block succeeded,
-publishes the staged outputs day by day; the staging prefix is removed whatever happened, and
-the run's artifact shows the published days.
+Entering checks the days and finds every input (a missing day, an empty snapshot or, unless
+allowed, a day without rows fails before any compute: checks.py) and opens the compute session.
+Leaving stops every cluster; then, only if the block succeeded and every day of the report has
+rows, publishes the staged outputs day by day; the staging prefix is removed whatever happened,
+and the run's artifact shows the published days.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NONE
 from prefect.context import TaskRunContext
 
+from .checks import check_inputs, check_staged
 from .compute import ComputeSession, validate_uris
 from .datasets import DailyInput, DailyOutput, Datasets, Input, Output, scan_days, scan_file
 from .flow_run import labels, lineage
@@ -109,9 +111,11 @@ class DailyRun:
 
 
 @task(cache_policy=NONE)
-def publish_days(datasets: Datasets, output_uri: str, staging: str, days: list[date]) -> None:
-    """Replace each day's partitions with the run's staged files."""
-    publish(datasets, output_uri, staging, days)
+def publish_days(run: DailyRun, staging: str) -> None:
+    """Refuse a day without rows (unless allowed), then replace each day's partitions."""
+    allow = run.settings.allow_empty_days
+    check_staged(run.datasets, run.inputs, run.output_uri, staging, run.days, allow)
+    publish(run.datasets, run.output_uri, staging, run.days)
 
 
 @task(cache_policy=NONE)
@@ -145,13 +149,15 @@ def daily_run(
     output_uri = output_uri or settings.output_uri
     validate_uris(settings, source_uri, output_uri)
     inputs = find_inputs(datasets, source_uri, days)  # a missing day fails here, before compute
+    check_inputs(datasets, inputs, days, settings.allow_empty_days)
     staging = new_staging()
     try:
         with ComputeSession(settings) as compute:
-            yield DailyRun(
+            run = DailyRun(
                 datasets, days, inputs, output_uri, join(output_uri, staging), compute, settings
             )
-        publish_days(datasets, output_uri, staging, days)
+            yield run
+        publish_days(run, staging)
     finally:
         discard(output_uri, staging)
     publish_summary(
