@@ -4,11 +4,12 @@
         ...tasks that scan run's inputs and sink into its outputs...
     return run.location(REPORT)
 
-Entering checks the days and finds every input (a missing day, an empty snapshot or, unless
-allowed, a day without rows fails before any compute: checks.py) and opens the compute session.
-Leaving stops every cluster; then, only if the block succeeded and every day of the report has
-rows, publishes the staged outputs day by day; the staging prefix is removed whatever happened,
-and the run's artifact shows the published days.
+Entering finishes or removes what runs that are gone left in staging (leftovers.py), checks
+the days and finds every input (a missing day, an empty snapshot or, unless allowed, a day
+without rows fails before any compute: checks.py), and opens the compute session. Leaving stops
+every cluster; then, only if the block succeeded and every day of the report has rows, publishes
+the staged outputs day by day (publish.py); the staging prefix is removed unless a publish was
+cut short (the next run finishes it), and the run's artifact shows the published days.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 
 import polars as pl
 from prefect import get_run_logger, runtime, task
@@ -29,10 +30,12 @@ from .compute import ComputeSession, validate_uris
 from .datasets import DailyInput, DailyOutput, Datasets, Input, Output, scan_days, scan_file
 from .flow_run import labels, lineage
 from .input_errors import named_input
+from .leftovers import clean_up, mark_run
 from .project import current
+from .publish import discard, publish
 from .run_dates import resolve_days
 from .settings import Settings, get_settings
-from .storage import Inputs, discard, find_inputs, join, list_keys, new_staging, publish
+from .storage import Inputs, find_inputs, join, list_keys, new_staging
 from .summary import summarize
 
 
@@ -111,6 +114,13 @@ class DailyRun:
 
 
 @task(cache_policy=NONE)
+def clean_up_staging(output_uri: str, hours: float) -> None:
+    """Finish the publish of a run that was killed, and remove what runs that are gone staged."""
+    for line in clean_up(output_uri, timedelta(hours=hours)):
+        get_run_logger().warning(line)
+
+
+@task(cache_policy=NONE)
 def publish_days(run: DailyRun, staging: str) -> None:
     """Refuse a day without rows (unless allowed), then replace each day's partitions."""
     allow = run.settings.allow_empty_days
@@ -148,10 +158,12 @@ def daily_run(
     source_uri = source_uri or settings.source_uri
     output_uri = output_uri or settings.output_uri
     validate_uris(settings, source_uri, output_uri)
+    clean_up_staging(output_uri, settings.staging_expiry_hours)
     inputs = find_inputs(datasets, source_uri, days)  # a missing day fails here, before compute
     check_inputs(datasets, inputs, days, settings.allow_empty_days)
     staging = new_staging()
     try:
+        mark_run(output_uri, staging, str(runtime.flow_run.id or "") or None)
         with ComputeSession(settings) as compute:
             run = DailyRun(
                 datasets, days, inputs, output_uri, join(output_uri, staging), compute, settings

@@ -1,8 +1,7 @@
 """Where files live (local folders or object stores), by day; writes that never leave half a file.
 
 The layout is the project's datasets (datasets.py). A run writes only under its own staging
-prefix; `publish` then makes each day's partitions hold exactly the staged files, day by day, and
-the staging prefix is removed whatever happened.
+prefix; publish.py then makes each day's partitions hold exactly the staged files, day by day.
 """
 
 from __future__ import annotations
@@ -20,7 +19,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
-from .datasets import EXTENSIONS, DailyInput, Datasets, Input, SnapshotInput, SnapshotOutput
+from .datasets import EXTENSIONS, DailyInput, Datasets, Input, SnapshotInput
 
 logger = logging.getLogger(__name__)
 
@@ -195,50 +194,6 @@ def new_staging() -> str:
     """Return a fresh run-scoped key, below output_uri, for everything a run writes."""
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     return f"{STAGING}/{stamp}-{uuid.uuid4().hex[:8]}"
-
-
-def publish(datasets: Datasets, output_uri: str, staging: str, days: list[date]) -> None:
-    """Make each day's partitions hold exactly the run's staged files, one day at a time.
-
-    A file replaces its namesake in one step (a rename locally, a copy on an object store), so
-    a reader of a day written as one file sees the old or the new version; files the earlier
-    run had and this one did not are deleted right after.
-    """
-    import obstore
-
-    store = open_store(output_uri)
-    staged = list_keys(output_uri, f"{staging}/")
-    for day in days:
-        for output in datasets.outputs:
-            target = datasets.partition(output.name, day)
-            old = set(list_keys(output_uri, f"{target}/"))
-            # A snapshot serves every day of the run, so it is copied; the rest move.
-            shared = isinstance(output, SnapshotOutput)
-            source = f"{staging}/{output.name}/" if shared else f"{staging}/{target}/"
-            place = obstore.copy if shared else obstore.rename
-            new = set()
-            for key in staged:
-                if key.startswith(source):
-                    destination = f"{target}/{key.rsplit('/', 1)[-1]}"
-                    place(store, key, destination, overwrite=True)
-                    new.add(destination)
-            if old - new:
-                obstore.delete(store, sorted(old - new))
-
-
-def discard(output_uri: str, staging: str) -> None:
-    """Remove a run's staging prefix, whatever is left in it; never raise."""
-    try:
-        if not is_remote(output_uri):
-            shutil.rmtree(Path(output_uri) / staging, ignore_errors=True)
-            return
-        import obstore
-
-        leftover = list_keys(output_uri, f"{staging}/")
-        if leftover:
-            obstore.delete(open_store(output_uri), leftover)
-    except Exception as error:  # noqa: BLE001 - a leftover staging prefix is harmless
-        logger.warning("could not remove %s (%s); it is safe to delete", staging, error)
 
 
 @contextmanager
