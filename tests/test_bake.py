@@ -79,6 +79,7 @@ LIBRARY_MODULES = (
     "testing/control_plane.py",
     "testing/polars_cloud_sim.py",
     "testing/simulated_run.py",
+    "zombies.py",
 )
 TEST_FILES = (
     "tests/__init__.py",

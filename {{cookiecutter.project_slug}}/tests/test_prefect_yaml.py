@@ -201,7 +201,10 @@ def test_local_runs_on_local_polars_from_this_directory(
 ) -> None:
     local = deployments["daily-report-local"]
     assert local["work_pool"]["name"] == "local"
-    assert local["work_pool"]["job_variables"]["env"] == {f"{ENV_PREFIX}COMPUTE_MODE": "local"}
+    assert local["work_pool"]["job_variables"]["env"] == {
+        f"{ENV_PREFIX}COMPUTE_MODE": "local",
+        "PREFECT_FLOWS_HEARTBEAT_FREQUENCY": "60",
+    }
     # No steps: no image to build, and `prefect deploy` records the directory it runs in.
     assert not any(local.get(section) for section in ("build", "push", "pull"))
 
