@@ -214,7 +214,10 @@ def test_production_deployments_share_one_image_build() -> None:
 @each(LOCAL)
 def test_local_runs_on_local_polars_from_this_directory(deployment: dict[str, Any]) -> None:
     assert deployment["work_pool"]["name"] == "local"
-    assert deployment["work_pool"]["job_variables"]["env"] == {f"{ENV_PREFIX}COMPUTE_MODE": "local"}
+    assert deployment["work_pool"]["job_variables"]["env"] == {
+        f"{ENV_PREFIX}COMPUTE_MODE": "local",
+        "PREFECT_FLOWS_HEARTBEAT_FREQUENCY": "60",
+    }
     # No steps: no image to build, and `prefect deploy` records the directory it runs in.
     assert not any(deployment.get(section) for section in ("build", "push", "pull"))
 

@@ -6,6 +6,8 @@ match the project's tag (its label), which every deployment in prefect.yaml carr
 deployment added after `make alerts` is covered too. The webhook URL is a secret: it goes from
 <PREFIX>ALERT_WEBHOOK_URL (or the secret backend's JSON object, key "alert_webhook_url") into
 the secret field of a notification block, and never into a file, a parameter or a line of output.
+Whatever the channel, `make alerts` also installs the automation that ends a run whose process
+died as Crashed (zombies.py).
 """
 
 from __future__ import annotations
@@ -227,19 +229,24 @@ def upsert(client: SyncPrefectClient, automation: AutomationCore) -> str:
 
 
 def install_alerts(settings: Settings) -> list[str]:
-    """Create or update the notification block and both automations; say what was done."""
+    """Create or update the zombie automation, the notification block and both alerts; say so."""
     from prefect.client.orchestration import get_client
 
-    if settings.alerts == "none":
-        return [
-            f"alerts are off ({env_prefix()}ALERTS=none): nothing to do; "
-            f"set {env_prefix()}ALERTS=webhook to send them"
-        ]
+    from .zombies import zombie_automation
+
     with get_client(sync_client=True) as client:
+        # Whatever the channel: a run whose process died must end Crashed, not Running.
+        zombies = upsert(client, zombie_automation(settings))
+        if settings.alerts == "none":
+            return [
+                zombies,
+                f"alerts are off ({env_prefix()}ALERTS=none): none sent; "
+                f"set {env_prefix()}ALERTS=webhook to send them",
+            ]
         block = block_name(settings)
         block_id = save_webhook_block(client, block, webhook_url(settings), webhook_token(settings))
         done = [upsert(client, item) for item in automations(settings, block_id, run_link_base())]
-    return [f"saved notification block {block!r}", *done]
+    return [zombies, f"saved notification block {block!r}", *done]
 
 
 def alert_status(client: SyncPrefectClient, settings: Settings) -> dict[str, int]:

@@ -172,14 +172,14 @@ def blocks(argv: Sequence[str] | None = None) -> int:
 
 
 def alerts(argv: Sequence[str] | None = None) -> int:
-    """Create or update the failed-run and late-run automations (`make alerts`); idempotent."""
+    """Create or update the zombie, failed-run and late-run automations (`make alerts`)."""
     from .alerts import install_alerts
     from .doctor import required_api_problem
     from .settings import get_settings
 
     argparse.ArgumentParser(description=alerts.__doc__).parse_args(argv)
     settings = get_settings()
-    if settings.alerts != "none" and (problem := required_api_problem()):
+    if problem := required_api_problem():
         raise AlertsError(problem)
     for line in install_alerts(settings):
         print(line)

@@ -60,6 +60,12 @@ class Settings(BaseSettings):
     # Start every preset's cluster when the run starts, so the boots overlap (False: on first
     # use, which bills the large preset less while the small one works, but boots in series).
     boot_all_at_start: bool = True
+    # A day of the run with no valid row fails the run (it would replace that day's published
+    # report with nothing, which is more often a failed export than the truth); true publishes it.
+    allow_empty_days: bool = False
+    # A staging prefix whose run started longer ago than this is taken for one whose run is gone
+    # and is finished or removed by the next run (leftovers.py): keep it above the longest run.
+    staging_expiry_hours: PositiveFloat = 24.0
     # Optional: adds a cost estimate to the run's artifact.
     price_per_vcpu_hour: PositiveFloat | None = None
     # The project's name on Polars Cloud (labels, manifests) and Prefect (the deployments' tag,
