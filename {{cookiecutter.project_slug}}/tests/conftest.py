@@ -8,7 +8,6 @@ import subprocess
 import sys
 import threading
 import time
-import traceback
 import urllib.request
 import uuid
 from collections.abc import Iterator
@@ -48,11 +47,6 @@ SECRET_VARIABLES = frozenset(
         "REGISTRY_PASSWORD",
     }
 )
-
-
-def shown(error: BaseException) -> str:
-    """Return what a user sees of an error: the whole traceback, chained exceptions included."""
-    return "".join(traceback.format_exception(error))
 
 
 @pytest.fixture(autouse=True)

@@ -1,15 +1,16 @@
-"""A bad input ends `make run` with one ERROR line naming the file; an empty one only warns."""
+"""A bad input of this pipeline's datasets ends `make run` with one ERROR line naming the file.
+
+The tracebacks `--debug` shows, the failed state's message and the warning for a day with no
+rows are the library's (the template's tests/library).
+"""
 
 from __future__ import annotations
 
-import logging
 import shutil
 from pathlib import Path
 
 import pytest
-from prefect.artifacts import Artifact
 
-from prefect_polars_cloud.input_errors import InputError
 from prefect_polars_cloud.local_run import run_locally
 
 from {{ cookiecutter.package_name }}.settings import ENV_PREFIX
@@ -76,51 +77,3 @@ def test_a_bad_input_is_one_error_line_naming_the_file(
     assert problem in errors[0]
     assert "Traceback" not in out + err
     assert not list(output.rglob("*.partial"))
-
-
-def test_debug_shows_the_traceback(
-    local_mode: None, sample_dir: Path, tmp_path: Path, capfd: pytest.CaptureFixture[str]
-) -> None:
-    name, content, _ = BAD_INPUTS["orders-without-amount"]
-    source = with_file(sample_dir, tmp_path, name, content)
-
-    code = run_locally(
-        daily_report,
-        ["--debug", "--start", DAY, "--source", str(source), "--output", str(tmp_path / "out")],
-    )
-
-    assert code == 1
-    assert "Traceback" in capfd.readouterr().err
-
-
-def test_the_failed_state_says_the_same(local_mode: None, sample_dir: Path, tmp_path: Path) -> None:
-    # What a deployed run shows in the UI: the file and the problem, not a SchemaError.
-    name, content, problem = BAD_INPUTS["orders-without-amount"]
-    source = with_file(sample_dir, tmp_path, name, content)
-
-    state = daily_report(
-        start=DAY, source_uri=str(source), output_uri=str(tmp_path / "out"), return_state=True
-    )
-
-    assert state.is_failed()
-    assert f"InputError: {source / name}: {problem}" in str(state.message)
-    with pytest.raises(InputError):
-        state.result()
-
-
-def test_an_input_with_no_rows_writes_an_empty_report_with_a_warning(
-    local_mode: None,
-    sample_dir: Path,
-    tmp_path: Path,
-    caplog: pytest.LogCaptureFixture,
-) -> None:
-    header_only = b"order_id,customer_id,order_ts,amount\n"
-    source = with_file(sample_dir, tmp_path, ORDERS, header_only)
-    caplog.set_level(logging.WARNING)
-
-    location = daily_report(start=DAY, source_uri=str(source), output_uri=str(tmp_path / "out"))
-
-    assert not list((Path(location) / f"date={DAY}").glob("*.parquet")), "no rows, no files"
-    artifact = Artifact.get("daily-report")
-    assert artifact is not None and f"**Warning:** {DAY} has no rows" in str(artifact.data)
-    assert f"{DAY} has no rows" in caplog.text
