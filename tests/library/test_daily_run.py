@@ -7,13 +7,20 @@ read all of that from the declaration, and its artifact must show the toy's own 
 from __future__ import annotations
 
 import shutil
+from datetime import UTC, datetime
 from pathlib import Path
 
 import polars as pl
 import pytest
 from prefect.artifacts import Artifact
+from prefect.client.orchestration import get_client
+from prefect.flow_engine import run_flow
+from prefect.states import Scheduled
 
+from prefect_polars_cloud.input_errors import InputError
+from prefect_polars_cloud.run_dates import RunDatesError
 from prefect_polars_cloud.storage import MissingInputError
+from prefect_polars_cloud.testing.polars_cloud_sim import PolarsCloudSimulator
 
 from support import SAMPLE_DAYS, expected_totals
 from toy_pipeline.flow import toy_totals
@@ -85,3 +92,60 @@ def test_a_missing_day_is_named_with_the_declared_layout(
         refused.value
     )
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").rglob("*.parquet"))
+
+
+def test_a_failed_run_leaves_every_partition_as_it_was(
+    local_mode: None, sample_dir: Path, tmp_path: Path
+) -> None:
+    output = tmp_path / "output"
+    toy_totals(start=FIRST, end=THIRD, source_uri=str(sample_dir), output_uri=str(output))
+    before = snapshot(output)
+    broken = tmp_path / "broken"
+    shutil.copytree(sample_dir, broken)
+    with (broken / DATASETS.partition(VISITS.name, THIRD) / "visits.ndjson").open("a") as visits:
+        visits.write('{"visit_id": 9, , "seconds": 1.0}\n')  # not JSON: the third day fails
+
+    with pytest.raises(InputError):
+        toy_totals(start=FIRST, end=THIRD, source_uri=str(broken), output_uri=str(output))
+
+    assert snapshot(output) == before
+
+
+def test_no_dates_means_the_day_before_the_scheduled_start(
+    local_mode: None, sample_dir: Path, tmp_path: Path
+) -> None:
+    # Scheduled for 06:00 on the 3rd and executed now, weeks late: it still totals the 2nd.
+    scheduled = datetime(2026, 11, 3, 6, tzinfo=UTC)
+    parameters = {"source_uri": str(sample_dir), "output_uri": str(tmp_path)}
+    with get_client(sync_client=True) as client:
+        flow_run = client.create_flow_run(
+            toy_totals, parameters=parameters, state=Scheduled(scheduled_time=scheduled)
+        )
+    state = run_flow(toy_totals, flow_run=flow_run, parameters=parameters, return_type="state")
+
+    assert state.is_completed(), state.message
+    assert sorted(p.name for p in (tmp_path / TOTALS.name).iterdir()) == ["day=2026-11-02"]
+    with get_client(sync_client=True) as client:
+        assert client.read_flow_run(flow_run.id).name == "toy-totals 2026-11-02"
+
+
+def test_dates_that_cannot_run_are_refused_with_what_to_pass(
+    local_mode: None, sample_dir: Path, tmp_path: Path
+) -> None:
+    with pytest.raises(RunDatesError, match="before start"):
+        toy_totals(start=THIRD, end=FIRST, source_uri=str(sample_dir), output_uri=str(tmp_path))
+
+
+def test_cloud_mode_refuses_local_paths_before_any_compute(
+    monkeypatch: pytest.MonkeyPatch,
+    prefect_api: str,
+    cloud_sim: PolarsCloudSimulator,
+    sample_dir: Path,
+    tmp_path: Path,
+) -> None:
+    monkeypatch.setenv(f"{ENV_PREFIX}COMPUTE_MODE", "cloud")
+
+    with pytest.raises(Exception, match=f"{ENV_PREFIX}COMPUTE_MODE=local"):
+        toy_totals(start=FIRST, source_uri=str(sample_dir), output_uri=str(tmp_path))
+
+    assert cloud_sim.calls == []
