@@ -41,6 +41,8 @@ def hung_api(silent_port: int) -> str:
     return f"http://127.0.0.1:{silent_port}/api"
 
 
+# Each waits out the real bound: tens of seconds in all, so not in `make test`.
+@pytest.mark.slow
 @pytest.mark.skipif(MAKE is None, reason="make is not installed")
 @pytest.mark.parametrize("target", TARGETS)
 def test_make_target_fails_within_the_bound(target: str, hung_api: str, tmp_path: Path) -> None:
