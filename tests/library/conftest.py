@@ -73,11 +73,18 @@ def sample_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def prefect_api() -> Iterator[str]:
     """A real, temporary Prefect server with its own SQLite database."""
-    from prefect.settings import PREFECT_API_URL
+    from prefect.settings import (
+        PREFECT_API_URL,
+        PREFECT_FLOWS_HEARTBEAT_FREQUENCY,
+        temporary_settings,
+    )
     from prefect.testing.utilities import prefect_test_harness
 
     with prefect_test_harness(server_startup_timeout=120):
-        yield str(PREFECT_API_URL.value())
+        # No flow-run heartbeats (they detect crashed runs, which no test here is about): the
+        # engine joins their thread at the end of every run, which sleeps in 1 s steps.
+        with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
+            yield str(PREFECT_API_URL.value())
 
 
 def free_port() -> int:
