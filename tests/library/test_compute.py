@@ -283,7 +283,7 @@ def test_a_query_past_its_timeout_is_cancelled_then_fails(
     # 0.3 s, under the setting's one-minute minimum (model_copy skips validation): a quick test.
     settings = cloud_settings().model_copy(update={"query_timeout_mins": 0.005})
     with pytest.raises(ComputeError, match=r"ran longer than 0.005 min .*QUERY_TIMEOUT_MINS"):
-        with ComputeSession(cloud_settings(query_timeout_mins=0.005)) as compute:
+        with ComputeSession(settings) as compute:
             compute.sink_parquet(QUERY, str(tmp_path / "large.parquet"), "large", ["build_totals"])
 
     names = cloud_sim.names()
