@@ -57,6 +57,7 @@ PACKAGE_MODULES = (
     "run_dates.py",
     "sample_data.py",
     "settings.py",
+    "slots.py",
     "storage.py",
 )
 TEST_FILES = (
