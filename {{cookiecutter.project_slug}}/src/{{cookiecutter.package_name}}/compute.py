@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from . import manifests
 from .cloud import ComputeError, QueryTimeout, login
 from .evidence import ClusterRecord, Evidence, QueryRecord, dashboard_link, fit_labels, query_id
+from .interrupts import interruptible_waits
 from .presets import Preset, PresetName, load_presets
 from .remote_sink import Lineage, send, wait_until_done
 from .settings import ENV_PREFIX, Settings
@@ -64,6 +65,7 @@ class ComputeSession:
         return self.settings.compute_mode == "cloud"
 
     def __enter__(self) -> ComputeSession:
+        interruptible_waits()  # Ctrl-C must reach a main thread waiting for a task, as SIGTERM does
         if self.cloud:
             login(self.settings)
         elif self.remote and not self.settings.cluster_uri:

@@ -8,6 +8,7 @@ Prefect engine records the flow run as crashed on its way out.
 from __future__ import annotations
 
 import signal
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from types import FrameType
@@ -40,6 +41,22 @@ def stop_on_signals() -> Iterator[list[int]]:
     finally:
         for number, handler in previous.items():
             signal.signal(number, handler)
+
+
+def interruptible_waits() -> None:
+    """Let Ctrl-C interrupt the main thread wherever it waits, as SIGTERM does.
+
+    Importing Polars installs a SIGINT handler of its own that restarts interrupted system
+    calls (SA_RESTART), so a Ctrl-C is acted on only when the main thread's current wait ends:
+    Prefect's wait for a task whose cloud query runs for an hour, say. Installing the same
+    Python handler again puts Python's own C handler back, and waits interruptible with it.
+    (Polars' handler interrupted local queries; the compute session abandons those itself.)
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return  # only the main thread may set handlers; it is the one signals interrupt
+    handler = signal.getsignal(signal.SIGINT)
+    if handler is not None:  # None: a handler Python did not install; leave it alone
+        signal.signal(signal.SIGINT, handler)
 
 
 def exit_code(received: list[int]) -> int:
