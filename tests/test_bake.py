@@ -48,6 +48,7 @@ PACKAGE_MODULES = (
     "interrupts.py",
     "local_logging.py",
     "local_server.py",
+    "local_sink.py",
     "manifests.py",
     "presets.py",
     "queries.py",

@@ -355,6 +355,34 @@ def test_a_stop_while_a_start_request_is_in_flight_stops_the_cluster_it_creates(
     assert sim.running() == []
 
 
+def test_a_stop_abandons_a_local_query_and_keeps_the_previous_file(tmp_path: Path) -> None:
+    target = tmp_path / "report.parquet"
+    target.write_bytes(b"the previous report")
+    entered, never = threading.Event(), threading.Event()
+
+    def stuck(batch: pl.Series) -> pl.Series:
+        entered.set()
+        never.wait(60)  # a query far longer than the stop may take
+        return batch
+
+    query = pl.LazyFrame({"a": [1, 2]}).with_columns(
+        pl.col("a").map_batches(stuck, return_dtype=pl.Int64)
+    )
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            with ComputeSession(Settings(compute_mode="local")) as compute:
+                task, raised = in_a_task(lambda: compute.sink_parquet(query, str(target), "small"))
+                entered.wait(60)
+                raise KeyboardInterrupt
+        task.join(timeout=30)
+
+        assert not task.is_alive() and "abandoned" in str(raised[0]), "the task is let go"
+        assert target.read_bytes() == b"the previous report"
+        assert [p.name for p in tmp_path.iterdir()] == ["report.parquet"], "no .partial left"
+    finally:
+        never.set()  # let Polars' thread go back to its pool
+
+
 def test_starting_both_presets_overlaps_their_boots(
     monkeypatch: pytest.MonkeyPatch, service_account_env: None
 ) -> None:

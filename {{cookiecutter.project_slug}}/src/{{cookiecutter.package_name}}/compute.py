@@ -11,7 +11,7 @@ stopped. So the session starts each context itself, once per preset (the preset'
 who starts it), before any query is submitted to it (tests/polars_cloud_sim.py runs the real
 client code against a simulated server, so this is tested, not assumed). A boot runs in a thread
 of its own, and a stop never waits for one: slots.py. How one query is sent and waited for:
-remote_sink.py.
+remote_sink.py; a local one: local_sink.py.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from . import manifests
 from .cloud import ComputeError, QueryTimeout, login
 from .evidence import ClusterRecord, Evidence, QueryRecord, dashboard_link, fit_labels, query_id
 from .interrupts import interruptible_waits
+from .local_sink import run_in_background
 from .presets import Preset, PresetName, load_presets
 from .remote_sink import Lineage, send, wait_until_done
 from .settings import ENV_PREFIX, Settings
@@ -192,11 +193,12 @@ class ComputeSession:
                 f"of {', '.join(self.presets)}"
             )
         if not self.remote:
+            # In the background and polled: a stop abandons the query instead of waiting for it.
             if isinstance(target, str):
                 with atomic_target(target) as path:
-                    query.sink_parquet(path, engine="streaming")
+                    run_in_background(query.sink_parquet(path, lazy=True), self._closing)
             else:
-                query.sink_parquet(target, engine="streaming")
+                run_in_background(query.sink_parquet(target, lazy=True), self._closing)
             return
         remote = query.remote(self.context(preset))
         fitted = fit_labels(labels or [])
