@@ -68,6 +68,7 @@ TEST_FILES = (
     "tests/polars_cloud_control_plane.py",
     "tests/polars_cloud_sim.py",
     "tests/reference.py",
+    "tests/signal_runner.py",
     "tests/simulated_run.py",
     "tests/stores.py",
     "tests/test_backends.py",
@@ -88,6 +89,7 @@ TEST_FILES = (
     "tests/test_run_dates.py",
     "tests/test_sample_data.py",
     "tests/test_settings.py",
+    "tests/test_stops.py",
 )
 # Files only one backend keeps (post_gen's BACKEND_ONLY removes them for the others).
 BACKEND_FILES: dict[str, tuple[str, ...]] = {
