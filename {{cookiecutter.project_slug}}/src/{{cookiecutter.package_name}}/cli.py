@@ -92,7 +92,7 @@ def sample_data(argv: Sequence[str] | None = None) -> int:
 
 def run_locally(flow: Callable[..., str], argv: Sequence[str] | None = None) -> int:
     """Run the flow on local Polars: every sample day, or START..END (`make run`)."""
-    from .interrupts import exit_code, stop_on_signals
+    from .interrupts import exit_code, exit_now, stop_on_signals
     from .report import read_day, summarize
     from .settings import ENV_PREFIX, get_settings
 
@@ -129,7 +129,7 @@ def run_locally(flow: Callable[..., str], argv: Sequence[str] | None = None) -> 
                 f"INTERRUPTED: the run stopped before it finished; {args.output} {kept}",
                 file=sys.stderr,
             )
-            return exit_code(received)
+            exit_now(exit_code(received))  # not a return: an abandoned query slows the teardown
         except EXPECTED_ERRORS as error:
             if args.debug:
                 traceback.print_exc()
