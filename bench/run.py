@@ -368,7 +368,12 @@ def main() -> int:
     from report import render  # bench/report.py: the Markdown, kept apart from the measuring
 
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(render(results, " ".join(sys.argv[1:])))
+    page = render(results, " ".join(sys.argv[1:]))
+    if args.out.exists():  # the stop times are measured apart (bench/stops.py): keep them
+        from stops_report import keep_section
+
+        page = keep_section(args.out.read_text(), page)
+    args.out.write_text(page)
     print(f"wrote {args.out}")
     return 0
 
