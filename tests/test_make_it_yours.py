@@ -8,7 +8,6 @@ lint, and both flows locally and on the simulated cloud are green (slow: install
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,8 +17,16 @@ from helpers import Baked, answers_for, bake, clean_environment, describe, run, 
 pytestmark = pytest.mark.slow
 
 FIXTURES = Path(__file__).resolve().parent / "make_it_yours"
-# A test of the example pipeline names one of these; the swap replaces such tests with its own.
-EXAMPLE = re.compile(r"\b(orders|customers|customer_id|revenue|segment|order_ts)\b")
+# The tests of the example pipeline, as the generated README's "Swap the pipeline" lists them:
+# the swap replaces them with its own; every other test must hold for any pipeline.
+EXAMPLE_TESTS = (
+    "reference.py",
+    "test_flow_local.py",
+    "test_flow_cloud.py",
+    "test_sample_data.py",
+    "test_input_errors.py",
+    "test_crash_recovery.py",
+)
 ROOM_FILES = ("datasets.py", "queries.py", "sample_data.py", "summary.py")
 INSTALL_TIMEOUT = 1200
 
@@ -48,9 +55,10 @@ def swap_the_pipeline(project: Path, package: str) -> None:
     for name in ROOM_FILES:
         copy_in(FIXTURES / "swap" / name, project / "src" / package / name, package)
     copy_in(FIXTURES / "swap" / "daily_report.py", project / "flows" / "daily_report.py", package)
-    for test in (project / "tests").glob("*.py"):
-        if EXAMPLE.search(test.read_text(encoding="utf-8")):
-            test.unlink()
+    readme = (project / "README.md").read_text(encoding="utf-8")
+    for name in EXAMPLE_TESTS:
+        assert f"`{name}`" in readme, f"the README's swap steps no longer list tests/{name}"
+        (project / "tests" / name).unlink()
     copy_in(FIXTURES / "swap" / "test_site_stats.py", project / "tests" / "test_site_stats.py", package)
 
 

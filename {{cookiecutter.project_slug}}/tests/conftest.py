@@ -27,7 +27,7 @@ from {{ cookiecutter.package_name }}.settings import ENV_PREFIX
 # The temporary servers tests start need not report usage (tests run offline).
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
-SAMPLE_ROWS = 1_000  # orders a day
+SAMPLE_ROWS = 1_000  # rows a day
 # Fixed days, so expectations never depend on today's date.
 SAMPLE_DAYS = [date(2026, 11, 1), date(2026, 11, 2), date(2026, 11, 3)]
 # Values that must never show up in a log, a parameter, an error or a file.

@@ -123,9 +123,9 @@ from prefect_polars_cloud.compute import ComputeSession
 from prefect_polars_cloud.interrupts import exit_code, stop_on_signals
 from {{ cookiecutter.package_name }}.settings import Settings
 
-orders, target = sys.argv[1], sys.argv[2]
+rows, target = sys.argv[1], sys.argv[2]
 # Minutes of streaming work in bounded memory: one file read thousands of times.
-query = pl.scan_csv([orders] * 5000).group_by(pl.col("a").mod(7).alias("k")).agg(pl.col("a").sum())
+query = pl.scan_csv([rows] * 5000).group_by(pl.col("a").mod(7).alias("k")).agg(pl.col("a").sum())
 with stop_on_signals() as received:  # what `make run` does
     try:
         # As in a flow run: Prefect's task runner joins its threads on the way out, and the
@@ -144,14 +144,14 @@ with stop_on_signals() as received:  # what `make run` does
 def test_ctrl_c_during_a_local_query_exits_without_it_and_keeps_the_previous_file(
     tmp_path: Path,
 ) -> None:
-    orders, target = tmp_path / "orders.csv", tmp_path / "out" / "report.parquet"
-    pl.DataFrame({"a": range(1_000_000)}).write_csv(orders)
+    rows, target = tmp_path / "rows.csv", tmp_path / "out" / "report.parquet"
+    pl.DataFrame({"a": range(1_000_000)}).write_csv(rows)
     target.parent.mkdir()
     target.write_bytes(b"the previous report")
     script = tmp_path / "local_run.py"
     script.write_text(LOCAL_RUNNER)
     run = subprocess.Popen(
-        [sys.executable, str(script), str(orders), str(target)],
+        [sys.executable, str(script), str(rows), str(target)],
         cwd=PROJECT,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,

@@ -11,6 +11,7 @@ from prefect.cache_policies import NONE
 from prefect_polars_cloud.daily_run import DailyRun, daily_run
 from prefect_polars_cloud.datasets import DailyOutput, Datasets
 from prefect_polars_cloud.flow_run import retried, run_name
+
 from PACKAGE import queries
 from PACKAGE.datasets import READINGS
 

@@ -10,8 +10,16 @@ from prefect.futures import wait
 
 from prefect_polars_cloud.daily_run import DailyRun, daily_run
 from prefect_polars_cloud.flow_run import retried, run_name
+
 from PACKAGE import queries
-from PACKAGE.datasets import DATASETS, READINGS, SENSORS, SENSORS_USED, SITE_STATS, VALID_READINGS
+from PACKAGE.datasets import (
+    DATASETS,
+    READINGS,
+    SENSORS,
+    SENSORS_USED,
+    SITE_STATS,
+    VALID_READINGS,
+)
 
 
 @task(cache_policy=NONE)

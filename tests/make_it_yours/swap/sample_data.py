@@ -22,8 +22,9 @@ def readings_of(day: date, rows: int, seed: int) -> pl.DataFrame:
     row = pl.int_range(0, rows, dtype=pl.UInt64)
     return pl.select(
         sensor_id=(row.hash(salt) % (SENSOR_COUNT + 1) + 1).cast(pl.Int64),
-        ts=(pl.lit(midnight) + pl.duration(seconds=(row.hash(salt + 1) % 86_400).cast(pl.Int64)))
-        .dt.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        ts=(
+            pl.lit(midnight) + pl.duration(seconds=(row.hash(salt + 1) % 86_400).cast(pl.Int64))
+        ).dt.strftime("%Y-%m-%dT%H:%M:%SZ"),
         value=pl.when(row.hash(salt + 2) % 20 == 0)
         .then(999.0)
         .otherwise((row.hash(salt + 3) % 6_000).cast(pl.Float64) / 100 - 20),
