@@ -14,6 +14,7 @@ from .alerts import AlertsError
 from .compute import ComputeError
 from .credentials import CredentialsError
 from .doctor import PrefectApiUnreachable
+from .iceberg_catalog import IcebergError
 from .input_errors import InputError
 from .local_server import LocalServerError
 from .presets import PresetError
@@ -44,6 +45,7 @@ EXPECTED_ERRORS = (
     PresetError,
     ProjectError,
     FlowNotFound,
+    IcebergError,
 )
 
 

@@ -193,11 +193,13 @@ class ComputeSession:
         preset: PresetName,
         labels: list[str] | None = None,
         lineage: Lineage | None = None,
+        arrow_schema: Any = None,  # noqa: ANN401 - a pyarrow schema
     ) -> None:
         """Write query to target (one Parquet file, or a folder per day) and wait until done.
 
         labels tag the query in the Polars Cloud dashboard (the first names it in the records);
-        lineage names it in OpenLineage events, which only a self-hosted cluster emits.
+        lineage names it in OpenLineage events, which only a self-hosted cluster emits;
+        arrow_schema, if given, is the files' schema (an Iceberg table's field ids).
         """
         if preset not in self.presets:  # a typo in a task: say so in local runs too
             raise ComputeError(
@@ -207,15 +209,15 @@ class ComputeSession:
         if not self.remote:
             if isinstance(target, str):
                 with atomic_target(target) as path:
-                    query.sink_parquet(path, engine="streaming")
+                    query.sink_parquet(path, engine="streaming", arrow_schema=arrow_schema)
             else:
-                query.sink_parquet(target, engine="streaming")
+                query.sink_parquet(target, engine="streaming", arrow_schema=arrow_schema)
             return
         remote = query.remote(self.context(preset))
         fitted = fit_labels(labels or [])
         # Lineage: polars_cloud supports it "for on-premises infrastructure only".
         on_premises = lineage if not self.cloud else None
-        in_flight = send(remote, target, self.presets[preset], fitted, on_premises)
+        in_flight = send(remote, target, self.presets[preset], fitted, on_premises, arrow_schema)
         self._await(in_flight, preset, fitted[0] if fitted else preset)
 
     def _await(self, in_flight: Any, preset: PresetName, label: str) -> None:  # noqa: ANN401

@@ -7,7 +7,8 @@
 Entering checks the days and finds every input (a missing day fails before any compute) and
 opens the compute session. Leaving stops every cluster; then, only if the block succeeded,
 publishes the staged outputs day by day; the staging prefix is removed whatever happened, and
-the run's artifact shows the published days.
+the run's artifact shows the published days. An IcebergOutput's files go under its table instead,
+and one commit per table publishes them once every query succeeded (iceberg.py).
 """
 
 from __future__ import annotations
@@ -24,8 +25,18 @@ from prefect.cache_policies import NONE
 from prefect.context import TaskRunContext
 
 from .compute import ComputeSession, validate_uris
-from .datasets import DailyInput, DailyOutput, Datasets, Input, Output, scan_days, scan_file
+from .datasets import (
+    DailyInput,
+    DailyOutput,
+    Datasets,
+    IcebergOutput,
+    Input,
+    Output,
+    scan_days,
+    scan_file,
+)
 from .flow_run import labels, lineage
+from .iceberg import TableWrites
 from .input_errors import named_input
 from .project import DayTotals, current
 from .run_dates import refuse_future_days, resolve_days
@@ -51,6 +62,7 @@ class DailyRun:
     staging_uri: str
     compute: ComputeSession
     settings: Settings
+    tables: TableWrites | None = None  # the run's IcebergOutputs, if any
 
     @contextmanager
     def scan(self, dataset: Input) -> Iterator[pl.LazyFrame]:
@@ -75,12 +87,16 @@ class DailyRun:
 
     def read(self, output: Output) -> pl.LazyFrame:
         """Scan an output this run staged (an earlier task's), for a later query."""
+        if isinstance(output, IcebergOutput):
+            return self._tables.read(output)
         if isinstance(output, DailyOutput):
             return pl.scan_parquet(f"{self.staged(output).rstrip('/')}/", hive_partitioning=True)
         return pl.scan_parquet(self.staged(output))
 
     def has_rows(self, output: Output) -> bool:
         """Tell whether an earlier task staged any file of the output."""
+        if isinstance(output, IcebergOutput):
+            return self._tables.has_rows(output)
         return bool(list_keys(self.staging_uri, f"{output.name}/"))
 
     def sink(self, query: pl.LazyFrame, output: Output, preset: str) -> None:
@@ -90,6 +106,12 @@ class DailyRun:
         """
         context = TaskRunContext.get()
         name = context.task.name if context else output.name
+        if isinstance(output, IcebergOutput):  # into the table's location, committed later
+            with self._tables.writing(output, query) as (query, target, schema):
+                self.compute.sink_parquet(
+                    query, target, preset, labels(name), lineage(name), arrow_schema=schema
+                )
+            return
         target: str | pl.PartitionBy = self.staged(output)
         if isinstance(output, DailyOutput):
             target = pl.PartitionBy(
@@ -110,7 +132,15 @@ class DailyRun:
 
     def location(self, output: Output) -> str:
         """Return where an output is published."""
+        if isinstance(output, IcebergOutput):
+            return self._tables.location(output)
         return join(self.output_uri, output.name)
+
+    @property
+    def _tables(self) -> TableWrites:
+        if self.tables is None:  # only an output the run's datasets do not declare
+            raise ValueError("this run's datasets declare no IcebergOutput")
+        return self.tables
 
 
 @task(cache_policy=NONE)
@@ -120,12 +150,29 @@ def publish_days(datasets: Datasets, output_uri: str, staging: str, days: list[d
 
 
 @task(cache_policy=NONE)
+def commit_tables(tables: TableWrites) -> None:
+    """Replace the run's days in each Iceberg table: one commit per table."""
+    for committed in tables.commit():
+        get_run_logger().info(
+            "committed %s: snapshot %s", committed.identifier, committed.snapshot_id
+        )
+
+
+@task(cache_policy=NONE)
 def publish_summary(
-    datasets: Datasets, output_uri: str, days: list[date], totals: DayTotals | None, cloud: str
+    datasets: Datasets,
+    output_uri: str,
+    days: list[date],
+    totals: DayTotals | None,
+    cloud: str,
+    tables: TableWrites | None = None,
 ) -> None:
     """Show the run's days and its Polars Cloud queries and cost in the UI."""
     flow = runtime.flow_run.flow_name or "run"
-    summary = summarize(flow, datasets, output_uri, days, totals)
+    if isinstance(datasets.report, IcebergOutput) and tables is not None:
+        summary = tables.summarize(flow, datasets.report, totals)
+    else:
+        summary = summarize(flow, datasets, output_uri, days, totals)
     last_summary[:] = [summary]
     for warning in summary.warnings():
         get_run_logger().warning(warning)
@@ -163,13 +210,25 @@ def daily_run(
     validate_uris(settings, source_uri, output_uri)
     inputs = find_inputs(datasets, source_uri, days)  # a missing day fails here, before compute
     staging = new_staging()
+    tables = TableWrites.open(datasets, settings, days, staging)  # the catalog answers, or no run
     try:
         with ComputeSession(settings) as compute:
             yield DailyRun(
-                datasets, days, inputs, output_uri, join(output_uri, staging), compute, settings
+                datasets,
+                days,
+                inputs,
+                output_uri,
+                join(output_uri, staging),
+                compute,
+                settings,
+                tables,
             )
         publish_days(datasets, output_uri, staging, days)
+        if tables is not None:
+            commit_tables(tables)
     finally:
         discard(output_uri, staging)
+        if tables is not None:
+            tables.discard()  # a run that did not commit leaves none of its files
     cloud = compute.evidence.markdown(settings.price_per_vcpu_hour)
-    publish_summary(datasets, output_uri, days, totals, cloud)
+    publish_summary(datasets, output_uri, days, totals, cloud, tables)

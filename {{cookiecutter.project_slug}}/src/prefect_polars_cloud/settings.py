@@ -53,6 +53,11 @@ class Settings(BaseSettings):
     # Start every preset's cluster when the run starts, so the boots overlap (False: on first
     # use, which bills the large preset less while the small one works, but boots in series).
     boot_all_at_start: bool = True
+    # An IcebergOutput's catalog, configured as pyiceberg reads it (.pyiceberg.yaml or
+    # PYICEBERG_CATALOG__<NAME>__<KEY>; none: a local SQLite catalog in local runs), and the
+    # `namespace.table` of the output that names none itself: the project's subclass sets it.
+    iceberg_catalog: str = Field(default="default", min_length=1)
+    iceberg_table: str | None = None
     # Optional: adds a cost estimate to the run's artifact.
     price_per_vcpu_hour: PositiveFloat | None = None
     # The project's name on Polars Cloud (labels, manifests) and Prefect (the deployments' tag,

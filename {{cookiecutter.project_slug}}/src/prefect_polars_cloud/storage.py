@@ -180,7 +180,7 @@ def publish(datasets: Datasets, output_uri: str, staging: str, days: list[date])
     store = _store(output_uri)
     staged = list_keys(output_uri, f"{staging}/")
     for day in days:
-        for output in datasets.outputs:
+        for output in datasets.files:  # Iceberg tables commit on their own (iceberg.py)
             target = datasets.partition(output.name, day)
             old = set(list_keys(output_uri, f"{target}/"))
             # A snapshot serves every day of the run, so it is copied; the rest move.
