@@ -307,7 +307,7 @@ class TableWrites:
     def discard(self) -> None:
         """Remove the run's files of every table it did not commit to; never raise."""
         for entry in self._tables.values():
-            if entry.committed is not None:
+            if entry.committed is not None or entry.sinks == 0:  # nothing of the run's to remove
                 continue
             if entry.uncertain:
                 logger.warning(
