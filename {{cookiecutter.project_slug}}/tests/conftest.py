@@ -84,15 +84,16 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 @pytest.fixture(autouse=True)
-def iceberg_catalog(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def iceberg_catalog(
+    monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
+) -> None:
     """Give a project with Iceberg outputs a catalog of the test's own (`make doctor` needs one).
 
     A .pyiceberg.yaml in PYICEBERG_HOME, which pyiceberg reads before the home directory's.
     """
     if not DATASETS.tables:
         return
-    home = tmp_path / "pyiceberg"
-    home.mkdir()
+    home = tmp_path_factory.mktemp("pyiceberg")
     for name in list(os.environ):
         if name.upper().startswith("PYICEBERG_"):
             monkeypatch.delenv(name)

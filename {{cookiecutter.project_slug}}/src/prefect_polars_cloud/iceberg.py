@@ -222,7 +222,12 @@ class TableWrites:
 
     def commit(self) -> list[Committed]:
         """Replace the run's days in every table, one commit each; run after every query."""
-        return [self._commit(entry) for entry in self._tables.values()]
+        # A table that does not exist yet and got no rows from this run stays uncreated.
+        return [
+            self._commit(entry)
+            for entry in self._tables.values()
+            if entry.table is not None or entry.creating is not None
+        ]
 
     def _commit(self, entry: _Table) -> Committed:
         from pyiceberg.exceptions import (
@@ -345,6 +350,8 @@ class TableWrites:
         label = f"Iceberg table `{entry.identifier}` (catalog `{self.config.name}`)"
         if committed is not None:
             label += f", snapshot `{committed.snapshot_id}`"
+        elif entry.table is None:
+            label += ", not created: the run wrote no rows"
         return RunSummary(
             title,
             self.location(output),
