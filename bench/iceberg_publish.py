@@ -168,8 +168,9 @@ def measure(scratch: Path) -> dict:
 # --- from the template's environment ------------------------------------------------------
 
 
-def footprint(project: Path, scratch: Path, with_group: bool) -> float:
-    """MB of the environment the Dockerfile's sync installs, with or without the iceberg group."""
+def footprint(project: Path, scratch: Path, with_group: bool) -> dict[str, float]:
+    """MB of each top-level entry of site-packages the Dockerfile's sync installs, with or
+    without the iceberg group."""
     venv = scratch / f"venv-{'with' if with_group else 'without'}"
     command = ["uv", "sync", "--locked", "--no-dev", "--no-group", "docker", "--no-editable", "-q"]
     if not with_group:
@@ -177,12 +178,27 @@ def footprint(project: Path, scratch: Path, with_group: bool) -> float:
     env = {**os.environ, "UV_PROJECT_ENVIRONMENT": str(venv), "UV_LINK_MODE": "copy"}
     env.pop("VIRTUAL_ENV", None)
     subprocess.run(command, cwd=project, env=env, check=True)
-    return sum(p.stat().st_size for p in venv.rglob("*") if p.is_file()) / 1e6
+    (site,) = venv.glob("lib/python*/site-packages")
+    return {
+        entry.name: sum(p.stat().st_size for p in entry.rglob("*") if p.is_file()) / 1e6
+        if entry.is_dir()
+        else entry.stat().st_size / 1e6
+        for entry in site.iterdir()
+        if not entry.name.endswith((".dist-info", ".pth"))
+    } | {"(the rest of the environment)": sum(
+        p.stat().st_size for p in venv.rglob("*") if p.is_file() and site not in p.parents
+    ) / 1e6}
 
 
 def render(results: dict, machine: dict[str, str]) -> list[str]:
     """Return the section's Markdown lines."""
-    with_group, without = results["footprint_with_mb"], results["footprint_without_mb"]
+    with_sizes, without_sizes = results["footprint_with_mb"], results["footprint_without_mb"]
+    with_group, without = sum(with_sizes.values()), sum(without_sizes.values())
+    added = sorted(
+        ((name, size) for name, size in with_sizes.items() if name not in without_sizes),
+        key=lambda item: -item[1],
+    )
+    largest = ", ".join(f"{name} {size:.0f}" for name, size in added[:4])
     lines = [
         TITLE,
         "",
@@ -218,6 +234,8 @@ def render(results: dict, machine: dict[str, str]) -> list[str]:
         f"| without the iceberg group (every parquet bake) | {without:.0f} |",
         f"| with the iceberg group (`output_format=iceberg`) | {with_group:.0f} |",
         f"| the group's cost | {with_group - without:.0f} |",
+        "",
+        f"The largest packages it adds (MB): {largest}.",
         "",
     ]
     return lines

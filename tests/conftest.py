@@ -133,6 +133,8 @@ INSTALLED: dict[str, dict[str, str]] = {
         "ecs_task_role_arn": "arn:aws:iam::123456789012:role/daily-reports-task",
         "ecs_execution_role_arn": "arn:aws:iam::123456789012:role/daily-reports-execution",
     },
+    # Not a backend: the report as an Iceberg table (test_generated_project.py's iceberg tests).
+    "iceberg": {"project_name": "Lake Reports", "output_format": "iceberg"},
 }
 
 

@@ -171,7 +171,8 @@ def test_a_rerun_of_one_day_replaces_it_alone_in_one_commit(
     table = table_of(catalog)
     assert len(table.snapshots()) == history + 1
     assert table.current_snapshot().summary.operation.value == "overwrite"
-    assert {day: after[day] for day in (FIRST, THIRD)} == {day: before[day] for day in (FIRST, THIRD)}
+    untouched = (FIRST, THIRD)
+    assert {day: after[day] for day in untouched} == {day: before[day] for day in untouched}
     assert after[SECOND].isdisjoint(before[SECOND])
     assert_days_match_the_reference(table, sample_dir, SAMPLE_DAYS)
 
@@ -376,9 +377,7 @@ def test_doctor_checks_the_catalog_answers_and_the_tables_partitioning(
 
 
 @pytest.fixture
-def s3_catalog(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, s3_data: str
-) -> Callable[[], Any]:
+def s3_catalog(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, s3_data: str) -> Callable[[], Any]:
     """A SQLite catalog whose warehouse is on S3, in PYICEBERG_CATALOG__DEFAULT__* variables."""
     clear_pyiceberg_variables(monkeypatch, tmp_path / "pyiceberg-home")
     properties = {
