@@ -73,6 +73,7 @@ MATRIX = (
     Case("process-with-webhook-alerts", {"work_pool_type": "process", "alerts": "webhook"}),
     # The report as an Iceberg table: its group, page and tests, and the user's room declaring it.
     Case("iceberg", {"output_format": "iceberg", "secret_backend": "aws-secrets-manager"}),
+    Case("iceberg-on-gcs", {"output_format": "iceberg", "data_uri": "gs://lake/reports", "work_pool_type": "process"}),
 )
 
 

@@ -298,6 +298,20 @@ def test_prefect_yaml_deployments_follow_the_answers(baked: Baked) -> None:
     assert local["work_pool"]["name"] == "local"
     prefix = answers["package_name"].upper() + "_"
     assert production["work_pool"]["job_variables"]["env"][f"{prefix}COMPUTE_MODE"] == "cloud"
+    # An Iceberg report on S3 is committed to AWS Glue, its warehouse beside the data.
+    catalog = {
+        key: value
+        for key, value in production["work_pool"]["job_variables"]["env"].items()
+        if key.startswith("PYICEBERG_")
+    }
+    if answers["output_format"] == "iceberg" and answers["data_uri"].startswith("s3://"):
+        assert catalog == {
+            "PYICEBERG_CATALOG__DEFAULT__TYPE": "glue",
+            "PYICEBERG_CATALOG__DEFAULT__GLUE__REGION": answers["aws_region"],
+            "PYICEBERG_CATALOG__DEFAULT__WAREHOUSE": f"{answers['data_uri']}/warehouse",
+        }
+    else:
+        assert catalog == {}
     assert local["work_pool"]["job_variables"]["env"][f"{prefix}COMPUTE_MODE"] == "local"
 
 
