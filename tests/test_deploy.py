@@ -6,6 +6,7 @@ Prefect server, a process worker).
 from __future__ import annotations
 
 import csv
+import importlib.util
 import json
 import os
 import re
@@ -21,8 +22,10 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from types import ModuleType
 
 import pytest
+import yaml
 from helpers import TEMPLATE, Baked, clean_environment, describe, generated_files, run, run_ok
 
 # Values that must never show up in a command's output.
@@ -78,6 +81,149 @@ def test_actionlint_finds_nothing(baked: Baked) -> None:
 
 def test_zizmor_finds_nothing(baked: Baked) -> None:
     run_ok([tool("zizmor"), "--offline", "--no-progress", *workflows(baked)], baked.path)
+
+
+# --- what CI deploys --------------------------------------------------------------------------
+
+# The library file that lists prefect.yaml's deployments: plain Python and PyYAML, so it loads
+# here without a bake's environment (it is copied into every bake unrendered).
+LISTING = TEMPLATE / "{{cookiecutter.project_slug}}/src/prefect_polars_cloud/deployments.py"
+
+
+@pytest.fixture(scope="module")
+def listing() -> ModuleType:
+    """The library's deployments module, loaded from the template."""
+    spec = importlib.util.spec_from_file_location("template_deployments", LISTING)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def ci_deploy_script(project: Path) -> str:
+    """Return the shell script of the workflow's step that runs `prefect deploy`."""
+    workflow = yaml.safe_load((project / ".github/workflows/ci.yml").read_text(encoding="utf-8"))
+    scripts = [
+        step["run"]
+        for job in workflow["jobs"].values()
+        for step in job["steps"]
+        if "prefect" in step.get("run", "") and " deploy" in step.get("run", "")
+    ]
+    # One deploy command, the deploy job's last step.
+    assert len(scripts) == 1, scripts
+    assert workflow["jobs"]["deploy"]["steps"][-1].get("run") == scripts[0]
+    return scripts[0]
+
+
+# Stands in for uv: prints LISTED for the deployments command (or fails, when LISTING_FAILS is
+# set) and records every other command line, one argument a line, in $CALLS.
+FAKE_UV = """#!/usr/bin/env bash
+if [[ " $* " == *" deployments --production "* ]]; then
+    [[ -n "${LISTING_FAILS:-}" ]] && { echo "ERROR: no prefect.yaml" >&2; exit 1; }
+    printf '%s' "$LISTED"
+    exit 0
+fi
+printf '%s\n' "$@" "--end--" >> "$CALLS"
+"""
+
+
+def run_ci_deploy(
+    baked: Baked, tmp_path: Path, **env: str
+) -> tuple[subprocess.CompletedProcess[str], list[list[str]]]:
+    """Run the workflow's deploy script as GitHub does (bash -e), with a fake uv; return its calls."""
+    bin_dir, calls = tmp_path / "bin", tmp_path / "calls"
+    bin_dir.mkdir(exist_ok=True)
+    (bin_dir / "uv").write_text(FAKE_UV)
+    (bin_dir / "uv").chmod(0o755)
+    calls.write_text("")
+    script = tmp_path / "deploy.sh"
+    script.write_text(ci_deploy_script(baked.path))
+    path = f"{bin_dir}{os.pathsep}{os.environ['PATH']}"
+    environment = clean_environment(PATH=path, CALLS=str(calls), **env)
+    result = run(["bash", "-e", str(script)], baked.path, env=environment)
+    lines = calls.read_text().splitlines()
+    commands, current = [], []
+    for line in lines:
+        if line == "--end--":
+            commands.append(current)
+            current = []
+        else:
+            current.append(line)
+    return result, commands
+
+
+def test_the_workflow_deploys_every_production_deployment_in_one_command(
+    baked: Baked, tmp_path: Path
+) -> None:
+    # One command, so prefect-docker builds and pushes the image once for all of them.
+    listed = "daily-report\nweekly rollup\n"
+    result, commands = run_ci_deploy(baked, tmp_path, LISTED=listed)
+
+    assert result.returncode == 0, describe(result)
+    deploy = ["run", "--locked", "prefect", "--no-prompt", "deploy"]
+    assert commands == [[*deploy, "--name", "daily-report", "--name", "weekly rollup"]]
+
+
+def test_the_workflow_deploys_nothing_when_the_list_fails(baked: Baked, tmp_path: Path) -> None:
+    # `prefect deploy` with no --name deploys the only deployment of a one-deployment file.
+    result, commands = run_ci_deploy(baked, tmp_path, LISTED="", LISTING_FAILS="1")
+
+    assert result.returncode != 0 and "ERROR: no prefect.yaml" in result.stderr, describe(result)
+    assert commands == []
+
+
+def test_ci_deploys_the_bakes_production_deployments_not_the_local_ones(
+    baked: Baked, listing: ModuleType
+) -> None:
+    prefect_file = baked.path / "prefect.yaml"
+    everything = [item["name"] for item in listing.read_deployments(prefect_file)]
+    assert everything == ["daily-report", "daily-report-local"]
+    assert listing.production_names(prefect_file) == ["daily-report"]
+
+
+ADDED = """
+  - name: weekly
+    entrypoint: flows/daily_report.py:daily_report
+    tags: *project-tags
+    work_pool: *production-pool
+  - name: weekly-local
+    entrypoint: flows/daily_report.py:daily_report
+  - name: daily-report
+    entrypoint: flows/other.py:other
+"""
+
+
+def test_the_production_list_follows_prefect_yaml(
+    bake: Callable[..., Baked], listing: ModuleType, tmp_path: Path
+) -> None:
+    prefect_file = tmp_path / "prefect.yaml"
+    prefect_file.write_text((bake().path / "prefect.yaml").read_text(encoding="utf-8") + ADDED)
+
+    # Each name once: `prefect deploy --name daily-report` deploys both flows' daily-report.
+    assert listing.production_names(prefect_file) == ["daily-report", "weekly"]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("deployments:\n  - name: a-local\n", "no production deployment"),
+        ("deployments: []\n", "no production deployment"),
+        ("deployments:\n  - entrypoint: flows/x.py:x\n", "deployment #1 has no name"),
+    ],
+    ids=["only-local", "none", "unnamed"],
+)
+def test_the_production_list_refuses_a_file_with_nothing_to_deploy(
+    listing: ModuleType, tmp_path: Path, text: str, expected: str
+) -> None:
+    prefect_file = tmp_path / "prefect.yaml"
+    prefect_file.write_text(text)
+    with pytest.raises(listing.DeploymentsError, match=expected):
+        listing.production_names(prefect_file)
+
+
+def test_the_production_list_names_a_missing_file(listing: ModuleType, tmp_path: Path) -> None:
+    with pytest.raises(listing.DeploymentsError, match="prefect.yaml: run this in the project's dir"):
+        listing.production_names(tmp_path / "prefect.yaml")
 
 
 # --- block registration from the post-gen hook ---------------------------------------------

@@ -8,6 +8,7 @@ bake, so it also runs the daily report; the others carry project names with "sec
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 import pytest
@@ -59,6 +60,24 @@ def test_make_lint_passes_and_changes_nothing(project: Installed) -> None:
         diff = run(["git", "diff"], project.path, env=project.env).stdout
         problems.append("files changed by `make lint`:\n" + "\n".join(changed) + "\n" + diff)
     assert not problems, "\n\n".join(problems)
+
+
+def test_make_lint_checks_a_file_git_does_not_track_yet(default_project: Installed) -> None:
+    # A new module, not `git add`-ed yet: `pre-commit run --all-files` alone never sees it.
+    new = default_project.baked.package / "not_added_yet.py"
+    new.write_text("import os\n", encoding="utf-8")
+    try:
+        untracked = default_project.unclean_files()
+        result = default_project.make("lint")
+        after = new.read_text(encoding="utf-8")
+    finally:
+        new.unlink(missing_ok=True)
+
+    relative = new.relative_to(default_project.path).as_posix()
+    assert f"?? {relative}" in untracked, untracked
+    assert result.returncode != 0, describe(result)
+    assert re.search(r"^ruff check\.+Failed$", result.stdout, re.MULTILINE), describe(result)
+    assert "import os" not in after, "ruff never saw the unused import"
 
 
 def test_make_run_writes_the_daily_report(default_project: Installed) -> None:

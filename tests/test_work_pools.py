@@ -1,10 +1,12 @@
-"""Production where teams run it (slow): every work pool type's deployment on a real Prefect
-server, a process worker running the production deployment, and failure alerts that reach a
-webhook.
+"""Production where teams run it (slow): CI's deploy step putting every production deployment
+on a real Prefect server from one image, for every work pool type; a process worker running the
+production deployment; and failure alerts that reach a webhook, for a deployment created after
+the alerts too.
 
 The bakes are conftest.INSTALLED's (installed once for test_generated_project.py too): docker,
 kubernetes, process with webhook alerts, ecs. One Prefect server on loopback serves the module.
-No Docker engine here: the build and push steps are replaced by the image they would produce.
+No Docker engine here: a stand-in for the Docker Engine API on loopback answers the real build
+and push steps, and counts them.
 """
 
 from __future__ import annotations
@@ -15,16 +17,17 @@ import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from urllib.parse import parse_qs, unquote, urlsplit
 
 import pytest
 import yaml
 from conftest import INSTALLED, Installed
 from helpers import clean_environment, describe, run, run_ok
-from test_deploy import last_json_line, process_group, serve_on_a_free_port
+from test_deploy import ci_deploy_script, last_json_line, process_group, serve_on_a_free_port
 
 pytestmark = pytest.mark.slow
 
@@ -32,7 +35,8 @@ pytestmark = pytest.mark.slow
 BAKE_OF_TYPE = {
     answers.get("work_pool_type", "docker"): backend for backend, answers in INSTALLED.items()
 }
-IMAGE = "registry.example.com/daily-reports:e2e"
+# Where a test points Docker when it must not be needed.
+NO_DOCKER = "unix:///nonexistent/docker.sock"
 # In the webhook URL: a secret, so it must never show up in output or in a file.
 TOKEN = "e2e-webhook-token-51c2d9"
 RUN_TIMEOUT = 600
@@ -119,19 +123,16 @@ def server(
         yield Server(url, {**env, "PREFECT_API_URL": url}, home / "server.log")
 
 
-def prefect_yaml_for_the_test(project: Path) -> tuple[Path, dict]:
-    """Write prefect.yaml without build and push, the built image in their place; return it."""
-    config = yaml.safe_load((project / "prefect.yaml").read_text(encoding="utf-8"))
-    [production] = [item for item in config["deployments"] if item["name"] == "daily-report"]
-    production.pop("build", None)
-    production.pop("push", None)
-    job_variables = production["work_pool"]["job_variables"]
-    if "image" in job_variables:
-        assert job_variables["image"] == "{{ build-image.image }}"
-        job_variables["image"] = IMAGE
-    path = project / "prefect-e2e.yaml"
-    path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
-    return path, production
+@contextmanager
+def appended_to_prefect_yaml(project: Path, entries: str) -> Iterator[None]:
+    """Add deployment entries at the end of the bake's prefect.yaml, as a user would; then undo."""
+    path = project / "prefect.yaml"
+    original = path.read_bytes()
+    path.write_bytes(original + entries.encode())
+    try:
+        yield
+    finally:
+        path.write_bytes(original)
 
 
 def prefect_tools(project: Installed) -> tuple[str, str]:
@@ -140,47 +141,178 @@ def prefect_tools(project: Installed) -> tuple[str, str]:
     return str(project.path / ".venv/bin/prefect"), str(project.path / ".venv/bin/python")
 
 
-def deploy_production(project: Installed, server: Server) -> dict:
-    """Create the bake's work pool and deploy `daily-report` to it; return what prefect.yaml asked."""
+def create_pool(project: Installed, server: Server) -> None:
+    """Create (or replace) the bake's production work pool on the server."""
     prefect, _ = prefect_tools(project)
-    prefect_file, production = prefect_yaml_for_the_test(project.path)
     answers = project.baked.answers
-    # --overwrite: a test may deploy again what another already deployed on this server.
-    pool_type = answers["work_pool_type"]
-    create_pool = [prefect, "work-pool", "create", answers["work_pool"], "--type", pool_type, "--overwrite"]
-    run_ok(create_pool, project.path, env=server.env)
+    # --overwrite: a test may create again what another already created on this server.
+    command = [prefect, "work-pool", "create", answers["work_pool"], "--type", answers["work_pool_type"]]
+    run_ok([*command, "--overwrite"], project.path, env=server.env)
+
+
+def deploy_production(project: Installed, server: Server) -> None:
+    """Deploy the process bake's `daily-report` (no image, so no Docker) to its pool."""
+    prefect, _ = prefect_tools(project)
+    assert project.baked.answers["work_pool_type"] == "process"
+    create_pool(project, server)
     run_ok(
-        [prefect, "--no-prompt", "deploy", "--name", "daily-report", "--prefect-file", str(prefect_file)],
+        [prefect, "--no-prompt", "deploy", "--name", "daily-report"],
         project.path,
-        env={**server.env, "DOCKER_HOST": "unix:///nonexistent/docker.sock"},
+        env={**server.env, "DOCKER_HOST": NO_DOCKER},
         timeout=RUN_TIMEOUT,
     )
-    return production
+
+
+@dataclass
+class DockerEngine:
+    """A stand-in for the Docker Engine API on loopback: what it was asked, by endpoint."""
+
+    url: str
+    requests: list[tuple[str, str, dict[str, str]]]
+
+    def asked(self, endpoint: str) -> list[tuple[str, dict[str, str]]]:
+        """Return (path, query) of each POST to an endpoint (build, tag, push) so far."""
+        return [(path, query) for method, path, query in self.requests if path.endswith(f"/{endpoint}")]
+
+
+@pytest.fixture(scope="module")
+def docker_engine() -> Iterator[DockerEngine]:
+    """Answer docker-py as an engine would: builds one image, tags it, pushes it; records all."""
+    requests: list[tuple[str, str, dict[str, str]]] = []
+    image_id = "sha256:" + "e2e0" * 16
+
+    class Engine(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"  # docker-py reads a JSON stream only from chunked replies
+
+        def reply(self, status: int, *objects: dict) -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            for item in objects:
+                data = json.dumps(item).encode()
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+            self.wfile.write(b"0\r\n\r\n")
+
+        def record(self, method: str) -> str:
+            if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+                while size := int(self.rfile.readline().strip() or b"0", 16):
+                    self.rfile.read(size + 2)
+                self.rfile.readline()
+            else:
+                self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            split = urlsplit(self.path)
+            query = {key: values[-1] for key, values in parse_qs(split.query).items()}
+            requests.append((method, unquote(split.path), query))
+            return split.path
+
+        def do_GET(self) -> None:  # noqa: N802 - the name http.server calls
+            path = self.record("GET")
+            if path.endswith("/version"):
+                self.reply(200, {"ApiVersion": "1.43", "Version": "e2e", "MinAPIVersion": "1.24"})
+            elif path.endswith("/json"):
+                self.reply(200, {"Id": image_id})
+            else:
+                self.reply(404, {"message": f"not in the stand-in: {path}"})
+
+        def do_POST(self) -> None:  # noqa: N802 - the name http.server calls
+            path = self.record("POST")
+            if path.endswith("/build"):
+                self.reply(200, {"stream": "Successfully built\n"}, {"aux": {"ID": image_id}})
+            elif path.endswith("/tag"):
+                self.reply(201)
+            elif path.endswith("/push"):
+                self.reply(200, {"status": "Pushed"})
+            else:
+                self.reply(404, {"message": f"not in the stand-in: {path}"})
+
+        def log_message(self, *_: object) -> None:
+            """Keep the test's output quiet."""
+
+    engine = ThreadingHTTPServer(("127.0.0.1", 0), Engine)
+    thread = threading.Thread(target=engine.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield DockerEngine(f"tcp://127.0.0.1:{engine.server_address[1]}", requests)
+    finally:
+        engine.shutdown()
+        engine.server_close()
+
+
+# A second production deployment, written as a user adds one: the shared definitions of
+# prefect.yaml, another schedule.
+SECOND_PRODUCTION = """
+  - name: daily-report-second
+    entrypoint: flows/daily_report.py:daily_report
+    tags: *project-tags
+    concurrency_limit:
+      limit: 1
+      collision_strategy: ENQUEUE
+    schedules:
+      - cron: "0 7 * * 1"
+        timezone: UTC
+    work_pool: *production-pool
+{image_steps}    pull: *production-pull
+"""
+IMAGE_STEPS = "    build: *build-image\n    push: *push-image\n"
 
 
 @pytest.mark.parametrize("pool_type", ["docker", "ecs", "kubernetes", "process"])
-def test_the_production_deployment_lands_on_a_pool_of_its_type(
-    pool_type: str, installed_backend: Callable[[str], Installed], server: Server
+def test_ci_deploys_every_production_deployment_to_a_pool_of_its_type_from_one_image(
+    pool_type: str,
+    installed_backend: Callable[[str], Installed],
+    server: Server,
+    docker_engine: DockerEngine,
 ) -> None:
     project = installed_backend(BAKE_OF_TYPE[pool_type])
     answers = project.baked.answers
     assert answers["work_pool_type"] == pool_type
     _, python = prefect_tools(project)
-
+    builds_image = pool_type != "process"
     # The pool's base job template comes from the worker package this bake installs, and the
-    # server validates the deployment's job variables against it.
-    production = deploy_production(project, server)
+    # server validates the deployments' job variables against it.
+    create_pool(project, server)
+    docker_engine.requests.clear()
 
-    found = last_json_line(
-        run_ok([python, "-c", DEPLOYMENT, "daily-report/daily-report"], project.path, env=server.env)
-    )
-    assert (found["pool"], found["pool_type"]) == (answers["work_pool"], pool_type)
-    assert found["job_variables"] == production["work_pool"]["job_variables"]
-    assert found["parameters"] == production["parameters"]
-    assert found["schedules"] == [[answers["schedule_cron"], "UTC", True]]
-    # The limit lives in a global concurrency limit, not in the deployment's own field.
-    assert (found["limit"], found["collision"]) == (1, "ENQUEUE")
-    assert found["pull_steps"] == production["pull"]
+    second = SECOND_PRODUCTION.format(image_steps=IMAGE_STEPS if builds_image else "")
+    with appended_to_prefect_yaml(project.path, second):
+        written = yaml.safe_load((project.path / "prefect.yaml").read_text(encoding="utf-8"))
+        # The workflow's own deploy step, as GitHub runs it.
+        deployed = run(
+            ["bash", "-e", "-c", ci_deploy_script(project.path)],
+            project.path,
+            env={**server.env, "DOCKER_HOST": docker_engine.url if builds_image else NO_DOCKER},
+            timeout=RUN_TIMEOUT,
+        )
+
+    assert deployed.returncode == 0, describe(deployed)
+    # Rich may wrap the line inside its panel.
+    names = set(re.findall(r"Deployment 'daily-report/([^']+)'[\s│]*successfully", deployed.stdout))
+    assert names == {"daily-report", "daily-report-second"}, describe(deployed)
+    # One build and one push for both, whatever the number of production deployments.
+    builds, pushes = docker_engine.asked("build"), docker_engine.asked("push")
+    assert (len(builds), len(pushes)) == ((1, 1) if builds_image else (0, 0)), docker_engine.requests
+    if builds_image:
+        [(path, query)] = pushes
+        image = f"{path.split('/images/', 1)[1].removesuffix('/push')}:{query['tag']}"
+    for item in written["deployments"]:
+        if item["name"] not in names:
+            continue
+        found = last_json_line(
+            run_ok([python, "-c", DEPLOYMENT, f"daily-report/{item['name']}"], project.path, env=server.env)
+        )
+        expected_variables = dict(item["work_pool"]["job_variables"])
+        if builds_image:
+            assert expected_variables["image"] == "{{ build-image.image }}"
+            expected_variables["image"] = image  # the one pushed image, in every deployment
+        assert (found["pool"], found["pool_type"]) == (answers["work_pool"], pool_type)
+        assert found["job_variables"] == expected_variables
+        assert found["parameters"] == (item.get("parameters") or {})
+        assert found["schedules"] == [[entry["cron"], "UTC", True] for entry in item["schedules"]]
+        # The limit lives in a global concurrency limit, not in the deployment's own field.
+        assert (found["limit"], found["collision"]) == (1, "ENQUEUE")
+        assert found["pull_steps"] == item["pull"]
+    assert written["deployments"][0]["schedules"][0]["cron"] == answers["schedule_cron"]
 
 
 def start_run(project: Installed, env: dict[str, str], deployment: str, *options: str) -> str:
@@ -285,6 +417,23 @@ def capture() -> Iterator[Capture]:
         receiver.server_close()
 
 
+# A deployment added to prefect.yaml after `make alerts`, as a user adds one.
+ADDED_LATER = "added-after-alerts-local"
+LATER_ENTRY = """
+  - name: {name}
+    entrypoint: flows/daily_report.py:daily_report
+    tags: *project-tags
+    concurrency_limit:
+      limit: 1
+      collision_strategy: ENQUEUE
+    work_pool:
+      name: local
+      job_variables:
+        env:
+          {prefix}COMPUTE_MODE: local
+"""
+
+
 def test_failures_and_late_runs_reach_the_webhook_once_and_successes_never(
     installed_backend: Callable[[str], Installed], server: Server, capture: Capture, tmp_path: Path
 ) -> None:
@@ -317,6 +466,10 @@ def test_failures_and_late_runs_reach_the_webhook_once_and_successes_never(
     slug = answers["project_slug"]
     assert automations == sorted([f"{slug}: flow run failed", f"{slug}: flow run late"])
     assert "alerts:         webhook" in ok(["make", "doctor"]).stdout
+    # A deployment created after the alerts: they match the project's tag, not a list of the
+    # deployments there were, so its failing run below is alerted without `make alerts` again.
+    with appended_to_prefect_yaml(project.path, LATER_ENTRY.format(name=ADDED_LATER, prefix=prefix)):
+        ok([prefect, "--no-prompt", "deploy", "--name", ADDED_LATER], DOCKER_HOST=NO_DOCKER)
 
     # Due now, on a pool nobody polls: marked Late within seconds, then a minute goes by.
     late = flow_run(project, env, start_run(project, env, "daily-report"))
@@ -332,7 +485,7 @@ def test_failures_and_late_runs_reach_the_webhook_once_and_successes_never(
     assert succeeded["state"] == "COMPLETED", outputs[-1]
     missing = tmp_path / "no-such-input"
     failed_id = start_run(
-        project, env, "daily-report-local", "--param", f"source_uri={missing}", "--param", f"output_uri={output}"
+        project, env, ADDED_LATER, "--param", f"source_uri={missing}", "--param", f"output_uri={output}"
     )
     outputs.append(run_worker(project, "local", project.path, env, tmp_path / "worker-2.log"))
     failed = flow_run(project, env, failed_id)
@@ -352,7 +505,7 @@ def test_failures_and_late_runs_reach_the_webhook_once_and_successes_never(
     [failure] = about(failed["name"])
     text = failure["json"]["text"]
     assert failure["path"] == f"/hook/{TOKEN}"
-    assert f"Flow run {failed['name']} of daily-report/daily-report-local is Failed." in text
+    assert f"Flow run {failed['name']} of daily-report/{ADDED_LATER} is Failed." in text
     assert f"Run: {UI_URL}/runs/flow-run/{failed_id}" in text, "no link to the run"
     assert "Days: the UTC day before" in text and f"Message: {failed['message']}" in text
     late_text = about(late["name"])[0]["json"]["text"]

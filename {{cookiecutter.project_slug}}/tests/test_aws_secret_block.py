@@ -11,6 +11,7 @@ from prefect_aws.secrets_manager import AwsSecret
 from prefect_polars_cloud.cli import main
 from prefect_polars_cloud.credentials import CredentialsError, block_name, fetch_service_account
 from prefect_polars_cloud.settings import get_settings
+
 from {{ cookiecutter.package_name }}.settings import Settings
 
 from .conftest import CLIENT_ID, CLIENT_SECRET

@@ -23,6 +23,8 @@ from prefect.artifacts import Artifact
 
 from prefect_polars_cloud.cli import main
 from prefect_polars_cloud.compute import ComputeError
+from prefect_polars_cloud.evidence import fit_label
+from prefect_polars_cloud.input_errors import InputError
 from prefect_polars_cloud.settings import get_settings
 from prefect_polars_cloud.storage import MissingInputError
 from prefect_polars_cloud.testing.polars_cloud_sim import PolarsCloudSimulator
@@ -105,7 +107,8 @@ def test_cloud_run_writes_the_report_through_the_real_client(
     assert not [key for key in objects(s3_data) if "_staging" in key]
     # Each query tells the Polars Cloud dashboard which task of which flow run sent it.
     for query in sim.queries.values():
-        assert query.labels is not None and query.labels[1:2] == [get_settings().label]
+        # Labels are cut to 32 bytes: a 64-character slug is compared as the client sends it.
+        assert query.labels is not None and query.labels[1:2] == [fit_label(get_settings().label)]
         assert any(len(label) == 32 and label.isalnum() for label in query.labels), query.labels
     assert all(a["lineage"] is None for n, a in sim.calls if n == "do_query"), "on-prem only"
     assert sorted(q.labels[0] for q in sim.queries.values()) == [  # type: ignore[index]
@@ -204,6 +207,36 @@ def test_a_missing_day_on_s3_is_refused_before_any_compute(
         )
 
     assert cloud_sim.calls == [], "not even a login: nothing was started"
+
+
+def test_an_empty_snapshot_on_s3_is_refused_before_any_compute(
+    cloud_mode: None, cloud_sim: PolarsCloudSimulator, s3_data: str
+) -> None:
+    bucket = s3_data.removeprefix("s3://")
+    boto3.client("s3").put_object(Bucket=bucket, Key="raw/customers.ndjson", Body=b"")
+
+    with pytest.raises(InputError, match=f"^{s3_data}/raw/customers.ndjson: no rows"):
+        daily_report(start=FIRST, source_uri=f"{s3_data}/raw", output_uri=f"{s3_data}/reports")
+
+    assert cloud_sim.calls == [], "decided on the object's size: nothing was started"
+
+
+def test_a_missing_field_fails_the_remote_query_and_names_the_file_on_s3(
+    cloud_mode: None, cloud_sim: PolarsCloudSimulator, s3_data: str
+) -> None:
+    # The check runs inside the query on Polars Cloud: the flow's process reads no row.
+    bucket = s3_data.removeprefix("s3://")
+    key = "raw/orders/date=2026-11-02/orders.csv"
+    orders = b"order_id,customer_id,order_ts,amount\n1,,2026-11-02T10:00:00Z,5.0\n"
+    boto3.client("s3").put_object(Bucket=bucket, Key=key, Body=orders)
+
+    with pytest.raises(InputError, match=f"^{s3_data}/{key}: a row has no customer_id"):
+        daily_report(
+            start=FIRST, end=THIRD, source_uri=f"{s3_data}/raw", output_uri=f"{s3_data}/reports"
+        )
+
+    assert [q.cluster.preset for q in cloud_sim.queries.values()].count("small") >= 1
+    assert objects(s3_data) == {}, "nothing published, no staging left behind"
 
 
 def test_a_failed_cloud_query_fails_the_run_and_still_stops_compute(

@@ -1,4 +1,8 @@
-"""A bad input ends `make run` with one ERROR line naming the file; an empty one only warns."""
+"""A bad or suspicious input ends `make run` with one ERROR line naming the file, before publish.
+
+Suspicious: an empty snapshot, a day without a valid row (unless ALLOW_EMPTY_DAYS), a row that
+lacks a required field. In a run of several days the message names the file, not its folder.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,7 @@ import logging
 import shutil
 from pathlib import Path
 
+import polars as pl
 import pytest
 from prefect.artifacts import Artifact
 
@@ -18,6 +23,7 @@ from flows.daily_report import daily_report
 
 DAY = "2026-11-01"  # one day: its one orders file is the one a message can name
 ORDERS = f"orders/date={DAY}/orders.csv"
+HEADER = b"order_id,customer_id,order_ts,amount\n"
 GOOD_CUSTOMER = b'{"customer_id": 1, "segment": "smb", "country": "DE"}\n'
 # (file, its content, what the ERROR line must say about it)
 BAD_INPUTS = {
@@ -36,6 +42,25 @@ BAD_INPUTS = {
         "customers.ndjson",
         GOOD_CUSTOMER + b'{"customer_id": 2, , "country": "FR"}\n' + GOOD_CUSTOMER,
         "line 2 is not a JSON object",
+    ),
+    # Polars would read these as nulls, or as nothing, and publish a wrong report.
+    "customer-without-segment": (
+        "customers.ndjson",
+        GOOD_CUSTOMER + b'{"customer_id": 2, "country": "FR"}\n' + GOOD_CUSTOMER,
+        "line 2 has no segment (missing or empty)",
+    ),
+    "order-without-customer": (
+        ORDERS,
+        HEADER + b"1,1,2026-11-01T10:00:00Z,5.0\n2,,2026-11-01T11:00:00Z,7.5\n",
+        "a row has no customer_id (missing or empty)",
+    ),
+    "empty-customers": ("customers.ndjson", b"", "no rows: every day of the run"),
+    "blank-customers": ("customers.ndjson", b"\n\n", "no rows: every day of the run"),
+    "header-only-orders": (ORDERS, HEADER, f"no rows for {DAY}"),
+    "no-valid-order": (
+        ORDERS,
+        HEADER + b"1,1,2026-11-01T10:00:00Z,-5.0\n2,1,2026-11-01T11:00:00Z,\n",
+        f"no valid row for {DAY}",
     ),
 }
 
@@ -108,14 +133,49 @@ def test_the_failed_state_says_the_same(local_mode: None, sample_dir: Path, tmp_
         state.result()
 
 
-def test_an_input_with_no_rows_writes_an_empty_report_with_a_warning(
+def test_a_day_without_rows_names_the_setting_that_allows_it(
+    local_mode: None, sample_dir: Path, tmp_path: Path
+) -> None:
+    source = with_file(sample_dir, tmp_path, ORDERS, HEADER)
+
+    with pytest.raises(InputError) as refused:
+        daily_report(start=DAY, source_uri=str(source), output_uri=str(tmp_path / "out"))
+
+    assert f"set {ENV_PREFIX}ALLOW_EMPTY_DAYS=true" in str(refused.value)
+
+
+@pytest.mark.parametrize(
+    "case", ["empty-customers", "header-only-orders", "no-valid-order", "order-without-customer"]
+)
+def test_suspicious_data_leaves_the_published_days_as_they_were(
+    case: str, local_mode: None, sample_dir: Path, tmp_path: Path
+) -> None:
+    output = tmp_path / "output"
+    daily_report(start=DAY, source_uri=str(sample_dir), output_uri=str(output))
+    before = {p: p.read_bytes() for p in output.rglob("*") if p.is_file()}
+    name, content, _ = BAD_INPUTS[case]
+
+    with pytest.raises(InputError):
+        daily_report(
+            start=DAY,
+            source_uri=str(with_file(sample_dir, tmp_path, name, content)),
+            output_uri=str(output),
+        )
+
+    assert {p: p.read_bytes() for p in output.rglob("*") if p.is_file()} == before
+
+
+@pytest.mark.parametrize("content", [HEADER, HEADER + b"1,1,2026-11-01T10:00:00Z,-5.0\n"])
+def test_allowed_empty_days_are_published_empty_with_a_warning(
+    content: bytes,
     local_mode: None,
+    monkeypatch: pytest.MonkeyPatch,
     sample_dir: Path,
     tmp_path: Path,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    header_only = b"order_id,customer_id,order_ts,amount\n"
-    source = with_file(sample_dir, tmp_path, ORDERS, header_only)
+    monkeypatch.setenv(f"{ENV_PREFIX}ALLOW_EMPTY_DAYS", "true")
+    source = with_file(sample_dir, tmp_path, ORDERS, content)
     caplog.set_level(logging.WARNING)
 
     location = daily_report(start=DAY, source_uri=str(source), output_uri=str(tmp_path / "out"))
@@ -124,3 +184,50 @@ def test_an_input_with_no_rows_writes_an_empty_report_with_a_warning(
     artifact = Artifact.get("daily-report")
     assert artifact is not None and f"**Warning:** {DAY} has no rows" in str(artifact.data)
     assert f"{DAY} has no rows" in caplog.text
+
+
+def test_a_field_may_be_empty_where_the_datasets_say_so(
+    local_mode: None, sample_dir: Path, tmp_path: Path
+) -> None:
+    # The orders' amount is nullable (datasets.py): an order without one is dropped, not refused.
+    content = HEADER + b"1,1,2026-11-01T10:00:00Z,5.0\n2,1,2026-11-01T11:00:00Z,\n"
+    source = with_file(sample_dir, tmp_path, ORDERS, content)
+
+    location = daily_report(start=DAY, source_uri=str(source), output_uri=str(tmp_path / "out"))
+
+    assert pl.read_parquet(f"{location}/date={DAY}/")["orders"].sum() == 1
+
+
+# A bad file in the middle of a run of three days: (day, its content, what the line says).
+BAD_DAY = "2026-11-02"
+IN_A_RANGE = {
+    "amount-not-a-number": (HEADER + b"1,1,2026-11-02T10:00:00Z,abc\n", "could not parse `abc`"),
+    "order-without-timestamp": (HEADER + b"1,1,,5.0\n", "a row has no order_ts"),
+    "orders-without-amount": (
+        b"order_id,customer_id,order_ts\n1,1,2026-11-02T10:00:00Z\n",
+        "missing column(s) amount",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", IN_A_RANGE, ids=list(IN_A_RANGE))
+def test_a_bad_file_among_several_days_is_named_by_its_path(
+    case: str,
+    local_mode: None,
+    sample_dir: Path,
+    tmp_path: Path,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    content, problem = IN_A_RANGE[case]
+    name = f"orders/date={BAD_DAY}/orders.csv"
+    source = with_file(sample_dir, tmp_path, name, content)
+
+    argv = ["--start", DAY, "--end", "2026-11-03", "--source", str(source)]
+    code = run_locally(daily_report, [*argv, "--output", str(tmp_path / "output")])
+
+    out, err = capfd.readouterr()
+    errors = [line for line in (out + err).splitlines() if line.startswith("ERROR:")]
+    assert code == 1
+    assert len(errors) == 1, out + err
+    assert errors[0].startswith(f"ERROR: {source.resolve() / name}: "), errors[0]
+    assert problem in errors[0]

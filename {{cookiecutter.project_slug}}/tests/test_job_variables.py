@@ -12,9 +12,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
+
+from prefect_polars_cloud.deployments import is_local, read_deployments
 
 PROJECT = Path(__file__).resolve().parent.parent
+DEPLOYMENTS = read_deployments(PROJECT / "prefect.yaml")
 WORK_POOL_TYPE = {{ cookiecutter.work_pool_type | tojson }}
 # The worker class of each work pool type, in the package that pool type installs.
 WORKERS = {
@@ -36,13 +38,23 @@ def worker(kind: str) -> Any:  # noqa: ANN401 - a BaseWorker subclass
     return import_object(WORKERS[kind])
 
 
-def job_variables(name: str) -> dict[str, Any]:
+def job_variables(deployment: dict[str, Any]) -> dict[str, Any]:
     """Return a deployment's job variables as `prefect deploy` sends them."""
     from prefect.utilities.templating import apply_values
 
-    deployments = yaml.safe_load((PROJECT / "prefect.yaml").read_text(encoding="utf-8"))
-    [deployment] = [item for item in deployments["deployments"] if item["name"] == name]
-    return apply_values(deployment["work_pool"]["job_variables"], STEP_OUTPUTS)
+    return apply_values(deployment["work_pool"].get("job_variables") or {}, STEP_OUTPUTS)
+
+
+def kind_of(deployment: dict[str, Any]) -> str:
+    """Return the work pool type that runs a deployment: `-local` ones run on a process worker."""
+    return "process" if is_local(deployment) else WORK_POOL_TYPE
+
+
+def each_deployment() -> pytest.MarkDecorator:
+    """Run a test once per deployment of prefect.yaml, whatever its name."""
+    return pytest.mark.parametrize(
+        "deployment", DEPLOYMENTS, ids=[item["name"] for item in DEPLOYMENTS]
+    )
 
 
 def problems(values: dict[str, Any], kind: str) -> list[str]:
@@ -62,23 +74,19 @@ def problems(values: dict[str, Any], kind: str) -> list[str]:
     return found
 
 
-def test_production_job_variables_are_ones_the_worker_accepts() -> None:
-    values = job_variables("daily-report")
+@each_deployment()
+def test_job_variables_are_ones_the_worker_accepts(deployment: dict[str, Any]) -> None:
+    values = job_variables(deployment)
     assert OPEN not in str(values), "a placeholder `prefect deploy` would not fill"
-    assert problems(values, WORK_POOL_TYPE) == []
-
-
-def test_the_local_deployments_job_variables_suit_a_process_worker() -> None:
-    assert problems(job_variables("daily-report-local"), "process") == []
+    assert problems(values, kind_of(deployment)) == []
 
 
 # The worker reads block and variable references through the API: the test server's.
 @pytest.mark.usefixtures("prefect_api")
-@pytest.mark.parametrize("name", ["daily-report", "daily-report-local"])
-def test_the_worker_builds_a_job_configuration_from_them(name: str) -> None:
-    kind = WORK_POOL_TYPE if name == "daily-report" else "process"
-    worker_class = worker(kind)
-    values = job_variables(name)
+@each_deployment()
+def test_the_worker_builds_a_job_configuration_from_them(deployment: dict[str, Any]) -> None:
+    worker_class = worker(kind_of(deployment))
+    values = job_variables(deployment)
     configuration = asyncio.run(
         worker_class.job_configuration.from_template_and_values(
             worker_class.get_default_base_job_template(), values

@@ -1,4 +1,8 @@
-"""prefect.yaml, read as `prefect deploy` reads it: what each deployment runs, where and how."""
+"""prefect.yaml, read as `prefect deploy` reads it: what each deployment runs, where and how.
+
+Every deployment is checked, whatever its name: a name ending in `-local` runs on your machine,
+every other one is production (the deployments CI deploys).
+"""
 
 from __future__ import annotations
 
@@ -12,6 +16,7 @@ from typing import Any
 import pytest
 import yaml
 
+from prefect_polars_cloud.deployments import is_local, read_deployments
 from prefect_polars_cloud.settings import get_settings
 
 from {{ cookiecutter.package_name }}.settings import ENV_PREFIX
@@ -19,6 +24,9 @@ from {{ cookiecutter.package_name }}.settings import ENV_PREFIX
 from .conftest import CLIENT_ID, CLIENT_SECRET, SECRET_VARIABLES
 
 PROJECT = Path(__file__).resolve().parent.parent
+DEPLOYMENTS = read_deployments(PROJECT / "prefect.yaml")
+PRODUCTION = [deployment for deployment in DEPLOYMENTS if not is_local(deployment)]
+LOCAL = [deployment for deployment in DEPLOYMENTS if is_local(deployment)]
 WORK_POOL_TYPE = {{ cookiecutter.work_pool_type | tojson }}
 # A process worker runs a checkout; every other type runs the image the deployment builds.
 BUILDS_IMAGE = WORK_POOL_TYPE != "process"
@@ -41,10 +49,14 @@ def prefect_yaml() -> dict[str, Any]:
     return yaml.safe_load((PROJECT / "prefect.yaml").read_text(encoding="utf-8"))
 
 
-@pytest.fixture(scope="module")
-def deployments(prefect_yaml: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """The deployments by name."""
-    return {deployment["name"]: deployment for deployment in prefect_yaml["deployments"]}
+def flow_and_name(deployment: dict[str, Any]) -> str:
+    """Return `<flow function>/<deployment>`, the id of a deployment's tests."""
+    return f"{str(deployment.get('entrypoint')).rpartition(':')[2]}/{deployment['name']}"
+
+
+def each(deployments: list[dict[str, Any]]) -> pytest.MarkDecorator:
+    """Run a test once per deployment of the list."""
+    return pytest.mark.parametrize("deployment", deployments, ids=flow_and_name)
 
 
 def steps(deployment: dict[str, Any], section: str) -> dict[str, dict[str, Any]]:
@@ -77,21 +89,21 @@ def dockerfile_workdir() -> str:
     return workdirs[-1]
 
 
-def test_the_two_contract_deployments_exist(deployments: dict[str, dict[str, Any]]) -> None:
-    assert set(deployments) == {"daily-report", "daily-report-local"}
+def test_each_deployment_of_a_flow_is_named_once() -> None:
+    assert DEPLOYMENTS, "prefect.yaml declares no deployment"
+    names = [flow_and_name(deployment) for deployment in DEPLOYMENTS]
+    assert len(names) == len(set(names)), names
 
 
-def test_nothing_is_shared_so_the_local_deployment_never_builds(
+def test_nothing_is_shared_so_the_local_deployments_never_build(
     prefect_yaml: dict[str, Any],
 ) -> None:
     assert [prefect_yaml.get(section) for section in ("build", "push", "pull")] == [None] * 3
 
 
-@pytest.mark.parametrize("name", ["daily-report", "daily-report-local"])
-def test_the_entrypoint_names_a_flow_function_in_a_real_file(
-    deployments: dict[str, dict[str, Any]], name: str
-) -> None:
-    path, _, function = deployments[name]["entrypoint"].partition(":")
+@each(DEPLOYMENTS)
+def test_the_entrypoint_names_a_flow_function_in_a_real_file(deployment: dict[str, Any]) -> None:
+    path, _, function = deployment["entrypoint"].partition(":")
     source = PROJECT / path
     assert path.endswith(".py") and source.is_file(), f"{path} is not a file of this project"
     tree = ast.parse(source.read_text(encoding="utf-8"))
@@ -101,109 +113,113 @@ def test_the_entrypoint_names_a_flow_function_in_a_real_file(
     assert any(decorator.startswith("flow") for decorator in decorators), decorators
 
 
-@pytest.mark.parametrize("name", ["daily-report", "daily-report-local"])
-def test_the_entrypoint_loads_as_the_daily_report_flow(
-    deployments: dict[str, dict[str, Any]], name: str, monkeypatch: pytest.MonkeyPatch
+@each(DEPLOYMENTS)
+def test_the_entrypoint_loads_a_flow_that_takes_the_parameters(
+    deployment: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from prefect import Flow
     from prefect.flows import load_flow_from_entrypoint
 
     monkeypatch.chdir(PROJECT)
-    assert load_flow_from_entrypoint(deployments[name]["entrypoint"]).name == "daily-report"
+    loaded = load_flow_from_entrypoint(deployment["entrypoint"])
+    assert isinstance(loaded, Flow)
+    inspect.signature(loaded.fn).bind_partial(**(deployment.get("parameters") or {}))
 
 
-@pytest.mark.skipif(not BUILDS_IMAGE, reason="a process worker runs a checkout, not an image")
-def test_production_builds_and_pushes_its_own_image(
-    deployments: dict[str, dict[str, Any]],
-) -> None:
-    production = deployments["daily-report"]
-    build, push = steps(production, "build"), steps(production, "push")
-    assert set(build) == {BUILD_STEP} and set(push) == {PUSH_STEP}
-    step_id = build[BUILD_STEP]["id"]
-    assert (PROJECT / build[BUILD_STEP]["dockerfile"]).is_file()
-    assert push[PUSH_STEP]["image_name"] == placeholder(f"{step_id}.image_name")
-    assert push[PUSH_STEP]["tag"] == placeholder(f"{step_id}.tag")
-    job_variables = production["work_pool"]["job_variables"]
-    assert job_variables["image"] == placeholder(f"{step_id}.image")
+@each(DEPLOYMENTS)
+def test_it_carries_the_projects_label_so_the_alerts_cover_it(deployment: dict[str, Any]) -> None:
+    # `make alerts` matches the tag settings.label, not a list of deployments.
+    label = get_settings().label
+    assert label in (deployment.get("tags") or []), (
+        f"{deployment['name']} has no tag {label!r} (settings.label), so no alert covers it: "
+        "give it `tags: *project-tags`, and keep that anchor in prefect.yaml equal to the label"
+    )
 
 
-@pytest.mark.parametrize("name", ["daily-report", "daily-report-local"])
+@each(DEPLOYMENTS)
+def test_one_run_at_a_time_and_the_others_wait(deployment: dict[str, Any]) -> None:
+    # A backfill and the scheduled run never write the same day at once.
+    assert deployment["concurrency_limit"] == {"limit": 1, "collision_strategy": "ENQUEUE"}
+
+
+@each(DEPLOYMENTS)
+def test_scheduled_runs_pass_no_dates(deployment: dict[str, Any]) -> None:
+    assert not {"start", "end"} & set(deployment.get("parameters") or {})
+
+
+@each(DEPLOYMENTS)
 def test_every_step_loads_from_the_lock_and_takes_its_arguments(
-    deployments: dict[str, dict[str, Any]], name: str
+    deployment: dict[str, Any],
 ) -> None:
     from prefect.utilities.importtools import import_object
 
     for section in ("build", "push", "pull"):
-        for function, spec in steps(deployments[name], section).items():
+        for function, spec in steps(deployment, section).items():
             arguments = {key: value for key, value in spec.items() if key not in ("id", "requires")}
             # Importable here, so `prefect deploy` never tries to install it.
             step = import_object(function)
             inspect.signature(step).bind(**arguments)
 
 
-def test_production_runs_daily_in_utc_on_its_own_pool(
-    deployments: dict[str, dict[str, Any]],
+@each(PRODUCTION)
+def test_production_runs_on_a_schedule_in_utc_on_a_pool_of_its_own(
+    deployment: dict[str, Any],
 ) -> None:
-    production = deployments["daily-report"]
-    assert production["work_pool"]["name"] not in ("", "local")
-    [schedule] = production["schedules"]
-    assert schedule["timezone"] == "UTC"
-    assert len(schedule["cron"].split()) == 5
+    assert deployment["work_pool"]["name"] not in ("", "local")
+    assert deployment.get("schedules"), "a production deployment with no schedule never runs"
+    for schedule in deployment["schedules"]:
+        assert schedule["timezone"] == "UTC"
+        assert len(schedule["cron"].split()) == 5
 
 
+@each(PRODUCTION)
 def test_production_runs_on_polars_cloud_with_the_answered_data_uri(
-    deployments: dict[str, dict[str, Any]],
+    deployment: dict[str, Any],
 ) -> None:
-    production = deployments["daily-report"]
-    env = production["work_pool"]["job_variables"]["env"]
+    env = deployment["work_pool"]["job_variables"]["env"]
     assert env[f"{ENV_PREFIX}COMPUTE_MODE"] == "cloud"
     settings = get_settings()
-    assert production["parameters"] == {
-        "source_uri": settings.source_uri,
-        "output_uri": settings.output_uri,
-    }
+    answered = {"source_uri": settings.source_uri, "output_uri": settings.output_uri}
+    parameters = deployment.get("parameters") or {}
+    for key in answered.keys() & parameters.keys():
+        assert parameters[key] == answered[key], key
 
 
-@pytest.mark.parametrize("name", ["daily-report", "daily-report-local"])
-def test_one_run_at_a_time_and_the_others_wait(
-    deployments: dict[str, dict[str, Any]], name: str
-) -> None:
-    # A backfill and the scheduled run never write the same day at once.
-    assert deployments[name]["concurrency_limit"] == {"limit": 1, "collision_strategy": "ENQUEUE"}
-
-
-def test_scheduled_runs_pass_no_dates(deployments: dict[str, dict[str, Any]]) -> None:
-    for deployment in deployments.values():
-        assert not {"start", "end"} & set(deployment.get("parameters") or {})
-
-
-def test_the_pull_directory_is_where_the_flow_code_is(
-    deployments: dict[str, dict[str, Any]],
-) -> None:
-    production = deployments["daily-report"]
-    pull = steps(production, "pull")
+@each(PRODUCTION)
+def test_production_runs_where_its_code_is(deployment: dict[str, Any]) -> None:
+    build, push, pull = (steps(deployment, section) for section in ("build", "push", "pull"))
     if BUILDS_IMAGE:
+        assert set(build) == {BUILD_STEP} and set(push) == {PUSH_STEP}
+        step_id = build[BUILD_STEP]["id"]
+        assert (PROJECT / build[BUILD_STEP]["dockerfile"]).is_file()
+        assert push[PUSH_STEP]["image_name"] == placeholder(f"{step_id}.image_name")
+        assert push[PUSH_STEP]["tag"] == placeholder(f"{step_id}.tag")
+        assert deployment["work_pool"]["job_variables"]["image"] == placeholder(f"{step_id}.image")
         assert pull[PULL_STEP]["directory"] == dockerfile_workdir()
     else:
         # The checkout the worker runs, named by the worker's environment when a run starts.
+        assert not build and not push, "a process worker runs a checkout: nothing to build"
         assert pull[PULL_STEP]["directory"] == placeholder(f"${ENV_PREFIX}CHECKOUT_DIR")
-        assert not any(production.get(section) for section in ("build", "push"))
 
 
-@pytest.mark.parametrize("name", ["daily-report", "daily-report-local"])
-def test_one_run_at_a_time_and_the_next_waits(
-    deployments: dict[str, dict[str, Any]], name: str
-) -> None:
-    assert deployments[name]["concurrency_limit"] == {"limit": 1, "collision_strategy": "ENQUEUE"}
+@pytest.mark.skipif(not BUILDS_IMAGE, reason="a process worker runs a checkout, not an image")
+def test_production_deployments_share_one_image_build() -> None:
+    # Within one `prefect deploy` command prefect-docker builds and pushes the same arguments
+    # once: equal steps are one image for every production deployment, not one each.
+    for section in ("build", "push"):
+        found = [deployment.get(section) for deployment in PRODUCTION]
+        assert all(steps == found[0] for steps in found), f"{section} steps differ: {found}"
 
 
-def test_local_runs_on_local_polars_from_this_directory(
-    deployments: dict[str, dict[str, Any]],
-) -> None:
-    local = deployments["daily-report-local"]
-    assert local["work_pool"]["name"] == "local"
-    assert local["work_pool"]["job_variables"]["env"] == {f"{ENV_PREFIX}COMPUTE_MODE": "local"}
+@each(LOCAL)
+def test_local_runs_on_local_polars_from_this_directory(deployment: dict[str, Any]) -> None:
+    assert deployment["work_pool"]["name"] == "local"
+    assert deployment["work_pool"]["job_variables"]["env"] == {
+        f"{ENV_PREFIX}COMPUTE_MODE": "local",
+        "PREFECT_FLOWS_HEARTBEAT_FREQUENCY": "60",
+    }
     # No steps: no image to build, and `prefect deploy` records the directory it runs in.
-    assert not any(local.get(section) for section in ("build", "push", "pull"))
+    assert not any(deployment.get(section) for section in ("build", "push", "pull"))
 
 
 def leaks(stored: object) -> list[str]:
@@ -218,11 +234,8 @@ def leaks(stored: object) -> list[str]:
     ]
 
 
-@pytest.mark.parametrize("name", ["daily-report", "daily-report-local"])
-def test_no_secret_in_job_variables_or_parameters(
-    deployments: dict[str, dict[str, Any]], name: str
-) -> None:
-    deployment = deployments[name]
+@each(DEPLOYMENTS)
+def test_no_secret_in_job_variables_or_parameters(deployment: dict[str, Any]) -> None:
     stored = {
         "job_variables": deployment["work_pool"].get("job_variables"),
         "parameters": deployment.get("parameters"),

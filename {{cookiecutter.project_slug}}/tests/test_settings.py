@@ -8,6 +8,8 @@ import pytest
 import yaml
 from pydantic import ValidationError
 
+from prefect_polars_cloud.cli import main
+from prefect_polars_cloud.presets import PresetError, load_presets
 from prefect_polars_cloud.settings import get_settings
 
 from {{ cookiecutter.package_name }}.settings import ENV_PREFIX, Settings
@@ -91,3 +93,25 @@ def test_the_label_is_the_tag_every_deployment_carries() -> None:
     assert loaded["definitions"]["tags"] == [label]
     untagged = [d["name"] for d in loaded["deployments"] if label not in (d.get("tags") or [])]
     assert not untagged, f"deployments without the project's tag {label!r}: {untagged}"
+
+
+def test_a_bad_variable_is_one_line_naming_it(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv(f"{ENV_PREFIX}QUERY_RETRIES", "abc")
+    get_settings.cache_clear()
+
+    assert main(["doctor"]) == 1
+
+    err = capsys.readouterr().err
+    assert err.count("ERROR:") == 1 and len(err.strip().splitlines()) == 1, err
+    assert f"{ENV_PREFIX}QUERY_RETRIES: " in err and "abc" not in err
+
+
+def test_a_bad_override_names_the_override_not_the_file(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(f"{ENV_PREFIX}PRESET_LARGE_CPUS", "abc")
+
+    with pytest.raises(PresetError) as refused:
+        load_presets(Settings())
+
+    assert str(refused.value).startswith(f"{ENV_PREFIX}PRESET_LARGE_CPUS (overriding [large] cpus")

@@ -6,12 +6,15 @@ match the project's tag (its label), which every deployment in prefect.yaml carr
 deployment added after `make alerts` is covered too. The webhook URL is a secret: it goes from
 <PREFIX>ALERT_WEBHOOK_URL (or the secret backend's JSON object, key "alert_webhook_url") into
 the secret field of a notification block, and never into a file, a parameter or a line of output.
+Whatever the channel, `make alerts` also installs the automation that ends a run whose process
+died as Crashed (zombies.py).
 """
 
 from __future__ import annotations
 
 from datetime import timedelta
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 from uuid import UUID
 
 from .credentials import fetch_optional_text
@@ -22,6 +25,7 @@ if TYPE_CHECKING:
     from prefect.events.schemas.automations import AutomationCore
 
 WEBHOOK_KEY = "alert_webhook_url"
+TOKEN_KEY = "alert_webhook_token"  # noqa: S105 - the key's name, not a token
 # Prefect's templates: the block fills the first two when it posts, the server renders the rest
 # when an automation fires.
 # The block's url names its secret; Slack's incoming webhooks read "text", any other receiver
@@ -36,19 +40,22 @@ DAYS = (
     " if (flow_run.parameters.start or flow_run.parameters.end)"
     " else 'the UTC day before ' ~ flow_run.expected_start_time }}"
 )
+# The run's id, and a link built when `make alerts` runs from the UI (or API) URL it knows: the
+# server's own `ui_url` filter renders None on a server without PREFECT_UI_URL.
+RUN = "Run id: {{ flow_run.id }}\nRun: <ui>/runs/flow-run/{{ flow_run.id }}"
 FAILED_BODY = (
     "Flow run {{ flow_run.name }} of {{ flow.name }}/{{ deployment.name }} is "
     "{{ flow_run.state.name }}.\n"
     f"Days: {DAYS}\n"
     "Message: {{ flow_run.state.message }}\n"
-    "Run: {{ flow_run|ui_url }}"
+    f"{RUN}"
 )
 LATE_BODY = (
     "Flow run {{ flow_run.name }} of {{ flow.name }}/{{ deployment.name }} was due at "
     "{{ flow_run.expected_start_time }} and has not started: is a worker polling the work "
     "pool {{ flow_run.work_pool_name }}?\n"
     f"Days: {DAYS}\n"
-    "Run: {{ flow_run|ui_url }}"
+    f"{RUN}"
 )
 FAILED_EVENTS = {"prefect.flow-run.Failed", "prefect.flow-run.Crashed", "prefect.flow-run.TimedOut"}
 # A Late run that reaches any of these within the bound has started (or was stopped on purpose).
@@ -64,19 +71,52 @@ class AlertsError(RuntimeError):
     """The alerts could not be set up; the message says what to do."""
 
 
+def url_problem(url: str) -> str | None:
+    """Say what makes url unusable as a webhook (never quoting it: it is a secret), or None."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("https", "http"):
+        return "is not an http(s) URL"
+    if any(character.isspace() or not character.isprintable() for character in url):
+        return "holds a space or a control character"
+    if not parts.hostname:
+        return "names no host"
+    try:
+        parts.port  # noqa: B018 - reading it is the check: it raises for a port out of range
+    except ValueError:
+        return "has a port that is not a number from 1 to 65535"
+    return None
+
+
 def webhook_url(settings: Settings) -> str | None:
-    """Return the webhook from the environment, else from the secret backend, else None."""
+    """Return the webhook from the environment, else from the secret backend, else None.
+
+    A malformed URL is refused here, before it can replace the working one in the block.
+    """
     if settings.alert_webhook_url is not None:
         url = settings.alert_webhook_url.get_secret_value().strip()
     else:
         url = fetch_optional_text(settings, WEBHOOK_KEY) or ""
-    if url and not url.startswith(("https://", "http://")):
-        # Never quote it: a mistyped URL is still a secret.
+    if url and (problem := url_problem(url)):
         raise AlertsError(
-            f"the alert webhook URL ({env_prefix()}ALERT_WEBHOOK_URL or {WEBHOOK_KEY!r}) is not an "
-            "http(s) URL; set the full URL the receiver gave you"
+            f"the alert webhook URL ({env_prefix()}ALERT_WEBHOOK_URL or {WEBHOOK_KEY!r}) "
+            f"{problem}; set the full URL the receiver gave you (the stored one was kept)"
         )
     return url or None
+
+
+def webhook_token(settings: Settings) -> str | None:
+    """Return the optional header token from the environment, else the secret backend."""
+    if settings.alert_webhook_token is not None:
+        return settings.alert_webhook_token.get_secret_value().strip() or None
+    return fetch_optional_text(settings, TOKEN_KEY) or None
+
+
+def run_link_base() -> str:
+    """Return where the UI shows flow runs: PREFECT_UI_URL, else the API's server root."""
+    from prefect.settings import PREFECT_API_URL, PREFECT_UI_URL
+
+    ui = PREFECT_UI_URL.value() or (PREFECT_API_URL.value() or "").removesuffix("/api")
+    return ui.rstrip("/") or "<your Prefect UI>"
 
 
 def block_name(settings: Settings) -> str:
@@ -89,8 +129,13 @@ def automation_names(settings: Settings) -> tuple[str, str]:
     return f"{settings.label}: flow run failed", f"{settings.label}: flow run late"
 
 
-def save_webhook_block(client: SyncPrefectClient, name: str, url: str | None) -> UUID:
-    """Create or update the notification block; keep the stored URL when url is None."""
+def save_webhook_block(
+    client: SyncPrefectClient, name: str, url: str | None, token: str | None = None
+) -> UUID:
+    """Create or update the notification block; keep the stored URL when url is None.
+
+    With a token, the block sends it as a bearer header, a secret like the URL.
+    """
     from prefect.blocks.notifications import CustomWebhookNotificationBlock
     from prefect.exceptions import ObjectNotFound
 
@@ -104,16 +149,17 @@ def save_webhook_block(client: SyncPrefectClient, name: str, url: str | None) ->
                 "in the secret backend's JSON object) and run `make alerts` again"
             ) from None
     # The URL sits in `secrets` (stored encrypted, shown masked); `url` only names it.
+    secrets, headers = {"url": url}, None
+    if token:
+        secrets["token"] = token
+        headers = {"Authorization": "Bearer {{token}}"}
     block = CustomWebhookNotificationBlock(
-        name=name,
-        url=URL,
-        json_data=PAYLOAD,
-        secrets={"url": url},
+        name=name, url=URL, json_data=PAYLOAD, headers=headers, secrets=secrets
     )
     return block.save(name, overwrite=True)
 
 
-def automations(settings: Settings, block_id: UUID) -> list[AutomationCore]:
+def automations(settings: Settings, block_id: UUID, ui: str) -> list[AutomationCore]:
     """Return the failed-run and late-run automations of every deployment with the project's tag.
 
     A flow run carries its deployment's tags as related resources: matching the tag, not a
@@ -150,7 +196,11 @@ def automations(settings: Settings, block_id: UUID) -> list[AutomationCore]:
             description=description,
             tags=[settings.label],
             trigger=trigger,
-            actions=[SendNotification(block_document_id=block_id, subject=SUBJECT, body=body)],
+            actions=[
+                SendNotification(
+                    block_document_id=block_id, subject=SUBJECT, body=body.replace("<ui>", ui)
+                )
+            ],
         )
         for name, description, trigger, body in (
             (
@@ -179,19 +229,24 @@ def upsert(client: SyncPrefectClient, automation: AutomationCore) -> str:
 
 
 def install_alerts(settings: Settings) -> list[str]:
-    """Create or update the notification block and both automations; say what was done."""
+    """Create or update the zombie automation, the notification block and both alerts; say so."""
     from prefect.client.orchestration import get_client
 
-    if settings.alerts == "none":
-        return [
-            f"alerts are off ({env_prefix()}ALERTS=none): nothing to do; "
-            f"set {env_prefix()}ALERTS=webhook to send them"
-        ]
+    from .zombies import zombie_automation
+
     with get_client(sync_client=True) as client:
+        # Whatever the channel: a run whose process died must end Crashed, not Running.
+        zombies = upsert(client, zombie_automation(settings))
+        if settings.alerts == "none":
+            return [
+                zombies,
+                f"alerts are off ({env_prefix()}ALERTS=none): none sent; "
+                f"set {env_prefix()}ALERTS=webhook to send them",
+            ]
         block = block_name(settings)
-        block_id = save_webhook_block(client, block, webhook_url(settings))
-        done = [upsert(client, item) for item in automations(settings, block_id)]
-    return [f"saved notification block {block!r}", *done]
+        block_id = save_webhook_block(client, block, webhook_url(settings), webhook_token(settings))
+        done = [upsert(client, item) for item in automations(settings, block_id, run_link_base())]
+    return [zombies, f"saved notification block {block!r}", *done]
 
 
 def alert_status(client: SyncPrefectClient, settings: Settings) -> dict[str, int]:

@@ -13,6 +13,7 @@ from pydantic import ValidationError
 from .alerts import AlertsError
 from .compute import ComputeError
 from .credentials import CredentialsError
+from .deployments import DeploymentsError
 from .doctor import PrefectApiUnreachable
 from .iceberg_catalog import IcebergError
 from .input_errors import InputError
@@ -20,6 +21,7 @@ from .local_server import LocalServerError
 from .presets import PresetError
 from .project import ProjectError
 from .run_dates import RunDatesError
+from .settings import SettingsError
 from .storage import MissingInputError
 
 
@@ -36,7 +38,9 @@ EXPECTED_ERRORS = (
     AlertsError,
     CredentialsError,
     ComputeError,
+    DeploymentsError,
     ValidationError,
+    SettingsError,
     InputError,
     LocalServerError,
     PrefectApiUnreachable,
@@ -170,17 +174,36 @@ def blocks(argv: Sequence[str] | None = None) -> int:
 
 
 def alerts(argv: Sequence[str] | None = None) -> int:
-    """Create or update the failed-run and late-run automations (`make alerts`); idempotent."""
+    """Create or update the zombie, failed-run and late-run automations (`make alerts`)."""
     from .alerts import install_alerts
     from .doctor import required_api_problem
     from .settings import get_settings
 
     argparse.ArgumentParser(description=alerts.__doc__).parse_args(argv)
     settings = get_settings()
-    if settings.alerts != "none" and (problem := required_api_problem()):
+    if problem := required_api_problem():
         raise AlertsError(problem)
     for line in install_alerts(settings):
         print(line)
+    return 0
+
+
+def deployments(argv: Sequence[str] | None = None) -> int:
+    """Print the names of prefect.yaml's deployments, one a line (CI deploys --production)."""
+    from .deployments import PREFECT_FILE, production_names, read_deployments
+
+    parser = argparse.ArgumentParser(description=deployments.__doc__)
+    parser.add_argument(
+        "--production", action="store_true", help="only those whose name does not end in -local"
+    )
+    parser.add_argument("--prefect-file", type=Path, default=PREFECT_FILE)
+    args = parser.parse_args(argv)
+    if args.production:
+        names = production_names(args.prefect_file)
+    else:
+        names = list(dict.fromkeys(item["name"] for item in read_deployments(args.prefect_file)))
+    for name in names:
+        print(name)
     return 0
 
 
@@ -203,6 +226,7 @@ COMMANDS: dict[str, Callable[[Sequence[str]], int]] = {
     "blocks": blocks,
     "check-api": check_api,
     "alerts": alerts,
+    "deployments": deployments,
 }
 
 

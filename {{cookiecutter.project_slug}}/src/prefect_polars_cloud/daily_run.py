@@ -4,11 +4,14 @@
         ...tasks that scan run's inputs and sink into its outputs...
     return run.location(REPORT)
 
-Entering checks the days and finds every input (a missing day fails before any compute) and
-opens the compute session. Leaving stops every cluster; then, only if the block succeeded,
-publishes the staged outputs day by day; the staging prefix is removed whatever happened, and
-the run's artifact shows the published days. An IcebergOutput's files go under its table instead,
-and one commit per table publishes them once every query succeeded (iceberg.py).
+Entering finishes or removes what runs that are gone left in staging (leftovers.py), checks
+the days and finds every input (a missing day, an empty snapshot or, unless allowed, a day
+without rows fails before any compute: checks.py), and opens the compute session. Leaving stops
+every cluster; then, only if the block succeeded and every day of the report has rows, publishes
+the staged outputs day by day (publish.py); the staging prefix is removed unless a publish was
+cut short (the next run finishes it), and the run's artifact shows the published days. An
+IcebergOutput's files go under its table instead, and one commit per table publishes them once
+every query succeeded (iceberg.py).
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 
 import polars as pl
 from prefect import get_run_logger, runtime, task
@@ -24,6 +27,7 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NONE
 from prefect.context import TaskRunContext
 
+from .checks import check_inputs, check_staged
 from .compute import ComputeSession, validate_uris
 from .datasets import (
     DailyInput,
@@ -38,10 +42,12 @@ from .datasets import (
 from .flow_run import labels, lineage
 from .iceberg import TableWrites
 from .input_errors import named_input
+from .leftovers import clean_up, mark_run
 from .project import DayTotals, current
+from .publish import discard, publish
 from .run_dates import refuse_future_days, resolve_days
 from .settings import Settings, get_settings
-from .storage import Inputs, discard, find_inputs, join, list_keys, new_staging, publish
+from .storage import Inputs, find_inputs, join, list_keys, new_staging
 from .summary import RunSummary, summarize
 
 # The summary of the last run this process published, for `make run` to print.
@@ -73,11 +79,9 @@ class DailyRun:
         files = self.inputs.files(dataset)
         if isinstance(dataset, DailyInput):
             frame = scan_days(dataset, self.inputs.daily[dataset.name], self.datasets.partition_key)
-            # Polars does not say which of several files is bad: name the one, or their folder.
-            shown = files[0] if len(files) == 1 else files[0].rsplit("/", 2)[0]
         else:
-            frame, shown = scan_file(dataset, files[0]), files[0]
-        with named_input(shown, dataset.columns):
+            frame = scan_file(dataset, files[0])
+        with named_input(dataset, files):
             yield frame
 
     def staged(self, output: Output) -> str:
@@ -144,9 +148,21 @@ class DailyRun:
 
 
 @task(cache_policy=NONE)
-def publish_days(datasets: Datasets, output_uri: str, staging: str, days: list[date]) -> None:
-    """Replace each day's partitions with the run's staged files."""
-    publish(datasets, output_uri, staging, days)
+def clean_up_staging(output_uri: str, hours: float) -> None:
+    """Finish the publish of a run that was killed, and remove what runs that are gone staged."""
+    for line in clean_up(output_uri, timedelta(hours=hours)):
+        get_run_logger().warning(line)
+
+
+@task(cache_policy=NONE)
+def publish_days(run: DailyRun, staging: str) -> None:
+    """Refuse a day without rows (unless allowed), then replace each day's partitions."""
+    allow = run.settings.allow_empty_days
+    report = run.datasets.report
+    # An Iceberg report is not staged: its rows are in the files the run wrote under the table.
+    rows = run.tables.rows(report) if isinstance(report, IcebergOutput) and run.tables else None
+    check_staged(run.datasets, run.inputs, run.output_uri, staging, run.days, allow, rows)
+    publish(run.datasets, run.output_uri, staging, run.days)
 
 
 @task(cache_policy=NONE)
@@ -208,12 +224,15 @@ def daily_run(
     source_uri = source_uri or settings.source_uri
     output_uri = output_uri or settings.output_uri
     validate_uris(settings, source_uri, output_uri)
+    clean_up_staging(output_uri, settings.staging_expiry_hours)
     inputs = find_inputs(datasets, source_uri, days)  # a missing day fails here, before compute
+    check_inputs(datasets, inputs, days, settings.allow_empty_days)
     staging = new_staging()
     tables = TableWrites.open(datasets, settings, days, staging)  # the catalog answers, or no run
     try:
+        mark_run(output_uri, staging, str(runtime.flow_run.id or "") or None)
         with ComputeSession(settings) as compute:
-            yield DailyRun(
+            run = DailyRun(
                 datasets,
                 days,
                 inputs,
@@ -223,7 +242,8 @@ def daily_run(
                 settings,
                 tables,
             )
-        publish_days(datasets, output_uri, staging, days)
+            yield run
+        publish_days(run, staging)
         if tables is not None:
             commit_tables(tables)
     finally:

@@ -9,6 +9,10 @@ A DailyOutput is written per day by its query; a SnapshotOutput is written once 
 published into each day of the run (what those days were computed with). An IcebergOutput is a
 table in an Iceberg catalog instead of a folder: each run replaces its days in one commit
 (iceberg.py).
+
+Every field of an input's schema is required unless the input names it in `nullable`: a row
+whose required field is missing (NDJSON) or empty (CSV) fails the run, naming the file and the
+field. The check runs inside the query that reads the file (`all_required`), wherever it runs.
 """
 
 from __future__ import annotations
@@ -30,37 +34,61 @@ EXTENSIONS: dict[str, tuple[str, ...]] = {
 Schema = Mapping[str, pl.DataType | type[pl.DataType]]
 
 
-@dataclass(frozen=True)
-class DailyInput:
-    """Files partitioned by day under `<source_uri>/<name>/<key>=YYYY-MM-DD/`."""
+class _Fields:
+    """What DailyInput and SnapshotInput share: a schema whose fields are required by default."""
 
-    name: str
-    format: Format
     schema: Schema
+    nullable: tuple[str, ...]
+
+    def _check_nullable(self) -> None:
+        object.__setattr__(self, "nullable", tuple(self.nullable))  # a list is welcome too
+        unknown = [name for name in self.nullable if name not in self.schema]
+        if unknown:
+            raise ValueError(
+                f"nullable names {unknown}, which the schema {list(self.schema)} lacks"
+            )
 
     @property
     def columns(self) -> list[str]:
         """Return the columns (CSV) or fields (NDJSON) every file must have."""
         return list(self.schema)
 
+    @property
+    def required(self) -> list[str]:
+        """Return the fields every row must fill: all but the nullable ones."""
+        return [name for name in self.schema if name not in self.nullable]
+
 
 @dataclass(frozen=True)
-class SnapshotInput:
+class DailyInput(_Fields):
+    """Files partitioned by day under `<source_uri>/<name>/<key>=YYYY-MM-DD/`."""
+
+    name: str
+    format: Format
+    schema: Schema
+    # Fields a row may leave empty (CSV) or out (NDJSON); the others are required.
+    nullable: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        self._check_nullable()
+
+
+@dataclass(frozen=True)
+class SnapshotInput(_Fields):
     """One file read whole by every run, e.g. a dimension: `<source_uri>/<path>`."""
 
     path: str
     format: Format
     schema: Schema
+    nullable: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        self._check_nullable()
 
     @property
     def name(self) -> str:
         """Return the file's name without its extension."""
         return self.path.rsplit("/", 1)[-1].split(".", 1)[0]
-
-    @property
-    def columns(self) -> list[str]:
-        """Return the columns (CSV) or fields (NDJSON) the file must have."""
-        return list(self.schema)
 
 
 @dataclass(frozen=True)
@@ -141,28 +169,55 @@ class Datasets:
         return f"{name}/{self.partition_key}={day.isoformat()}"
 
 
-def scan_file(dataset: Input, uri: str) -> pl.LazyFrame:
-    """Scan one input file with its declared schema."""
+def scan_file(dataset: Input, uri: str, index: int = 0) -> pl.LazyFrame:
+    """Scan one input file with its declared schema; a row lacking a required field fails.
+
+    index: the file's place among the run's files of the input, which a failure names.
+    """
     if dataset.format == "csv":
-        return pl.scan_csv(uri, schema=dict(dataset.schema))
-    if dataset.format == "ndjson":
-        return pl.scan_ndjson(uri, schema=dict(dataset.schema))
-    return pl.scan_parquet(uri).select(
-        [pl.col(name).cast(dtype) for name, dtype in dataset.schema.items()]
-    )
+        frame = pl.scan_csv(uri, schema=dict(dataset.schema))
+    elif dataset.format == "ndjson":
+        frame = pl.scan_ndjson(uri, schema=dict(dataset.schema))
+    else:
+        frame = pl.scan_parquet(uri).select(
+            [pl.col(name).cast(dtype) for name, dtype in dataset.schema.items()]
+        )
+    return frame.filter(all_required(dataset, index)) if dataset.required else frame
+
+
+def all_required(dataset: Input, index: int) -> pl.Expr:
+    """Return a predicate that is true for every row, and fails the query on a missing field.
+
+    Polars itself fills a missing field with null. A strict cast of a text that names the
+    field and the file fails wherever the query runs (on Polars Cloud too), and Polars quotes
+    the text in its error, which input_errors turns back into the file and the field.
+    """
+    fields = list(dataset.schema)
+    required = [(fields.index(name), name) for name in dataset.required]
+    position, name = required[0]
+    verdict = pl.when(pl.col(name).is_null()).then(pl.lit(missing_field(position, index)))
+    for position, name in required[1:]:
+        verdict = verdict.when(pl.col(name).is_null()).then(pl.lit(missing_field(position, index)))
+    return verdict.otherwise(None).cast(pl.UInt8, strict=True).is_null()
+
+
+def missing_field(position: int, index: int) -> str:
+    """Return the text a failed check quotes: which field (by position) of which file."""
+    return f"required field {position} missing in file {index}"
 
 
 def scan_days(dataset: DailyInput, files: Mapping[date, list[str]], key: str) -> pl.LazyFrame:
     """Scan a daily input's files, each row carrying its file's day in the column `key`.
 
     A literal per file, not the day parsed out of each row's path: that costs about a second
-    per 16M rows, and the run knows each file's day already.
+    per 16M rows, and the run knows each file's day already. Files are numbered in the order
+    Inputs.files lists them.
     """
+    ordered = [(day, uri) for day, uris in sorted(files.items()) for uri in uris]
     return pl.concat(
         [
-            scan_file(dataset, uri).with_columns(pl.lit(day, dtype=pl.Date).alias(key))
-            for day, uris in sorted(files.items())
-            for uri in uris
+            scan_file(dataset, uri, index).with_columns(pl.lit(day, dtype=pl.Date).alias(key))
+            for index, (day, uri) in enumerate(ordered)
         ],
         how="vertical",
     )

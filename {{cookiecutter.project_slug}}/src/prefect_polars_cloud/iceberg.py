@@ -202,6 +202,16 @@ class TableWrites:
         """Tell whether an earlier task of the run wrote any file of the output."""
         return bool(self._files(self._tables[output.name]))
 
+    def rows(self, output: IcebergOutput) -> dict[date, int]:
+        """Return the rows the run wrote for each day of the output (from the files' footers)."""
+        by_day: dict[date, list[str]] = {}
+        for day, uri in self._files(self._tables[output.name]):
+            by_day.setdefault(day, []).append(local_path(uri))
+        return {
+            day: int(pl.scan_parquet(uris).select(pl.len()).collect().item())
+            for day, uris in by_day.items()
+        }
+
     def location(self, output: IcebergOutput) -> str:
         """Name the output's table, e.g. `iceberg://default/sales.daily`."""
         return f"iceberg://{self.config.name}/{self._tables[output.name].identifier}"

@@ -68,6 +68,7 @@ def run_locally(flow: Callable[..., str], argv: Sequence[str] | None = None) -> 
     before = _fingerprints(args.output)
     with stop_on_signals() as received:
         try:
+            get_settings()  # a bad variable: one ERROR line here, before a flow run starts
             report_uri, days = _run_flow(flow, args)
         except KeyboardInterrupt:
             changed = sorted(

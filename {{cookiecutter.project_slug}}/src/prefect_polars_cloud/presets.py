@@ -145,17 +145,24 @@ def load_presets(settings: Settings, environ: dict[str, str] | None = None) -> d
         ) from None
     except tomllib.TOMLDecodeError as error:
         raise PresetError(f"{path}: not valid TOML ({error})") from None
-    for name, fields in _overrides(dict(os.environ if environ is None else environ)).items():
+    overrides = _overrides(dict(os.environ if environ is None else environ))
+    for name, fields in overrides.items():
         if name not in tables:
             raise PresetError(f"{path}: no preset [{name}] for {override_prefix()}{name.upper()}_*")
         tables[name] = {**tables[name], **fields}
-    presets = {name: _preset(path, name, fields) for name, fields in tables.items()}
+    presets = {
+        name: _preset(path, name, fields, set(overrides.get(name, {})))
+        for name, fields in tables.items()
+    }
     _check_large_is_not_smaller(path, presets)
     return presets
 
 
-def _preset(path: Path, name: str, fields: object) -> Preset:
-    """Validate one table, naming the file, the preset and the key on failure."""
+def _preset(path: Path, name: str, fields: object, overridden: set[str] | None = None) -> Preset:
+    """Validate one table, naming the file, the preset and the key on failure.
+
+    A key whose value came from an override is blamed on that variable, not on the file.
+    """
     if not isinstance(fields, dict):
         raise PresetError(f"{path}: [{name}] must be a table of keys")
     try:
@@ -163,6 +170,11 @@ def _preset(path: Path, name: str, fields: object) -> Preset:
     except ValidationError as error:
         problem = error.errors()[0]
         key = ".".join(str(part) for part in problem["loc"]) or "?"
+        if str(problem["loc"][0] if problem["loc"] else "") in (overridden or set()):
+            variable = f"{override_prefix()}{name.upper()}_{str(problem['loc'][0]).upper()}"
+            raise PresetError(
+                f"{variable} (overriding [{name}] {key} of {path}): {problem['msg']}"
+            ) from None
         raise PresetError(f"{path}: [{name}] {key}: {problem['msg']}") from None
     if preset.instance_type and (preset.cpus or preset.memory):
         raise PresetError(f"{path}: [{name}] instance_type: give it, or cpus and memory, not both")

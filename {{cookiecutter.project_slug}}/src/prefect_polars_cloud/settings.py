@@ -9,7 +9,14 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Literal
 
-from pydantic import Field, PositiveFloat, PositiveInt, SecretStr, field_validator
+from pydantic import (
+    Field,
+    PositiveFloat,
+    PositiveInt,
+    SecretStr,
+    ValidationError,
+    field_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # cluster: a self-hosted Polars cluster at CLUSTER_URI (no Polars Cloud account, no boots).
@@ -53,6 +60,12 @@ class Settings(BaseSettings):
     # Start every preset's cluster when the run starts, so the boots overlap (False: on first
     # use, which bills the large preset less while the small one works, but boots in series).
     boot_all_at_start: bool = True
+    # A day of the run with no valid row fails the run (it would replace that day's published
+    # report with nothing, which is more often a failed export than the truth); true publishes it.
+    allow_empty_days: bool = False
+    # A staging prefix whose run started longer ago than this is taken for one whose run is gone
+    # and is finished or removed by the next run (leftovers.py): keep it above the longest run.
+    staging_expiry_hours: PositiveFloat = 24.0
     # An IcebergOutput's catalog, configured as pyiceberg reads it (.pyiceberg.yaml or
     # PYICEBERG_CATALOG__<NAME>__<KEY>; none: a local SQLite catalog in local runs), and the
     # `namespace.table` of the output that names none itself: the project's subclass sets it.
@@ -68,6 +81,10 @@ class Settings(BaseSettings):
     # run may be before someone is told.
     alerts: Alerts = "none"
     alert_webhook_url: SecretStr | None = None
+    # Optional, for receivers that take their token in a header: sent as `Authorization: Bearer
+    # <token>`, so the URL itself holds none (a receiver's error makes Prefect's server log the
+    # URL). Unset, the secret backend's JSON object may hold it as "alert_webhook_token".
+    alert_webhook_token: SecretStr | None = None
     alert_late_after_mins: PositiveInt = 15
 
     @field_validator("workspace", mode="before")
@@ -110,12 +127,32 @@ class Settings(BaseSettings):
         return str(cls.model_config.get("env_prefix", ""))
 
 
+class SettingsError(ValueError):
+    """A setting's variable holds a value that cannot be used; the message names the variable."""
+
+
+def settings_problem(settings: type[Settings], error: ValidationError) -> str:
+    """Say, one clause a variable, which variables are wrong and why (never their values)."""
+    clauses = []
+    for problem in error.errors():
+        field = str(problem["loc"][0]) if problem["loc"] else "?"
+        # A validator's own message already names the variable.
+        message = str(problem["msg"]).removeprefix("Value error, ")
+        variable = f"{settings.prefix()}{field.upper()}"
+        clauses.append(message if variable in message else f"{variable}: {message}")
+    return "; ".join(clauses)
+
+
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    """Read the project's settings once per process."""
+    """Read the project's settings once per process; a bad variable is one SettingsError."""
     from .project import current
 
-    return current().settings()
+    settings = current().settings
+    try:
+        return settings()
+    except ValidationError as error:
+        raise SettingsError(settings_problem(settings, error)) from None
 
 
 def env_prefix() -> str:

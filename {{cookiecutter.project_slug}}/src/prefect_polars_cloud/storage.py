@@ -1,8 +1,7 @@
 """Where files live (local folders or object stores), by day; writes that never leave half a file.
 
 The layout is the project's datasets (datasets.py). A run writes only under its own staging
-prefix; `publish` then makes each day's partitions hold exactly the staged files, day by day, and
-the staging prefix is removed whatever happened.
+prefix; publish.py then makes each day's partitions hold exactly the staged files, day by day.
 """
 
 from __future__ import annotations
@@ -15,12 +14,12 @@ import threading
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
-from .datasets import EXTENSIONS, DailyInput, Datasets, Input, SnapshotInput, SnapshotOutput
+from .datasets import EXTENSIONS, DailyInput, Datasets, Input, SnapshotInput
 
 logger = logging.getLogger(__name__)
 
@@ -81,7 +80,7 @@ def join(base: str, name: str) -> str:
     return str(Path(base) / name)
 
 
-def _store(uri: str) -> Any:  # noqa: ANN401 - an obstore store
+def open_store(uri: str) -> Any:  # noqa: ANN401 - an obstore store
     """Open the store rooted at uri (credentials and endpoint from the environment, as Polars)."""
     import obstore.store
 
@@ -90,24 +89,43 @@ def _store(uri: str) -> Any:  # noqa: ANN401 - an obstore store
     return obstore.store.LocalStore(str(Path(uri).resolve()), mkdir=True)
 
 
-def list_keys(uri: str, prefix: str = "") -> list[str]:
-    """Return every key below the folder prefix (whole path parts), relative to uri."""
+def list_sizes(uri: str, prefix: str = "") -> dict[str, int]:
+    """Return every key below the folder prefix (whole path parts), relative to uri: its size."""
     import obstore
 
-    return sorted(
-        meta["path"] for batch in obstore.list(_store(uri), prefix=prefix) for meta in batch
-    )
+    return {
+        meta["path"]: meta["size"]
+        for batch in obstore.list(open_store(uri), prefix=prefix)
+        for meta in batch
+    }
+
+
+def list_keys(uri: str, prefix: str = "") -> list[str]:
+    """Return every key below the folder prefix (whole path parts), relative to uri."""
+    return sorted(list_sizes(uri, prefix))
+
+
+def size_of(uri: str, key: str) -> int | None:
+    """Return the size of one object (file) below uri, or None when there is none."""
+    import obstore
+
+    try:
+        return int(obstore.head(open_store(uri), key)["size"])
+    except FileNotFoundError:
+        return None
 
 
 def exists(uri: str, key: str) -> bool:
     """Tell whether one object (file) exists below uri."""
+    return size_of(uri, key) is not None
+
+
+def read_start(uri: str, length: int) -> bytes:
+    """Return the first length bytes of the file at uri (length at most its size)."""
     import obstore
 
-    try:
-        obstore.head(_store(uri), key)
-    except FileNotFoundError:
-        return False
-    return True
+    folder, name = uri.rsplit("/", 1)
+    return bytes(obstore.get_range(open_store(folder), name, start=0, length=length))
 
 
 @dataclass(frozen=True)
@@ -116,6 +134,7 @@ class Inputs:
 
     daily: dict[str, dict[date, list[str]]]
     snapshots: dict[str, str]
+    sizes: dict[str, int] = field(default_factory=dict)  # bytes of each file, by uri
 
     def files(self, dataset: Input) -> list[str]:
         """Return every file of one input, oldest day first."""
@@ -125,15 +144,20 @@ class Inputs:
 
 
 def _day_files(
-    datasets: Datasets, dataset: DailyInput, source_uri: str, days: list[date]
+    datasets: Datasets,
+    dataset: DailyInput,
+    source_uri: str,
+    days: list[date],
+    sizes: dict[str, int],
 ) -> dict[date, list[str]]:
-    """Return the input's files of each day (days without files are left out)."""
+    """Return the input's files of each day (days without files are left out); note sizes."""
     wanted = {datasets.partition(dataset.name, day): day for day in days}
     found: dict[date, list[str]] = {}
-    for key in list_keys(source_uri, f"{dataset.name}/"):
+    for key, size in sorted(list_sizes(source_uri, f"{dataset.name}/").items()):
         folder, name = key.rsplit("/", 1)
         if folder in wanted and name.endswith(EXTENSIONS[dataset.format]):
             found.setdefault(wanted[folder], []).append(join(source_uri, key))
+            sizes[join(source_uri, key)] = size
     return found
 
 
@@ -141,8 +165,9 @@ def find_inputs(datasets: Datasets, source_uri: str, days: list[date]) -> Inputs
     """Return the run's input files, or name every day (and snapshot) that is missing."""
     problems = []
     daily = {}
+    sizes: dict[str, int] = {}
     for dataset in datasets.daily_inputs:
-        daily[dataset.name] = _day_files(datasets, dataset, source_uri, days)
+        daily[dataset.name] = _day_files(datasets, dataset, source_uri, days, sizes)
         missing = [str(day) for day in days if day not in daily[dataset.name]]
         if missing:
             extensions = "|".join(EXTENSIONS[dataset.format])
@@ -152,64 +177,23 @@ def find_inputs(datasets: Datasets, source_uri: str, days: list[date]) -> Inputs
                 f"*{extensions}"
             )
     for snapshot in datasets.snapshots:
-        if not exists(source_uri, snapshot.path):
+        size = size_of(source_uri, snapshot.path)
+        if size is None:
             problems.append(f"no {snapshot.name} snapshot at {join(source_uri, snapshot.path)}")
+        else:
+            sizes[join(source_uri, snapshot.path)] = size
     if problems:
         raise MissingInputError(
             "; ".join(problems) + ": write them (`make sample-data` locally), or run other days"
         )
     snapshots = {item.name: join(source_uri, item.path) for item in datasets.snapshots}
-    return Inputs(daily, snapshots)
+    return Inputs(daily, snapshots, sizes)
 
 
 def new_staging() -> str:
     """Return a fresh run-scoped key, below output_uri, for everything a run writes."""
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     return f"{STAGING}/{stamp}-{uuid.uuid4().hex[:8]}"
-
-
-def publish(datasets: Datasets, output_uri: str, staging: str, days: list[date]) -> None:
-    """Make each day's partitions hold exactly the run's staged files, one day at a time.
-
-    A file replaces its namesake in one step (a rename locally, a copy on an object store), so
-    a reader of a day written as one file sees the old or the new version; files the earlier
-    run had and this one did not are deleted right after.
-    """
-    import obstore
-
-    store = _store(output_uri)
-    staged = list_keys(output_uri, f"{staging}/")
-    for day in days:
-        for output in datasets.files:  # Iceberg tables commit on their own (iceberg.py)
-            target = datasets.partition(output.name, day)
-            old = set(list_keys(output_uri, f"{target}/"))
-            # A snapshot serves every day of the run, so it is copied; the rest move.
-            shared = isinstance(output, SnapshotOutput)
-            source = f"{staging}/{output.name}/" if shared else f"{staging}/{target}/"
-            place = obstore.copy if shared else obstore.rename
-            new = set()
-            for key in staged:
-                if key.startswith(source):
-                    destination = f"{target}/{key.rsplit('/', 1)[-1]}"
-                    place(store, key, destination, overwrite=True)
-                    new.add(destination)
-            if old - new:
-                obstore.delete(store, sorted(old - new))
-
-
-def discard(output_uri: str, staging: str) -> None:
-    """Remove a run's staging prefix, whatever is left in it; never raise."""
-    try:
-        if not is_remote(output_uri):
-            shutil.rmtree(Path(output_uri) / staging, ignore_errors=True)
-            return
-        import obstore
-
-        leftover = list_keys(output_uri, f"{staging}/")
-        if leftover:
-            obstore.delete(_store(output_uri), leftover)
-    except Exception as error:  # noqa: BLE001 - a leftover staging prefix is harmless
-        logger.warning("could not remove %s (%s); it is safe to delete", staging, error)
 
 
 @contextmanager

@@ -35,6 +35,7 @@ ORDERS = DailyInput(
         "order_ts": pl.String,  # ISO-8601, UTC
         "amount": pl.Float64,  # may be empty or negative: such orders are dropped
     },
+    nullable=("amount",),  # every other field is required: a row without one fails the run
 )
 CUSTOMERS = SnapshotInput(
     "customers.ndjson",

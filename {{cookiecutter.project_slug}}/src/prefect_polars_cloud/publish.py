@@ -1,0 +1,164 @@
+"""Publish a run's staged outputs day by day, so that a publish cut short can be finished.
+
+    <output_uri>/_staging/<run>/_publish.json   every step of the publish, day by day, written
+                                                before the first file moves
+
+Each day's partitions are made to hold exactly the run's staged files: a file replaces its
+namesake in one step (a rename locally, a copy on an object store), so a reader of a day written
+as one file sees the old or the new version; files the earlier run had and this one did not are
+deleted right after. A process killed in the middle (kill -9, an OOM kill, a lost node) leaves
+some days new and some old, or a day's new report beside its old intermediates. The plan
+survives it: every step can be done again, so the next run (leftovers.py) carries the plan out
+to the end, and each day ends as the interrupted run would have published it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+from dataclasses import asdict, dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any, Literal
+
+from .datasets import Datasets, SnapshotOutput
+from .storage import exists, is_remote, list_keys, open_store
+
+logger = logging.getLogger(__name__)
+
+PLAN = "_publish.json"
+
+
+@dataclass(frozen=True)
+class Step:
+    """One file operation of a publish, keys relative to the output uri."""
+
+    action: Literal["move", "copy", "delete"]
+    key: str
+    target: str = ""  # where a move or copy puts the file
+
+
+Plan = dict[str, list[Step]]  # the steps of each day, by ISO date
+
+
+def plan_publish(datasets: Datasets, output_uri: str, staging: str, days: list[date]) -> Plan:
+    """Return, for each day, the moves of its staged files and the deletes of the files replaced."""
+    staged = list_keys(output_uri, f"{staging}/")
+    plan: Plan = {}
+    for day in days:
+        steps = []
+        for output in datasets.files:  # Iceberg tables commit on their own (iceberg.py)
+            target = datasets.partition(output.name, day)
+            old = set(list_keys(output_uri, f"{target}/"))
+            # A snapshot serves every day of the run, so it is copied; the rest move.
+            shared = isinstance(output, SnapshotOutput)
+            source = f"{staging}/{output.name}/" if shared else f"{staging}/{target}/"
+            new = set()
+            for key in staged:
+                if key.startswith(source):
+                    destination = f"{target}/{key.rsplit('/', 1)[-1]}"
+                    steps.append(Step("copy" if shared else "move", key, destination))
+                    new.add(destination)
+            steps += [Step("delete", key) for key in sorted(old - new)]
+        plan[day.isoformat()] = steps
+    return plan
+
+
+def write_json(output_uri: str, key: str, document: dict[str, Any]) -> None:
+    """Write a small JSON object in one step (an object store's put, a local rename)."""
+    import obstore
+
+    obstore.put(open_store(output_uri), key, json.dumps(document, indent=1).encode())
+
+
+def read_json(output_uri: str, key: str) -> dict[str, Any] | None:
+    """Return a small JSON object, or None when there is none (or it is not one)."""
+    import obstore
+
+    try:
+        document = json.loads(bytes(obstore.get(open_store(output_uri), key).bytes()))
+    except (FileNotFoundError, ValueError):
+        return None
+    return document if isinstance(document, dict) else None
+
+
+def _same(store: Any, key: str, target: str) -> bool:  # noqa: ANN401 - an obstore store
+    """Tell whether target already is a copy of key (a local copy is a hard link: same tag)."""
+    import obstore
+
+    try:
+        return bool(obstore.head(store, key)["e_tag"] == obstore.head(store, target)["e_tag"])
+    except FileNotFoundError:
+        return False
+
+
+def publish_day(store: Any, steps: list[Step], again: bool = False) -> None:  # noqa: ANN401
+    """Carry out one day's steps; again: skip what an interrupted run already did."""
+    import obstore
+
+    for step in steps:
+        try:
+            if step.action == "move":
+                obstore.rename(store, step.key, step.target, overwrite=True)
+            elif step.action == "copy":
+                # Copying a file again onto its own hard link leaves a stray `<name>#0` beside
+                # it (rename(2) does nothing between two links of one file): skip it instead.
+                if not (again and _same(store, step.key, step.target)):
+                    obstore.copy(store, step.key, step.target, overwrite=True)
+            else:
+                obstore.delete(store, step.key)
+        except FileNotFoundError:
+            pass  # moved or deleted before the interruption
+
+
+def carry_out(output_uri: str, plan: Plan, again: bool = False) -> None:
+    """Carry out a plan, one day at a time (again: the rest of one cut short)."""
+    store = open_store(output_uri)
+    for day in sorted(plan):
+        publish_day(store, plan[day], again)
+
+
+def publish(datasets: Datasets, output_uri: str, staging: str, days: list[date]) -> None:
+    """Make each day's partitions hold exactly the run's staged files, one day at a time."""
+    plan = plan_publish(datasets, output_uri, staging, days)
+    steps = {day: [asdict(step) for step in plan[day]] for day in plan}
+    write_json(output_uri, f"{staging}/{PLAN}", {"days": steps})
+    carry_out(output_uri, plan)
+    _remove(output_uri, [f"{staging}/{PLAN}"])  # done: nothing left to finish
+
+
+def finish(output_uri: str, staging: str) -> list[str] | None:
+    """Carry out the rest of a publish cut short, if the staging prefix holds one; its days."""
+    document = read_json(output_uri, f"{staging}/{PLAN}")
+    if document is None:
+        return None
+    plan = {day: [Step(**step) for step in steps] for day, steps in document["days"].items()}
+    carry_out(output_uri, plan, again=True)
+    _remove(output_uri, [f"{staging}/{PLAN}"])
+    return sorted(plan)
+
+
+def _remove(output_uri: str, keys: list[str]) -> None:
+    import obstore
+
+    if keys:
+        try:
+            obstore.delete(open_store(output_uri), keys)
+        except FileNotFoundError:
+            pass
+
+
+def discard(output_uri: str, staging: str) -> None:
+    """Remove a run's staging prefix, unless it holds a publish cut short; never raise."""
+    try:
+        if exists(output_uri, f"{staging}/{PLAN}"):
+            # The days are half published: only carrying the plan out mends them.
+            logger.warning("the publish of %s did not finish; the next run finishes it", staging)
+            return
+        if not is_remote(output_uri):
+            shutil.rmtree(Path(output_uri) / staging, ignore_errors=True)
+            return
+        _remove(output_uri, list_keys(output_uri, f"{staging}/"))
+    except Exception as error:  # noqa: BLE001 - a leftover staging prefix is harmless
+        logger.warning("could not remove %s (%s); it is safe to delete", staging, error)
