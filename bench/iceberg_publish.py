@@ -7,7 +7,7 @@ Bakes an `output_format=iceberg` project, installs it, and measures in its envir
 side in one run, for 1, 7 and 30 days already published (the steady state: a rerun replaces
 them), on a local disk and on an S3 server on loopback (moto):
 
-- Parquet: `storage.publish` of the report's staged day folders (a rename per file locally, a
+- Parquet: `publish.publish` of the report's staged day folders (a rename per file locally, a
   copy per file on S3, then the old files' deletion), what a parquet project does;
 - Iceberg: the commit of the same days' files, already written under the table by the queries
   (`iceberg_table.overwrite_days`: plan the days' current files, read the new files' footers,
@@ -59,11 +59,12 @@ def report_day(day: date) -> object:
 
 
 def parquet_publish(root: str, days: list[date]) -> float:
-    """Stage the days' report files as the query does, then time storage.publish."""
+    """Stage the days' report files as the query does, then time the publish (publish.py)."""
     import polars as pl
 
     from prefect_polars_cloud.datasets import DailyInput, DailyOutput, Datasets
-    from prefect_polars_cloud.storage import join, new_staging, publish
+    from prefect_polars_cloud.publish import publish
+    from prefect_polars_cloud.storage import join, new_staging
 
     report = DailyOutput("report")
     datasets = Datasets((DailyInput("input", "csv", {}),), (report,), report)
@@ -205,7 +206,7 @@ def render(results: dict, machine: dict[str, str]) -> list[str]:
         "Made by `uv run python bench/iceberg_publish.py` (median of "
         f"{REPEATS} runs, {ROWS_PER_DAY} report rows a day): the time from \"every query "
         "succeeded\" to \"readers see the new days\", for days already published (a rerun). "
-        "Parquet: `storage.publish` of the report's staged day folders (a rename per file "
+        "Parquet: the library's `publish` of the report's staged day folders (a rename per file "
         "locally; a copy per file on S3, then the old files' deletion), readers seeing each day "
         "change on its own. Iceberg: the run's one commit of the same files, which the queries "
         "wrote under the table (the days' current files planned out, the new files' footers "
@@ -249,6 +250,15 @@ def splice(page: str, lines: list[str]) -> str:
         page = before.rstrip("\n") + (f"\n\n## {rest[1]}" if len(rest) > 1 else "\n")
     head, found, findings = page.partition(f"\n{FINDINGS_TITLE}")
     return "\n".join([head.rstrip("\n"), "", *lines]) + (f"\n{FINDINGS_TITLE}{findings}" if found else "")
+
+
+def kept(old_page: str, new_page: str) -> str:
+    """Carry this section from the old page into a page bench/run.py rendered afresh."""
+    if f"\n{TITLE}" not in old_page:
+        return new_page
+    after = old_page.split(f"\n{TITLE}", 1)[1]
+    body = after.split("\n## ", 1)[0]
+    return splice(new_page, [TITLE, "", *body.strip("\n").splitlines(), ""])
 
 
 def main() -> int:

@@ -68,9 +68,14 @@ def isolated_settings(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     get_settings.cache_clear()
 
 
-# The tests that read the report as Parquet folders by day, which an Iceberg report is not;
-# test_iceberg.py runs the flow against its table instead. The library is the same either way.
-PARQUET_REPORT_MODULES = ("test_flow_local.py", "test_flow_cloud.py")
+# The tests that read the report as Parquet folders by day, which an Iceberg report is not:
+# these modules, and tests marked parquet_report. test_iceberg.py runs the flow against its
+# table instead; the library is the same either way.
+PARQUET_REPORT_MODULES = ("test_flow_local.py", "test_flow_cloud.py", "test_crash_recovery.py")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "parquet_report: reads the report as Parquet folders")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -79,7 +84,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         return
     skip = pytest.mark.skip(reason="the report is an Iceberg table: see tests/test_iceberg.py")
     for item in items:
-        if item.path.name in PARQUET_REPORT_MODULES:
+        if item.path.name in PARQUET_REPORT_MODULES or item.get_closest_marker("parquet_report"):
             item.add_marker(skip)
 
 

@@ -23,6 +23,7 @@ from pyiceberg.catalog.sql import SqlCatalog
 from prefect_polars_cloud.doctor import run_doctor
 from prefect_polars_cloud.iceberg import TableWrites
 from prefect_polars_cloud.iceberg_catalog import IcebergError, local_path
+from prefect_polars_cloud.input_errors import InputError
 from prefect_polars_cloud.settings import get_settings
 from prefect_polars_cloud.storage import list_keys
 from prefect_polars_cloud.testing.polars_cloud_sim import PolarsCloudSimulator
@@ -258,6 +259,32 @@ def test_a_query_that_no_longer_matches_the_table_is_refused_before_anything_is_
     assert "Fix the query" in message and "update_schema" in message
     assert snapshot_id(catalog) == snapshot
     assert files_below(table_of(catalog).location()) == files
+
+
+def test_a_day_without_a_valid_row_is_refused_unless_allowed_then_emptied_in_one_commit(
+    local_mode: None,
+    catalog: Callable[[], Any],
+    sample_dir: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    run(sample_dir, tmp_path, FIRST, SECOND)
+    snapshot = snapshot_id(catalog)
+    source = tmp_path / "no-valid-order"
+    shutil.copytree(sample_dir, source)
+    for orders in (source / "orders" / f"date={SECOND}").glob("*.csv"):
+        orders.write_text("order_id,customer_id,order_ts,amount\n1,1,2026-11-02T10:00:00Z,-5.0\n")
+
+    with pytest.raises(InputError, match=f"no valid row for {SECOND}"):
+        run(source, tmp_path, FIRST, SECOND)
+    assert snapshot_id(catalog) == snapshot
+
+    monkeypatch.setenv(f"{ENV_PREFIX}ALLOW_EMPTY_DAYS", "true")
+    get_settings.cache_clear()
+    run(source, tmp_path, FIRST, SECOND)
+    table = table_of(catalog)
+    assert len(table.snapshots()) == 2
+    assert sorted(data_files(catalog)) == [FIRST], "the day is empty now, as the run found it"
 
 
 @pytest.fixture
