@@ -176,6 +176,8 @@ def iceberg_project(installed_backend: Callable[[str], Installed]) -> Installed:
 
 def test_an_iceberg_bake_passes_its_tests_and_lint(iceberg_project: Installed) -> None:
     assert iceberg_project.install.returncode == 0, describe(iceberg_project.install)
+    lock = run(["uv", "lock", "--check"], iceberg_project.path, env=iceberg_project.env, timeout=300)
+    assert lock.returncode == 0, describe(lock)
     tests = iceberg_project.make("test", timeout=1200)
     assert tests.returncode == 0, describe(tests)
     assert "tests/test_iceberg.py" not in tests.stdout.split("SKIPPED")[-1], "its own tests ran"
