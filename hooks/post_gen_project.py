@@ -19,11 +19,9 @@ from pathlib import Path
 ANSWERS: dict[str, object] = json.loads(r"""{{ cookiecutter | tojson }}""")
 ANSWERS_FILE = ".cookiecutter.json"
 
-# Files that only one backend needs: path -> the backend that keeps it.
-BACKEND_ONLY: dict[str, str] = {
-    # Needs prefect-aws, which only the aws-secret-block backend installs by default.
-    "tests/test_aws_secret_block.py": "aws-secret-block",
-}
+# Files that only one backend needs: path -> the backend that keeps it. None today: the
+# aws-secret-block backend's tests are the library's, run by the template (tests/library).
+BACKEND_ONLY: dict[str, str] = {}
 
 
 # Files that only one output format needs: path -> the format that keeps it.

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import importlib.util
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Mapping, Sequence
@@ -27,6 +28,12 @@ BACKENDS = ("env", "aws-secrets-manager", "prefect-secret", "aws-secret-block")
 # Environment variables that would point a baked project at a real Prefect server or at the
 # template's own virtualenv instead of its own.
 LEAKY_VARIABLES = ("VIRTUAL_ENV", "PREFECT_API_URL", "PREFECT_API_KEY", "PREFECT_PROFILES_PATH")
+# Names of the example pipeline, which the library and its tests must never know (as whole words,
+# so that "path segments" or AWS's "customer-managed key" are not taken for them).
+EXAMPLE_NAMES = re.compile(
+    r"\b(orders|customers|customer_id|revenue|segments?|daily[_-]reports?|order_(id|ts|date))\b",
+    re.IGNORECASE,
+)
 
 
 @dataclass(frozen=True)

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+import inspect
 import os
 import socket
 import subprocess
 import sys
 import threading
 import time
-import traceback
 import urllib.request
 import uuid
 from collections.abc import Iterator
@@ -52,9 +52,38 @@ SECRET_VARIABLES = frozenset(
 )
 
 
-def shown(error: BaseException) -> str:
-    """Return what a user sees of an error: the whole traceback, chained exceptions included."""
-    return "".join(traceback.format_exception(error))
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--run-slow",
+        action="store_true",
+        help="also run the tests marked slow (tens of seconds each: a real `prefect server "
+        "start`, make targets that wait out a bound)",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "slow: skipped by `make test`; `uv run pytest --run-slow` runs them too"
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Run the tests that need no Prefect API first, while its server boots; skip slow ones.
+
+    Slow tests run only when asked for: `make test` stays quick, and its summary says so.
+    """
+    items.sort(key=needs_prefect_api)  # stable: file order otherwise
+    if config.getoption("--run-slow"):
+        return
+    skip = pytest.mark.skip(reason="slow: run with `uv run pytest --run-slow`")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)
+
+
+def needs_prefect_api(item: pytest.Item) -> bool:
+    """Tell whether a test uses the session's Prefect server."""
+    return "prefect_api" in getattr(item, "fixturenames", ())
 
 
 @pytest.fixture(autouse=True)
@@ -130,14 +159,120 @@ def sample_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_sample_data(tmp_path_factory.mktemp("sample"), SAMPLE_DAYS, rows=SAMPLE_ROWS)
 
 
-@pytest.fixture(scope="session")
-def prefect_api() -> Iterator[str]:
-    """A real, temporary Prefect server with its own SQLite database."""
-    from prefect.settings import PREFECT_API_URL
-    from prefect.testing.utilities import prefect_test_harness
+class PrefectServer:
+    """A temporary Prefect API in a subprocess, with its own SQLite database.
 
-    with prefect_test_harness(server_startup_timeout=120):
-        yield str(PREFECT_API_URL.value())
+    What prefect.testing's harness starts, but not waited for: it boots (database migrations,
+    seconds of CPU) while the tests that need no API run.
+    """
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.log = folder / "server.log"
+        self.process: subprocess.Popen[bytes] | None = None
+        self.url = ""
+
+    def start(self) -> None:
+        """Start the server on a free port; return at once."""
+        port = _free_port()
+        self.url = f"http://127.0.0.1:{port}/api"
+        environment = {key: value for key, value in os.environ.items() if key != "PREFECT_API_URL"}
+        environment |= {
+            "PREFECT_HOME": str(self.folder / "home"),
+            "PREFECT_SERVER_DATABASE_CONNECTION_URL": (
+                f"sqlite+aiosqlite:///{self.folder / 'prefect.db'}"
+            ),
+            "PREFECT_UI_ENABLED": "0",
+            "PREFECT__SERVER_EPHEMERAL": "1",  # the services an embedded server runs, no more
+            "PREFECT__SERVER_FINAL": "1",
+        }
+        command = [sys.executable, "-m", "uvicorn", "--factory"]
+        command += ["prefect.server.api.server:create_app", "--host", "127.0.0.1"]
+        command += ["--port", str(port), "--log-level", "error", "--lifespan", "on"]
+        with self.log.open("ab") as log:
+            self.process = subprocess.Popen(
+                command, env=environment, stdin=subprocess.DEVNULL, stdout=log, stderr=log
+            )
+
+    def wait(self, timeout: float = 120) -> str:
+        """Return the API URL once the server answers; start again if its port was taken."""
+        deadline = time.monotonic() + timeout
+        for _ in range(3):
+            assert self.process is not None
+            while self.process.poll() is None and time.monotonic() < deadline:
+                try:
+                    urllib.request.urlopen(f"{self.url}/health", timeout=2)  # noqa: S310 - loopback
+                    return self.url
+                except OSError:
+                    time.sleep(0.2)
+            if self.process.poll() is None:
+                break  # still starting at the deadline
+            self.start()  # it exited: most likely the free port was taken meanwhile
+        self.stop()
+        raise RuntimeError(f"the Prefect server did not start:\n{self.log.read_text()[-3000:]}")
+
+    def stop(self) -> None:
+        """Stop the server."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def prefect_server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[PrefectServer | None]:
+    """Start the Prefect server with the session when any of its tests needs one."""
+    if not any(needs_prefect_api(item) for item in request.session.items):
+        yield None
+        return
+    server = PrefectServer(tmp_path_factory.mktemp("prefect-server"))
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def prefect_api(prefect_server: PrefectServer | None) -> Iterator[str]:
+    """A real, temporary Prefect server with its own SQLite database: its API URL."""
+    from prefect.settings import (
+        PREFECT_API_URL,
+        PREFECT_FLOWS_HEARTBEAT_FREQUENCY,
+        temporary_settings,
+    )
+    from prefect.utilities.asyncutils import run_coro_as_sync
+
+    assert prefect_server is not None, "collected tests that need the API start its server"
+    url = prefect_server.wait()
+    # No flow-run heartbeats (they detect crashed runs, which no test here is about): the engine
+    # joins their thread at the end of every run, which sleeps in 1 s steps.
+    updates = {PREFECT_API_URL: url, PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}
+    with temporary_settings(updates=updates):
+        yield url
+        # Send what is queued while the server is there to take it (as prefect.testing does).
+        run_coro_as_sync(drain_workers())
+
+
+async def drain_workers() -> None:
+    """Send every queued log line and event to the API."""
+    from prefect.events.worker import EventsWorker
+    from prefect.logging.handlers import APILogWorker
+
+    try:
+        drained = APILogWorker.instance().drain()
+        if inspect.isawaitable(drained):
+            await drained
+    except RuntimeError:
+        pass  # the worker never started: nothing was logged to the API
+    drained = EventsWorker.drain_all()
+    if inspect.isawaitable(drained):
+        await drained
 
 
 def _free_port() -> int:

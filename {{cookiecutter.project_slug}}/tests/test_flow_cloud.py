@@ -1,18 +1,14 @@
 """The flow in cloud mode: the real polars_cloud client, a simulated server, S3 on moto.
 
 The simulated scheduler runs each plan it receives on local Polars against the same s3:// uris,
-so the report the cloud path writes is a real one and is checked like the local one.
+so the report the cloud path writes is a real one and is checked like the local one. What the
+library does when Polars Cloud fails, cancels, retries, keeps a manifest's cluster or is
+interrupted is the library's (the template's tests/library).
 """
 
 from __future__ import annotations
 
-import json
 import logging
-import os
-import signal
-import subprocess
-import sys
-import time
 from datetime import date
 from pathlib import Path
 
@@ -22,11 +18,9 @@ import pytest
 from prefect.artifacts import Artifact
 
 from prefect_polars_cloud.cli import main
-from prefect_polars_cloud.compute import ComputeError
 from prefect_polars_cloud.evidence import fit_label
 from prefect_polars_cloud.input_errors import InputError
 from prefect_polars_cloud.settings import get_settings
-from prefect_polars_cloud.storage import MissingInputError
 from prefect_polars_cloud.testing.polars_cloud_sim import PolarsCloudSimulator
 
 from {{ cookiecutter.package_name }}.settings import ENV_PREFIX
@@ -37,7 +31,6 @@ from . import reference
 from .conftest import CLIENT_ID, CLIENT_SECRET, SAMPLE_DAYS
 from .stores import SecretStore, count_secret_reads
 
-PROJECT = Path(__file__).resolve().parent.parent
 FIRST, SECOND, THIRD = SAMPLE_DAYS
 
 
@@ -150,65 +143,6 @@ def test_the_flow_runs_on_a_self_hosted_cluster(
     assert {item["parent_job_name"] for item in lineage} == {"daily-report"}, "no deployment"
 
 
-def test_daily_runs_share_the_cluster_of_a_manifest_preset(
-    cloud_mode: None,
-    monkeypatch: pytest.MonkeyPatch,
-    cloud_sim: PolarsCloudSimulator,
-    s3_data: str,
-    sample_dir: Path,
-) -> None:
-    monkeypatch.setenv(f"{ENV_PREFIX}PRESET_LARGE_MODE", "manifest")
-    assert main(["compute"]) == 0
-    run = {"source_uri": f"{s3_data}/raw", "output_uri": f"{s3_data}/reports"}
-
-    daily_report(start=FIRST, end=FIRST, **run)
-    daily_report(start=SECOND, end=SECOND, **run)
-
-    for day in (FIRST, SECOND):
-        assert_day_matches_the_oracle(s3_data, sample_dir, day)
-    (large,) = cloud_sim.started("large")
-    assert len(cloud_sim.stopped("small")) == 2, "the ephemeral preset: a cluster per run"
-    assert cloud_sim.running() == [large], "the manifest's: one boot, left to its idle timeout"
-    artifact = str(Artifact.get("daily-report").data)  # type: ignore[union-attr]
-    assert "| large | manifest (joined) |" in artifact and "left running" in artifact
-
-
-def test_a_rerun_on_s3_replaces_exactly_its_day(
-    cloud_mode: None, cloud_sim: PolarsCloudSimulator, s3_data: str, sample_dir: Path
-) -> None:
-    run = {"source_uri": f"{s3_data}/raw", "output_uri": f"{s3_data}/reports"}
-    daily_report(start=FIRST, end=THIRD, **run)
-    bucket = s3_data.removeprefix("s3://")
-    stale = "reports/daily_report/date=2026-11-02/from-an-older-run.parquet"
-    boto3.client("s3").put_object(Bucket=bucket, Key=stale, Body=b"stale")
-    before = objects(s3_data)
-
-    daily_report(start=SECOND, **run)
-
-    after = objects(s3_data)
-    assert stale not in after
-    assert_day_matches_the_oracle(s3_data, sample_dir, SECOND)
-    untouched = [k for k in before if "date=2026-11-02" not in k]
-    assert {k: after[k] for k in untouched} == {k: before[k] for k in untouched}
-
-
-def test_a_missing_day_on_s3_is_refused_before_any_compute(
-    cloud_mode: None, cloud_sim: PolarsCloudSimulator, s3_data: str
-) -> None:
-    bucket = s3_data.removeprefix("s3://")
-    for key in objects(s3_data, "raw/orders/date=2026-11-02/"):
-        boto3.client("s3").delete_object(Bucket=bucket, Key=key)
-
-    with pytest.raises(
-        MissingInputError, match=f"no orders for 2026-11-02 under {s3_data}/raw/orders/"
-    ):
-        daily_report(
-            start=FIRST, end=THIRD, source_uri=f"{s3_data}/raw", output_uri=f"{s3_data}/reports"
-        )
-
-    assert cloud_sim.calls == [], "not even a login: nothing was started"
-
-
 def test_an_empty_snapshot_on_s3_is_refused_before_any_compute(
     cloud_mode: None, cloud_sim: PolarsCloudSimulator, s3_data: str
 ) -> None:
@@ -237,120 +171,3 @@ def test_a_missing_field_fails_the_remote_query_and_names_the_file_on_s3(
 
     assert [q.cluster.preset for q in cloud_sim.queries.values()].count("small") >= 1
     assert objects(s3_data) == {}, "nothing published, no staging left behind"
-
-
-def test_a_failed_cloud_query_fails_the_run_and_still_stops_compute(
-    cloud_mode: None, cloud_sim: PolarsCloudSimulator, s3_data: str
-) -> None:
-    cloud_sim.script(lambda q: q.cluster.preset == "large", "fail", "ComputeError: worker lost")
-
-    with pytest.raises(pl.exceptions.ComputeError, match="worker lost"):
-        daily_report(start=FIRST, source_uri=f"{s3_data}/raw", output_uri=f"{s3_data}/reports")
-
-    assert_every_cluster_started_once_and_stopped(cloud_sim)
-    assert [q.cluster.preset for q in cloud_sim.queries.values()].count("large") == 1, (
-        "the query's own error is not retried"
-    )
-    assert objects(s3_data) == {}, "nothing published, no staging left behind"
-
-
-def test_a_transient_error_is_retried_on_the_running_cluster(
-    cloud_mode: None,
-    cloud_sim: PolarsCloudSimulator,
-    monkeypatch: pytest.MonkeyPatch,
-    s3_data: str,
-    sample_dir: Path,
-) -> None:
-    monkeypatch.setenv(f"{ENV_PREFIX}QUERY_RETRY_DELAY_SECONDS", "0.05")
-    cloud_sim.script(lambda q: q.cluster.preset == "large", "transport", times=1)
-
-    daily_report(start=FIRST, source_uri=f"{s3_data}/raw", output_uri=f"{s3_data}/reports")
-
-    assert cloud_sim.names().count("do_query refused") == 1
-    assert_every_cluster_started_once_and_stopped(cloud_sim)  # the retry booted nothing new
-    assert_day_matches_the_oracle(s3_data, sample_dir, FIRST)
-
-
-def test_a_cancelled_cloud_query_fails_the_run(
-    cloud_mode: None, cloud_sim: PolarsCloudSimulator, s3_data: str
-) -> None:
-    cloud_sim.script(lambda q: q.cluster.preset == "large", "cancel")
-
-    state = daily_report(
-        start=FIRST, source_uri=f"{s3_data}/raw", output_uri=f"{s3_data}/reports", return_state=True
-    )
-
-    assert state.is_failed()
-    with pytest.raises(ComputeError, match="the large query .* ended CANCELED"):
-        state.result()
-    assert_every_cluster_started_once_and_stopped(cloud_sim)
-    assert objects(s3_data) == {}
-
-
-RUNNER = """
-import sys
-from pathlib import Path
-
-import pytest
-
-sys.path[:0] = [{project!r}]
-from prefect_polars_cloud.testing.polars_cloud_sim import PolarsCloudSimulator
-
-simulator = PolarsCloudSimulator(client_id={client_id!r}, client_secret={client_secret!r},
-                                 log=Path(sys.argv[1]))
-simulator.script(lambda query: query.cluster.preset == "large", "hang")
-simulator.install(pytest.MonkeyPatch())
-from flows.daily_report import daily_report
-
-base = sys.argv[2]
-daily_report(start="2026-11-01", source_uri=base + "/raw", output_uri=base + "/reports")
-"""
-
-
-def test_sigterm_during_a_cloud_query_cancels_it_then_stops_every_cluster(
-    aws: str, prefect_api: str, s3_data: str, tmp_path: Path
-) -> None:
-    log = tmp_path / "calls.jsonl"
-    script = tmp_path / "run_flow.py"
-    script.write_text(
-        RUNNER.format(project=str(PROJECT), client_id=CLIENT_ID, client_secret=CLIENT_SECRET)
-    )
-    environment = os.environ | {
-        "PREFECT_API_URL": prefect_api,
-        f"{ENV_PREFIX}COMPUTE_MODE": "cloud",
-        f"{ENV_PREFIX}SECRET_BACKEND": "env",
-        "POLARS_CLOUD_CLIENT_ID": CLIENT_ID,
-        "POLARS_CLOUD_CLIENT_SECRET": CLIENT_SECRET,
-    }
-    run = subprocess.Popen(
-        [sys.executable, str(script), str(log), s3_data],
-        env=environment,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-
-    def calls() -> list[dict[str, str]]:
-        return [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
-
-    deadline = time.monotonic() + 120
-    # Polled: the session holds the query as in flight (the window before that is microseconds).
-    while not any(c["name"] == "first status poll" and c["preset"] == "large" for c in calls()):
-        assert run.poll() is None, run.communicate()[0]
-        assert time.monotonic() < deadline, "the large query never started"
-        time.sleep(0.2)
-    run.send_signal(signal.SIGTERM)
-    output, _ = run.communicate(timeout=60)
-
-    assert run.returncode != 0, output
-    names = [c["name"] for c in calls()]
-    assert names.count("cancel_direct_query") == 1, output
-    stopped = sorted(c["preset"] for c in calls() if c["name"] == "stop_compute_cluster")
-    assert stopped == ["large", "small"], output
-    # The large query is cancelled before its cluster stops (the small one stopped earlier,
-    # as soon as its tasks were done).
-    large_stop = [(c["name"], c["preset"]) for c in calls()].index(
-        ("stop_compute_cluster", "large")
-    )
-    assert names.index("cancel_direct_query") < large_stop
-    assert CLIENT_SECRET not in output

@@ -24,6 +24,9 @@ import yaml
 
 from .conftest import _free_port
 
+# A server with every service and a `prefect deploy`: tens of seconds, so not in `make test`.
+pytestmark = pytest.mark.slow
+
 PROJECT = Path(__file__).resolve().parent.parent
 DEPLOYMENT = "daily-report"
 STARTUP_TIMEOUT_S = 120  # a first start creates the database; a busy 2-core machine is slow

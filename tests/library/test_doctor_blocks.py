@@ -11,10 +11,10 @@ from prefect.settings import PREFECT_API_URL, temporary_settings
 from prefect_polars_cloud.cli import main
 from prefect_polars_cloud.local_run import run_locally
 
-from {{ cookiecutter.package_name }}.settings import ENV_PREFIX
-
-from .conftest import CLIENT_ID, CLIENT_SECRET
-from .stores import SecretStore
+from stores import SecretStore
+from support import CLIENT_ID, CLIENT_SECRET
+from toy_pipeline.flow import toy_totals
+from toy_pipeline.project import ENV_PREFIX
 
 BACKENDS = ["env", "aws-secrets-manager", "prefect-secret"]
 
@@ -145,10 +145,8 @@ def test_blocks_checks_the_api_before_saving(
 def test_make_run_names_an_unreachable_configured_api(
     sample_dir: Path, tmp_path: Path, capfd: pytest.CaptureFixture[str]
 ) -> None:
-    from flows.daily_report import daily_report
-
     with temporary_settings({PREFECT_API_URL: UNREACHABLE}):
-        code = run_locally(daily_report, ["--source", str(sample_dir), "--output", str(tmp_path)])
+        code = run_locally(toy_totals, ["--source", str(sample_dir), "--output", str(tmp_path)])
 
     out, err = capfd.readouterr()
     assert code == 1

@@ -12,7 +12,7 @@ from prefect_polars_cloud import alerts
 from prefect_polars_cloud.cli import main
 from prefect_polars_cloud.settings import get_settings
 
-from {{ cookiecutter.package_name }}.settings import ENV_PREFIX, Settings
+from toy_pipeline.project import ENV_PREFIX, Settings
 
 GOOD = "https://hooks.example.com/services/good-token-71c2"
 
@@ -53,8 +53,8 @@ def test_the_alert_names_its_run_by_id_and_links_it_without_the_servers_ui_url()
         ui = alerts.run_link_base()
     for automation in alerts.automations(Settings(), uuid.uuid4(), ui):
         [action] = automation.actions
-        assert "Run id: {{ '{{' }} flow_run.id {{ '}}' }}" in action.body
-        assert "Run: https://prefect.example.com/runs/flow-run/{{ '{{' }} flow_run.id {{ '}}' }}" in action.body
+        assert "Run id: {{ flow_run.id }}" in action.body
+        assert "Run: https://prefect.example.com/runs/flow-run/{{ flow_run.id }}" in action.body
         assert "ui_url" not in action.body
 
 
@@ -68,6 +68,6 @@ def test_a_token_goes_in_a_header_kept_secret(monkeypatch: pytest.MonkeyPatch) -
     assert main(["alerts"]) == 0
 
     block = CustomWebhookNotificationBlock.load(alerts.block_name(Settings()))
-    assert block.headers == {"Authorization": "Bearer {{ '{{' }}token{{ '}}' }}"}
+    assert block.headers == {"Authorization": "Bearer {{token}}"}
     assert block.secrets.get_secret_value()["token"] == token
     assert token not in block.model_dump_json()  # shown masked, as the URL

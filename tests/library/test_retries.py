@@ -27,8 +27,8 @@ class SubclassedRuntimeError(RuntimeError):
         (ComputeError("the large query 1 ended CANCELED: https://..."), False),
         (QueryTimeout("ran longer than 120 min"), False),
         (pl.exceptions.SchemaError("missing column amount"), False),
-        (InputError("orders.csv: missing column(s) amount"), False),
-        (FileNotFoundError("s3://bucket/raw/customers.ndjson"), False),
+        (InputError("pages.csv: missing column(s) section"), False),
+        (FileNotFoundError("s3://bucket/raw/pages.csv"), False),
     ],
     ids=[
         "transport",

@@ -21,11 +21,10 @@ from prefect_polars_cloud import alerts
 from prefect_polars_cloud.cli import main
 from prefect_polars_cloud.settings import get_settings
 
-from {{ cookiecutter.package_name }}.settings import ENV_PREFIX, Settings
+from support import CLIENT_ID, CLIENT_SECRET
+from toy_pipeline.project import ENV_PREFIX, Settings
 
-from .conftest import CLIENT_ID, CLIENT_SECRET
-
-LABEL = "{{ cookiecutter.project_slug }}"
+LABEL = Settings().label
 # The webhook is a secret like any other: this token must never be printed.
 TOKEN = "hook-token-3f9a1c77"
 URL = f"https://hooks.example.com/services/{TOKEN}"
@@ -91,7 +90,7 @@ def test_make_alerts_twice_leaves_one_automation_per_trigger(
     for automation in (failed, late):
         assert automation.trigger.match_related.model_dump() == expected
         [action] = automation.actions
-        assert "{{ '{{' }} flow_run.name {{ '}}' }}" in action.subject + action.body
+        assert "{{ flow_run.name }}" in action.subject + action.body
     assert failed.trigger.expect == alerts.FAILED_EVENTS
     assert failed.trigger.posture == "Reactive"
     assert late.trigger.posture == "Proactive" and late.trigger.after == {"prefect.flow-run.Late"}

@@ -15,9 +15,8 @@ from prefect_polars_cloud.compute import ComputeError, ComputeSession
 from prefect_polars_cloud.presets import Preset, load_presets
 from prefect_polars_cloud.testing.polars_cloud_sim import PolarsCloudSimulator
 
-from {{ cookiecutter.package_name }}.settings import ENV_PREFIX, Settings
-
-from .conftest import CLIENT_ID, CLIENT_SECRET
+from support import CLIENT_ID, CLIENT_SECRET
+from toy_pipeline.project import ENV_PREFIX, Settings
 
 QUERY = pl.LazyFrame({"a": [1, 2, 3]})
 
@@ -101,7 +100,7 @@ def test_tasks_sharing_a_preset_boot_one_cluster(
             except BaseException as error:  # noqa: BLE001 - reported below
                 errors.append(error)
 
-        tasks = [threading.Thread(target=submit, args=(n,)) for n in ("orders", "customers")]
+        tasks = [threading.Thread(target=submit, args=(n,)) for n in ("first", "second")]
         for task in tasks:
             task.start()
         for task in tasks:
@@ -258,7 +257,7 @@ def test_local_mode_needs_no_credentials_and_no_cloud(tmp_path: Path) -> None:
 
 
 def test_a_local_write_that_fails_midway_keeps_the_previous_file(tmp_path: Path) -> None:
-    target = tmp_path / "daily_report.parquet"
+    target = tmp_path / "totals.parquet"
     QUERY.collect().write_parquet(target)
     before = target.read_bytes()
 
@@ -273,7 +272,7 @@ def test_a_local_write_that_fails_midway_keeps_the_previous_file(tmp_path: Path)
             compute.sink_parquet(failing, str(target), "large")
 
     assert target.read_bytes() == before
-    assert [path.name for path in tmp_path.iterdir()] == ["daily_report.parquet"]
+    assert [path.name for path in tmp_path.iterdir()] == ["totals.parquet"]
 
 
 def test_a_query_past_its_timeout_is_cancelled_then_fails(
@@ -284,15 +283,15 @@ def test_a_query_past_its_timeout_is_cancelled_then_fails(
     # 0.3 s, under the setting's one-minute minimum (model_copy skips validation): a quick test.
     settings = cloud_settings().model_copy(update={"query_timeout_mins": 0.005})
     with pytest.raises(ComputeError, match=r"ran longer than 0.005 min .*QUERY_TIMEOUT_MINS"):
-        with ComputeSession(settings) as compute:
-            compute.sink_parquet(QUERY, str(tmp_path / "large.parquet"), "large", ["build_report"])
+        with ComputeSession(cloud_settings(query_timeout_mins=0.005)) as compute:
+            compute.sink_parquet(QUERY, str(tmp_path / "large.parquet"), "large", ["build_totals"])
 
     names = cloud_sim.names()
     assert names.index("cancel_direct_query") < names.index("stop_compute_cluster")
     [query] = cloud_sim.queries.values()
     assert query.done.wait(5) and str(query.status).endswith("Canceled")
     [record] = compute.evidence.queries
-    assert (record.label, record.status) == ("build_report", "CANCELED (timeout)")
+    assert (record.label, record.status) == ("build_totals", "CANCELED (timeout)")
 
 
 def test_starting_both_presets_overlaps_their_boots(
@@ -332,15 +331,15 @@ def test_every_query_and_cluster_leaves_evidence(
 ) -> None:
     presets = with_presets(large={"cpus": 4, "cluster_size": 3})
     with ComputeSession(cloud_settings(), presets) as compute:
-        small_labels = ["prepare_orders", "x" * 40]
+        small_labels = ["prepare_visits", "x" * 40]
         compute.sink_parquet(QUERY, str(tmp_path / "s.parquet"), "small", small_labels)
-        compute.sink_parquet(QUERY, str(tmp_path / "l.parquet"), "large", ["build_report"])
+        compute.sink_parquet(QUERY, str(tmp_path / "l.parquet"), "large", ["build_totals"])
 
     labels = [q.labels for q in cloud_sim.queries.values()]
-    assert labels == [["prepare_orders", "x" * 32], ["build_report"]], "fitted to 32 bytes"
+    assert labels == [["prepare_visits", "x" * 32], ["build_totals"]], "fitted to 32 bytes"
     assert [(q.label, q.preset, q.status) for q in compute.evidence.queries] == [
-        ("prepare_orders", "small", "SUCCESS"),
-        ("build_report", "large", "SUCCESS"),
+        ("prepare_visits", "small", "SUCCESS"),
+        ("build_totals", "large", "SUCCESS"),
     ]
     assert all(str(q.query_id) in q.link for q in compute.evidence.queries)
     clusters = {c.preset: c for c in compute.evidence.clusters}
@@ -360,8 +359,8 @@ def test_cluster_mode_sends_queries_to_the_self_hosted_cluster_and_leaves_it_up(
 
     with ComputeSession(settings) as compute:
         compute.start("small", "large")  # nothing to boot
-        compute.sink_parquet(QUERY, str(tmp_path / "small.parquet"), "small", ["prepare_orders"])
-        compute.sink_parquet(QUERY, str(tmp_path / "large.parquet"), "large", ["build_report"])
+        compute.sink_parquet(QUERY, str(tmp_path / "small.parquet"), "small", ["prepare_visits"])
+        compute.sink_parquet(QUERY, str(tmp_path / "large.parquet"), "large", ["build_totals"])
 
     assert sim.names() == ["do_query", "first status poll"] * 2, "no login, no boot, no stop"
     assert {q.cluster.id for q in sim.queries.values()} == {cluster.id}

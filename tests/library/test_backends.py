@@ -16,10 +16,9 @@ from prefect.settings import PREFECT_API_URL, temporary_settings
 from prefect_polars_cloud import credentials
 from prefect_polars_cloud.credentials import CredentialsError, fetch_service_account
 
-from {{ cookiecutter.package_name }}.settings import Settings
-
-from .conftest import CLIENT_ID, CLIENT_SECRET, shown
-from .stores import DOCUMENT
+from stores import DOCUMENT
+from support import CLIENT_ID, CLIENT_SECRET, shown
+from toy_pipeline.project import Settings
 
 
 def aws_settings(name: str) -> Settings:

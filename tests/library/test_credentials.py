@@ -13,9 +13,8 @@ from prefect_polars_cloud.credentials import (
     parse_service_account,
 )
 
-from {{ cookiecutter.package_name }}.settings import ENV_PREFIX, Settings
-
-from .conftest import CLIENT_ID, CLIENT_SECRET, shown
+from support import CLIENT_ID, CLIENT_SECRET, shown
+from toy_pipeline.project import ENV_PREFIX, Settings
 
 
 def test_the_env_backend_reads_both_variables(service_account_env: None) -> None:

@@ -14,7 +14,7 @@ from prefect_polars_cloud.run_dates import (
     resolve_days,
 )
 
-from {{ cookiecutter.package_name }}.settings import ENV_PREFIX
+from toy_pipeline.project import ENV_PREFIX
 
 SCHEDULED = datetime(2026, 11, 25, 6, tzinfo=UTC)
 

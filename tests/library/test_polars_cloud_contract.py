@@ -34,9 +34,8 @@ from prefect_polars_cloud.testing.polars_cloud_sim import (
     scheduler_client_class,
 )
 
-from {{ cookiecutter.package_name }}.settings import Settings
-
-from .conftest import CLIENT_ID, CLIENT_SECRET
+from support import CLIENT_ID, CLIENT_SECRET
+from toy_pipeline.project import Settings
 
 QUERY = pl.LazyFrame({"a": [1, 2, 3]})
 
@@ -96,7 +95,7 @@ def test_default_scaling_refuses_a_single_file_sink(cloud_sim: PolarsCloudSimula
     polars_cloud.authenticate(interactive=False, **service_account())
     context = polars_cloud.ComputeContext(cpus=1, memory=1)
     with pytest.raises(ValueError, match="sink_to_single_file"):
-        QUERY.remote(context).sink_parquet("s3://bucket/out/orders.parquet")
+        QUERY.remote(context).sink_parquet("s3://bucket/out/visits.parquet")
     assert cloud_sim.queries == {}, "refused before anything was sent"
     context.stop()  # spawn() had started it before checking the sink
 

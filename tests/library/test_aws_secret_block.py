@@ -1,9 +1,12 @@
 """The aws-secret-block backend: prefect-aws blocks in a real Prefect server, the secret in moto.
 
-Generated only for projects that chose aws-secret-block, whose environment has prefect-aws.
+Needs prefect-aws, which only a bake of this backend (or of the ecs pool type) installs:
+tests/test_library.py runs this file in the aws-secret-block bake, the rest in the defaults bake.
 """
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import pytest
 from prefect_aws.secrets_manager import AwsSecret
@@ -12,11 +15,10 @@ from prefect_polars_cloud.cli import main
 from prefect_polars_cloud.credentials import CredentialsError, block_name, fetch_service_account
 from prefect_polars_cloud.settings import get_settings
 
-from {{ cookiecutter.package_name }}.settings import Settings
-
-from .conftest import CLIENT_ID, CLIENT_SECRET
-from .stores import SecretStore
-from .test_no_leak import exercise_and_search
+from stores import SecretStore
+from support import CLIENT_ID, CLIENT_SECRET
+from test_no_leak import exercise_and_search
+from toy_pipeline.project import Settings
 
 
 @pytest.fixture
@@ -65,6 +67,7 @@ def test_no_secret_value_leaks(
     caplog: pytest.LogCaptureFixture,
     capfd: pytest.CaptureFixture[str],
     s3_data: str,
+    tmp_path: Path,
 ) -> None:
     assert main(["blocks"]) == 0
-    exercise_and_search(store, s3_data, monkeypatch, caplog, capfd)
+    exercise_and_search(store, s3_data, tmp_path / "work", monkeypatch, caplog, capfd)

@@ -1,9 +1,9 @@
 """With known secret values and DEBUG logging, nothing a user or an API stores shows them.
 
-A cloud-mode flow run (the real polars_cloud client, Polars Cloud simulated), `doctor` and
-`blocks` run for the backend; then every log line, every flow run's parameters and state
-messages kept by the Prefect API, the printed output and every file of the project are searched
-for the values.
+A cloud-mode flow run (the toy's flow, the real polars_cloud client, Polars Cloud simulated),
+`doctor` and `blocks` run for the backend; then every log line, every flow run's parameters and
+state messages kept by the Prefect API, the printed output and every file written in the working
+directory are searched for the values.
 """
 
 from __future__ import annotations
@@ -18,15 +18,10 @@ from prefect.logging.handlers import APILogHandler
 from prefect_polars_cloud.cli import main
 from prefect_polars_cloud.testing.polars_cloud_sim import PolarsCloudSimulator
 
-from {{ cookiecutter.package_name }}.settings import ENV_PREFIX
-
-from flows.daily_report import daily_report
-
-from .conftest import CLIENT_ID, CLIENT_SECRET, SAMPLE_DAYS
-from .stores import SecretStore
-
-PROJECT = Path(__file__).resolve().parent.parent
-SKIPPED_DIRECTORIES = {".venv", ".git", "__pycache__", ".pytest_cache", ".ruff_cache"}
+from stores import SecretStore
+from support import CLIENT_ID, CLIENT_SECRET, SAMPLE_DAYS
+from toy_pipeline.flow import toy_totals
+from toy_pipeline.project import ENV_PREFIX
 
 
 def stored_by_the_prefect_api() -> str:
@@ -41,30 +36,29 @@ def stored_by_the_prefect_api() -> str:
     return "\n".join(texts)
 
 
-def project_files() -> str:
-    """Every file of the generated project as text, but the test sources that hold the values."""
-    contents = []
-    for path in PROJECT.rglob("*"):
-        parts = path.relative_to(PROJECT).parts
-        if parts[0] == "tests" and path.suffix == ".py":
-            continue
-        if path.is_file() and not SKIPPED_DIRECTORIES.intersection(parts):
-            contents.append(path.read_bytes().decode("utf-8", errors="replace"))
-    return "\n".join(contents)
+def written_files(folder: Path) -> str:
+    """Every file below folder as text."""
+    return "\n".join(
+        path.read_bytes().decode("utf-8", errors="replace")
+        for path in folder.rglob("*")
+        if path.is_file()
+    )
 
 
 def exercise_and_search(
     store: SecretStore,
     s3_data: str,
+    workdir: Path,
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
     capfd: pytest.CaptureFixture[str],
 ) -> None:
-    """Run everything that touches the secret, then search everywhere it could have gone."""
+    """Run everything that touches the secret in workdir, then search everywhere it could go."""
+    workdir.mkdir()
+    monkeypatch.chdir(workdir)  # as a project's directory: whatever lands there is searched
     store.put()
-    monkeypatch.setenv(
-        "POLARS_CLOUD_CLIENT_ID", CLIENT_ID
-    )  # what `blocks` reads for prefect-secret
+    # What `blocks` reads for prefect-secret.
+    monkeypatch.setenv("POLARS_CLOUD_CLIENT_ID", CLIENT_ID)
     monkeypatch.setenv("POLARS_CLOUD_CLIENT_SECRET", CLIENT_SECRET)
     monkeypatch.setenv(f"{ENV_PREFIX}COMPUTE_MODE", "cloud")
     caplog.set_level(logging.DEBUG)
@@ -73,7 +67,7 @@ def exercise_and_search(
     sim = PolarsCloudSimulator(client_id=CLIENT_ID, client_secret=CLIENT_SECRET)
     sim.install(monkeypatch)
 
-    daily_report(start=SAMPLE_DAYS[0], source_uri=f"{s3_data}/raw", output_uri=f"{s3_data}/reports")
+    toy_totals(start=SAMPLE_DAYS[0], source_uri=f"{s3_data}/raw", output_uri=f"{s3_data}/reports")
     assert main(["blocks"]) == 0
     assert main(["doctor"]) == 0
 
@@ -84,7 +78,7 @@ def exercise_and_search(
         "printed output": out + err,
         "log records": caplog.text,
         "Prefect API": stored_by_the_prefect_api(),
-        "project files": project_files(),
+        "files in the working directory": written_files(workdir),
     }.items():
         assert CLIENT_SECRET not in text, f"the client secret leaked into the {where}"
         assert CLIENT_ID not in text, f"the client id leaked into the {where}"
@@ -98,6 +92,7 @@ def test_no_secret_value_leaks(
     capfd: pytest.CaptureFixture[str],
     prefect_api: str,
     s3_data: str,
+    tmp_path: Path,
 ) -> None:
     store = SecretStore(backend, monkeypatch).select()
-    exercise_and_search(store, s3_data, monkeypatch, caplog, capfd)
+    exercise_and_search(store, s3_data, tmp_path / "work", monkeypatch, caplog, capfd)

@@ -13,9 +13,8 @@ from prefect_polars_cloud.compute import ComputeError, ComputeSession
 from prefect_polars_cloud.presets import load_presets
 from prefect_polars_cloud.testing.polars_cloud_sim import PolarsCloudSimulator
 
-from {{ cookiecutter.package_name }}.settings import ENV_PREFIX, Settings
-
-from .conftest import CLIENT_ID, CLIENT_SECRET
+from support import CLIENT_ID, CLIENT_SECRET
+from toy_pipeline.project import ENV_PREFIX, Settings
 
 QUERY = pl.LazyFrame({"a": [1, 2, 3]})
 NAME = f"{Settings().label}-large"  # the large preset's compute name

@@ -1,0 +1,61 @@
+"""Each backend's secret store, as the tests fill and empty it."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass, field
+
+import boto3
+import pytest
+
+from support import CLIENT_ID, CLIENT_SECRET, DOCUMENT
+from toy_pipeline.project import ENV_PREFIX
+
+
+@dataclass
+class SecretStore:
+    """Where one backend keeps the service account; select() points the settings at it."""
+
+    backend: str
+    monkeypatch: pytest.MonkeyPatch
+    name: str = field(default_factory=lambda: f"polars-cloud-{uuid.uuid4().hex[:10]}")
+
+    def select(self) -> SecretStore:
+        self.monkeypatch.setenv(f"{ENV_PREFIX}SECRET_BACKEND", self.backend)
+        self.monkeypatch.setenv(f"{ENV_PREFIX}SECRET_NAME", self.name)
+        self.monkeypatch.setenv(f"{ENV_PREFIX}AWS_REGION", "us-east-1")
+        return self
+
+    def put(self) -> None:
+        if self.backend == "env":
+            self.monkeypatch.setenv("POLARS_CLOUD_CLIENT_ID", CLIENT_ID)
+            self.monkeypatch.setenv("POLARS_CLOUD_CLIENT_SECRET", CLIENT_SECRET)
+        elif self.backend == "prefect-secret":
+            from prefect.blocks.system import Secret
+
+            Secret(value=json.loads(DOCUMENT)).save(self.name, overwrite=True)
+        else:  # both AWS backends keep the value in Secrets Manager
+            boto3.client("secretsmanager").create_secret(Name=self.name, SecretString=DOCUMENT)
+
+    def remove(self) -> None:
+        if self.backend == "env":
+            self.monkeypatch.delenv("POLARS_CLOUD_CLIENT_ID", raising=False)
+            self.monkeypatch.delenv("POLARS_CLOUD_CLIENT_SECRET", raising=False)
+        elif self.backend == "prefect-secret":
+            from prefect.blocks.system import Secret
+
+            Secret.delete(self.name)
+        else:
+            boto3.client("secretsmanager").delete_secret(
+                SecretId=self.name, ForceDeleteWithoutRecovery=True
+            )
+
+    @property
+    def missing_hint(self) -> str:
+        """What `make doctor` must name once the secret is gone."""
+        if self.backend == "env":
+            return "POLARS_CLOUD_CLIENT_ID and POLARS_CLOUD_CLIENT_SECRET are not set"
+        if self.backend == "prefect-secret":
+            return f"Secret block {self.name!r} does not exist"
+        return f"secret {self.name!r} in us-east-1 does not exist"

@@ -1,0 +1,42 @@
+"""What the library's tests share: a service account never to be shown, the toy's totals."""
+
+from __future__ import annotations
+
+import json
+import traceback
+from collections import Counter, defaultdict
+from datetime import date
+from pathlib import Path
+
+from toy_pipeline.project import DATASETS, VISITS
+
+SAMPLE_ROWS = 200  # visits a day
+# Fixed days, so expectations never depend on today's date.
+SAMPLE_DAYS = [date(2026, 11, 1), date(2026, 11, 2), date(2026, 11, 3)]
+# Values that must never show up in a log, a parameter, an error or a file.
+CLIENT_ID = "client-id-e2a9c7f3"
+CLIENT_SECRET = "client-secret-5b1d8e44"
+DOCUMENT = json.dumps({"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET})
+
+
+def shown(error: BaseException) -> str:
+    """Return what a user sees of an error: the whole traceback, chained exceptions included."""
+    return "".join(traceback.format_exception(error))
+
+
+def expected_totals(source: Path, day: date) -> list[tuple[str, int, float]]:
+    """The day's (section, visits, seconds), computed without Polars."""
+    sections: dict[int, str] = {}
+    for line in (source / "pages.csv").read_text().splitlines()[1:]:
+        page, section = line.split(",")
+        sections[int(page)] = section  # the last line wins
+    visits: Counter[str] = Counter()
+    seconds: dict[str, float] = defaultdict(float)
+    path = source / DATASETS.partition(VISITS.name, day) / "visits.ndjson"
+    for line in path.read_text().splitlines():
+        visit = json.loads(line)
+        if visit["seconds"] is not None:
+            section = sections.get(visit["page_id"], "unknown")
+            visits[section] += 1
+            seconds[section] += visit["seconds"]
+    return [(section, visits[section], seconds[section]) for section in sorted(visits)]
