@@ -65,14 +65,27 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "slow: skipped by `make test`; `uv run pytest --run-slow` runs them too"
     )
+    config.addinivalue_line("markers", "parquet_report: reads the report as Parquet folders")
+
+
+# The tests that read the report as Parquet folders by day, which an Iceberg report is not:
+# these modules, and tests marked parquet_report. test_iceberg.py runs the flow against its
+# table instead; the library is the same either way.
+PARQUET_REPORT_MODULES = ("test_flow_local.py", "test_flow_cloud.py", "test_crash_recovery.py")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Run the tests that need no Prefect API first, while its server boots; skip slow ones.
 
-    Slow tests run only when asked for: `make test` stays quick, and its summary says so.
+    Slow tests run only when asked for: `make test` stays quick, and its summary says so. When
+    the project's report is an Iceberg table, the Parquet report's tests are skipped.
     """
     items.sort(key=needs_prefect_api)  # stable: file order otherwise
+    if isinstance(DATASETS.report, IcebergOutput):
+        table = pytest.mark.skip(reason="the report is an Iceberg table: see tests/test_iceberg.py")
+        for item in items:
+            if item.path.name in PARQUET_REPORT_MODULES or item.get_closest_marker("parquet_report"):
+                item.add_marker(table)
     if config.getoption("--run-slow"):
         return
     skip = pytest.mark.skip(reason="slow: run with `uv run pytest --run-slow`")
@@ -95,26 +108,6 @@ def isolated_settings(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     get_settings.cache_clear()
     yield
     get_settings.cache_clear()
-
-
-# The tests that read the report as Parquet folders by day, which an Iceberg report is not:
-# these modules, and tests marked parquet_report. test_iceberg.py runs the flow against its
-# table instead; the library is the same either way.
-PARQUET_REPORT_MODULES = ("test_flow_local.py", "test_flow_cloud.py", "test_crash_recovery.py")
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "parquet_report: reads the report as Parquet folders")
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Skip the Parquet report's tests when the project's report is an Iceberg table."""
-    if not isinstance(DATASETS.report, IcebergOutput):
-        return
-    skip = pytest.mark.skip(reason="the report is an Iceberg table: see tests/test_iceberg.py")
-    for item in items:
-        if item.path.name in PARQUET_REPORT_MODULES or item.get_closest_marker("parquet_report"):
-            item.add_marker(skip)
 
 
 @pytest.fixture(autouse=True)
