@@ -13,9 +13,10 @@ from helpers import Baked, answers_for, clean_environment, run, run_ok
 from helpers import bake as bake_into
 
 INSTALL_TIMEOUT = 1200  # a cold uv cache downloads Prefect, Polars and friends
-# The library's own tests need Polars and Prefect, which this environment lacks: they run inside
-# an installed bake's (tests/test_library.py), never collected here.
-collect_ignore = ["library"]
+# Never collected here, where Polars and Prefect are not installed: the library's own tests run
+# inside an installed bake's environment (test_library.py), the make-it-yours fixtures inside a
+# bake of their own (test_make_it_yours.py).
+collect_ignore = ["library", "make_it_yours"]
 
 
 @dataclass(frozen=True)

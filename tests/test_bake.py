@@ -84,6 +84,7 @@ LIBRARY_MODULES = (
     "local_logging.py",
     "local_run.py",
     "local_server.py",
+    "local_sink.py",
     "manifests.py",
     "presets.py",
     "project.py",
@@ -93,6 +94,7 @@ LIBRARY_MODULES = (
     "run_dates.py",
     "sample_days.py",
     "settings.py",
+    "slots.py",
     "storage.py",
     "summary.py",
     "testing/__init__.py",
@@ -107,6 +109,7 @@ TEST_FILES = (
     "tests/__init__.py",
     "tests/conftest.py",
     "tests/reference.py",
+    "tests/signal_runner.py",
     "tests/stores.py",
     "tests/test_cluster_probe.py",
     "tests/test_crash_recovery.py",
@@ -121,6 +124,7 @@ TEST_FILES = (
     "tests/test_scheduler.py",
     "tests/test_sample_data.py",
     "tests/test_settings.py",
+    "tests/test_stops.py",
 )
 # Files only one backend keeps (post_gen's BACKEND_ONLY removes them for the others).
 BACKEND_FILES: dict[str, tuple[str, ...]] = {

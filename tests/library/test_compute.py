@@ -283,7 +283,7 @@ def test_a_query_past_its_timeout_is_cancelled_then_fails(
     # 0.3 s, under the setting's one-minute minimum (model_copy skips validation): a quick test.
     settings = cloud_settings().model_copy(update={"query_timeout_mins": 0.005})
     with pytest.raises(ComputeError, match=r"ran longer than 0.005 min .*QUERY_TIMEOUT_MINS"):
-        with ComputeSession(cloud_settings(query_timeout_mins=0.005)) as compute:
+        with ComputeSession(settings) as compute:
             compute.sink_parquet(QUERY, str(tmp_path / "large.parquet"), "large", ["build_totals"])
 
     names = cloud_sim.names()
@@ -292,6 +292,97 @@ def test_a_query_past_its_timeout_is_cancelled_then_fails(
     assert query.done.wait(5) and str(query.status).endswith("Canceled")
     [record] = compute.evidence.queries
     assert (record.label, record.status) == ("build_totals", "CANCELED (timeout)")
+
+
+def in_a_task(work: object) -> tuple[threading.Thread, list[BaseException]]:
+    """Run work() in a thread, as a Prefect task would; collect what it raises."""
+    raised: list[BaseException] = []
+
+    def task() -> None:
+        try:
+            work()  # type: ignore[operator]
+        except BaseException as error:  # noqa: BLE001 - checked by the caller
+            raised.append(error)
+
+    thread = threading.Thread(target=task)
+    thread.start()
+    return thread, raised
+
+
+def test_a_stop_while_clusters_boot_stops_them_without_waiting_for_the_boots(
+    monkeypatch: pytest.MonkeyPatch, service_account_env: None
+) -> None:
+    sim = PolarsCloudSimulator(
+        client_id=CLIENT_ID, client_secret=CLIENT_SECRET, boot_seconds=120
+    ).install(monkeypatch)
+
+    with pytest.raises(TerminationSignal):
+        with ComputeSession(cloud_settings()) as compute:
+            booting, raised = in_a_task(lambda: compute.start("small", "large"))
+            while len(sim.clusters) < 2:  # both start requests answered: both clusters billing
+                threading.Event().wait(0.01)
+            raise TerminationSignal(15)
+    booting.join(timeout=60)
+
+    assert counts(sim) == {"small": (1, 1), "large": (1, 1)}
+    assert all(c.booted_at is None for c in sim.clusters.values()), "stopped while booting"
+    assert not booting.is_alive() and isinstance(raised[0], Exception), "the waiter is let go"
+    assert all(c.confirmed for c in compute.evidence.clusters), "each stop confirmed"
+
+
+def test_a_stop_while_a_start_request_is_in_flight_stops_the_cluster_it_creates(
+    monkeypatch: pytest.MonkeyPatch, service_account_env: None
+) -> None:
+    sim = PolarsCloudSimulator(
+        client_id=CLIENT_ID, client_secret=CLIENT_SECRET, request_seconds=1, boot_seconds=120
+    ).install(monkeypatch)
+    requesting = threading.Event()
+    start_compute = sim.control_plane.start_compute
+
+    def noted_start_compute(**request: object) -> object:
+        requesting.set()
+        return start_compute(**request)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(sim.control_plane, "start_compute", noted_start_compute)
+
+    with pytest.raises(KeyboardInterrupt):
+        with ComputeSession(cloud_settings()) as compute:
+            booting, _ = in_a_task(lambda: compute.context("small"))
+            requesting.wait(60)
+            assert sim.clusters == {}, "the request is still in flight: no compute id yet"
+            raise KeyboardInterrupt
+    booting.join(timeout=60)
+
+    assert counts(sim)["small"] == (1, 1), "the cluster the request created, stopped"
+    assert sim.running() == []
+
+
+def test_a_stop_abandons_a_local_query_and_keeps_the_previous_file(tmp_path: Path) -> None:
+    target = tmp_path / "report.parquet"
+    target.write_bytes(b"the previous report")
+    entered, never = threading.Event(), threading.Event()
+
+    def stuck(batch: pl.Series) -> pl.Series:
+        entered.set()
+        never.wait(60)  # a query far longer than the stop may take
+        return batch
+
+    query = pl.LazyFrame({"a": [1, 2]}).with_columns(
+        pl.col("a").map_batches(stuck, return_dtype=pl.Int64)
+    )
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            with ComputeSession(Settings(compute_mode="local")) as compute:
+                task, raised = in_a_task(lambda: compute.sink_parquet(query, str(target), "small"))
+                entered.wait(60)
+                raise KeyboardInterrupt
+        task.join(timeout=30)
+
+        assert not task.is_alive() and "abandoned" in str(raised[0]), "the task is let go"
+        assert target.read_bytes() == b"the previous report"
+        assert [p.name for p in tmp_path.iterdir()] == ["report.parquet"], "no .partial left"
+    finally:
+        never.set()  # let Polars' thread go back to its pool
 
 
 def test_starting_both_presets_overlaps_their_boots(

@@ -163,6 +163,42 @@ def test_stopping_a_context_that_never_started_raises_not_running(
         polars_cloud.ComputeContext(cpus=1, memory=1).stop()
 
 
+def test_a_context_still_booting_stops_from_another_thread(
+    monkeypatch: pytest.MonkeyPatch, service_account_env: None
+) -> None:
+    # What slots.py relies on: in direct mode start() blocks until the cluster is up, even with
+    # wait=False; the compute id is set once the start request is answered; stop() from another
+    # thread then stops the cluster, and the waiting start() raises instead of waiting on.
+    sim = PolarsCloudSimulator(boot_seconds=120, **service_account()).install(monkeypatch)
+    polars_cloud.authenticate(interactive=False, **service_account())
+    context = polars_cloud.ComputeContext(cpus=1, memory=1)
+    assert context.connection_mode == "direct"
+    raised: list[BaseException] = []
+
+    def boot() -> None:
+        try:
+            context.start(wait=False)
+        except BaseException as error:  # noqa: BLE001 - checked below
+            raised.append(error)
+
+    booting = threading.Thread(target=boot)
+    booting.start()
+    while not sim.clusters:  # the start request was answered
+        threading.Event().wait(0.01)
+    assert booting.is_alive(), "start(wait=False) waits for the boot in direct mode"
+    while True:  # the id is set a moment after the answer: until then, "not running"
+        try:
+            context.stop()
+            break
+        except RuntimeError as error:
+            assert "not running" in str(error)
+    booting.join(timeout=60)
+
+    [cluster] = sim.clusters.values()
+    assert cluster.stopped_at is not None and cluster.booted_at is None
+    assert isinstance(raised[0], RuntimeError) and "terminal state" in str(raised[0])
+
+
 def test_a_named_context_is_the_manifest_and_refuses_other_versions(
     cloud_sim: PolarsCloudSimulator,
 ) -> None:

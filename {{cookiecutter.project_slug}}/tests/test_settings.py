@@ -10,8 +10,6 @@ from pathlib import Path
 import pytest
 import yaml
 
-from prefect_polars_cloud.cli import main
-from prefect_polars_cloud.presets import PresetError, load_presets
 from prefect_polars_cloud.settings import get_settings
 
 from {{ cookiecutter.package_name }}.settings import ENV_PREFIX, Settings
@@ -41,37 +39,6 @@ def test_the_environment_overrides_with_the_package_prefix(monkeypatch: pytest.M
     assert settings.secret_name == "other-account"
     assert settings.query_retries == 4
     assert settings.source_uri == "s3://elsewhere/reports-root/raw"
-
-
-@pytest.mark.parametrize(
-    ("variable", "value", "message"),
-    [
-        ("COMPUTE_MODE", "gpu", "'cloud', 'local' or 'cluster'"),
-        ("SECRET_BACKEND", "vault", "'env'"),
-        ("IDLE_TIMEOUT_MINS", "5", "greater than or equal to 10"),
-        ("QUERY_TIMEOUT_MINS", "0", f"{ENV_PREFIX}QUERY_TIMEOUT_MINS=0 is under the 1-minute"),
-        ("QUERY_TIMEOUT_MINS", "0.0001", "every query would be cancelled before it could finish"),
-        ("QUERY_TIMEOUT_MINS", "nan", "set it to 1 or more"),
-        ("QUERY_RETRIES", "-1", "greater than or equal to 0"),
-    ],
-)
-def test_bad_values_are_refused_with_the_reason(
-    monkeypatch: pytest.MonkeyPatch, variable: str, value: str, message: str
-) -> None:
-    monkeypatch.setenv(f"{ENV_PREFIX}{variable}", value)
-    with pytest.raises(ValidationError, match=message):
-        Settings()
-
-
-def test_a_query_timeout_of_a_minute_or_more_is_accepted(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(f"{ENV_PREFIX}QUERY_TIMEOUT_MINS", "1")
-    assert Settings().query_timeout_mins == 1
-
-
-def test_future_days_are_off_unless_set(monkeypatch: pytest.MonkeyPatch) -> None:
-    assert Settings().allow_future_days is False
-    monkeypatch.setenv(f"{ENV_PREFIX}ALLOW_FUTURE_DAYS", "true")
-    assert Settings().allow_future_days is True
 
 
 def test_the_label_is_the_tag_every_deployment_carries() -> None:

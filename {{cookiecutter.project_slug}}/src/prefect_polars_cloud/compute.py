@@ -1,15 +1,17 @@
 """Where queries run: Polars Cloud presets, or local Polars, behind one helper.
 
 `ComputeSession` authenticates once (cloud mode), then starts each preset's ComputeContext itself,
-once, the first time a query needs it. Whatever ends the block (success, failure, cancellation or
-SIGTERM, which Prefect raises as a BaseException) it cancels the queries still running and then
-stops every cluster it started.
+once, the first time a query needs it. Whatever ends the block (success, failure, cancellation,
+SIGTERM or Ctrl-C, which arrive as BaseExceptions) it cancels the queries still running and then
+stops every cluster it started, booted or still booting.
 
 polars-cloud 0.12's `spawn` starts a context whose compute id is still None, without a lock: two
 tasks submitting to one fresh context at once boot two clusters and only the last is ever
-stopped. So the session starts each context under that preset's lock before any query is
-submitted to it (testing/polars_cloud_sim.py runs the real client code against a simulated server,
-so this is tested, not assumed). How one query is sent and waited for: remote_sink.py.
+stopped. So the session starts each context itself, once per preset (the preset's lock decides
+who starts it), before any query is submitted to it (testing/polars_cloud_sim.py runs the real
+client code against a simulated server, so this is tested, not assumed). A boot runs in a thread
+of its own, and a stop never waits for one: slots.py. How one query is sent and waited for:
+remote_sink.py; a local one: local_sink.py.
 """
 
 from __future__ import annotations
@@ -17,8 +19,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
@@ -26,26 +26,18 @@ from . import manifests
 from .cloud import ComputeError, QueryTimeout, login
 from .cluster_probe import cluster_problem
 from .evidence import ClusterRecord, Evidence, QueryRecord, dashboard_link, fit_labels, query_id
+from .interrupts import interruptible_waits
+from .local_sink import run_in_background
 from .presets import Preset, PresetName, load_presets
 from .remote_sink import Lineage, send, wait_until_done
 from .settings import Settings, env_prefix
+from .slots import Slot
 from .storage import atomic_target, is_remote
 
 if TYPE_CHECKING:
     import polars as pl
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass
-class _Slot:
-    """One preset's context, and the lock that makes its start happen once."""
-
-    lock: threading.Lock = field(default_factory=threading.Lock)
-    context: Any = None
-    # Set before start() is called: a boot that fails halfway may still have a cluster to stop.
-    started: bool = False
-    start_error: BaseException | None = None
 
 
 class ComputeSession:
@@ -55,7 +47,8 @@ class ComputeSession:
         self.settings = settings
         # Read (and checked) now: a wrong presets.toml stops the run before anything starts.
         self.presets = load_presets(settings) if presets is None else presets
-        self._slots: dict[PresetName, _Slot] = {name: _Slot() for name in self.presets}
+        self._closing = threading.Event()  # set once it stops: wakes whoever waits
+        self._slots = {name: Slot(name, self._closing) for name in self.presets}
         self._in_flight: set[Any] = set()
         self._lock = threading.Lock()
         self._closed = False
@@ -74,6 +67,7 @@ class ComputeSession:
         return self.settings.compute_mode == "cloud"
 
     def __enter__(self) -> ComputeSession:
+        interruptible_waits()  # Ctrl-C must reach a main thread waiting for a task, as SIGTERM does
         if self.cloud:
             login(self.settings)
         elif self.remote and (problem := cluster_problem(self.settings)):
@@ -97,23 +91,20 @@ class ComputeSession:
         if not self.cloud:
             return self._cluster_context()
         slot = self._slots[preset]
-        with slot.lock:
-            if self._closed:
-                raise ComputeError(f"the compute session is closed; not starting {preset}")
-            if slot.start_error is not None:
-                raise ComputeError(
-                    f"the {preset} compute failed to start: {slot.start_error}"
-                ) from slot.start_error
-            if slot.context is None:
-                slot.context = self._build(preset)
-            if not slot.started:
-                slot.started = True
-                self._start(preset, slot)
-            return slot.context
+        return slot.wait(first=slot.begin(lambda: self._boot(preset)))
 
-    def _start(self, preset: PresetName, slot: _Slot) -> None:
+    def _boot(self, preset: PresetName) -> None:
+        """Describe and start the preset's cluster (in its boot thread)."""
+        slot = self._slots[preset]
+        if slot.context is None:
+            slot.context = self._build(preset)
+        if self._closing.is_set():  # stopped while it was being described: request nothing
+            raise ComputeError(f"the compute session is closed; not starting {preset}")
+        self._start(preset, slot.context)
+
+    def _start(self, preset: PresetName, context: Any) -> None:  # noqa: ANN401 - a context
         """Start (or, for a manifest that is up, join) the preset's cluster; keep its record."""
-        spec, context = self.presets[preset], slot.context
+        spec = self.presets[preset]
         # A manifest's live cluster is joined, not booted: the record says so.
         reused = spec.mode == "manifest" and context.get_status().is_available()
         # Billing starts with the request, so the record does too.
@@ -132,11 +123,7 @@ class ComputeSession:
                 spec.describe(),
                 spec.lifecycle(self.settings),
             )
-        try:
-            context.start()
-        except Exception as error:
-            slot.start_error = error
-            raise
+        context.start()
 
     def _cluster_context(self) -> Any:  # noqa: ANN401 - polars_cloud.ClusterContext
         """Connect to the self-hosted cluster once; it outlives the run, so it is never stopped."""
@@ -152,14 +139,14 @@ class ComputeSession:
     def start(self, *names: PresetName) -> None:
         """Start the presets' clusters side by side, so their boots overlap (cloud mode only).
 
-        polars_cloud's direct-mode start() waits until the cluster is ready, so each boot gets a
-        thread of its own; a preset started here is not started again by its first query.
+        Every boot is requested before any is waited for; a preset started here is not started
+        again by its first query.
         """
         if not self.cloud or not names:
             return
-        with ThreadPoolExecutor(max_workers=len(names), thread_name_prefix="boot") as boots:
-            for boot in [boots.submit(self.context, name) for name in names]:
-                boot.result()  # the first boot that failed raises here
+        firsts = {name: self._slots[name].begin(lambda n=name: self._boot(n)) for name in names}
+        for name, first in firsts.items():
+            self._slots[name].wait(first)  # the first boot that failed raises here
 
     def release(self, preset: PresetName) -> None:
         """Stop the preset's cluster now: the run sends it no more queries, so stop paying.
@@ -172,7 +159,7 @@ class ComputeSession:
             return
         with slot.lock:
             if slot.started:
-                self._stop(preset, slot.context)
+                self._stop(preset)
                 slot.started = False
 
     def _build(self, preset: PresetName) -> Any:  # noqa: ANN401 - polars_cloud.ComputeContext
@@ -207,11 +194,18 @@ class ComputeSession:
                 f"of {', '.join(self.presets)}"
             )
         if not self.remote:
+            # In the background and polled: a stop abandons the query instead of waiting for it.
             if isinstance(target, str):
                 with atomic_target(target) as path:
-                    query.sink_parquet(path, engine="streaming", arrow_schema=arrow_schema)
+                    run_in_background(
+                        query.sink_parquet(path, lazy=True, arrow_schema=arrow_schema),
+                        self._closing,
+                    )
             else:
-                query.sink_parquet(target, engine="streaming", arrow_schema=arrow_schema)
+                run_in_background(
+                    query.sink_parquet(target, lazy=True, arrow_schema=arrow_schema),
+                    self._closing,
+                )
             return
         remote = query.remote(self.context(preset))
         fitted = fit_labels(labels or [])
@@ -230,7 +224,11 @@ class ComputeSession:
         from polars_cloud import QueryStatus
 
         with self._lock:
-            self._in_flight.add(in_flight)
+            late = self._closed  # sent as the session closed: stop_all has not seen it
+            if not late:
+                self._in_flight.add(in_flight)
+        if late:
+            in_flight.cancel()
         started = time.monotonic()
         link = dashboard_link(self._context_of(preset), in_flight)
         status = "FAILED"
@@ -245,7 +243,14 @@ class ComputeSession:
                     f"({env_prefix()}QUERY_TIMEOUT_MINS or the preset's own), so it was cancelled: "
                     f"{link}"
                 ),
+                self._closing,
             )
+            if self._closing.is_set():  # stop_all cancelled it; its status may not say so yet
+                status = "CANCELED (run stopped)"
+                raise ComputeError(
+                    f"the {preset} query {query_id(in_flight)} ended CANCELED (the run is "
+                    f"stopping): {link}"
+                )
             result = in_flight.await_result()
             status = result.status.name
         except QueryTimeout:
@@ -276,10 +281,11 @@ class ComputeSession:
             self._in_flight.discard(in_flight)
 
     def stop_all(self) -> None:
-        """Cancel running queries, then stop every started cluster; never raise."""
+        """Cancel running queries, then stop every started cluster, up or booting; never raise."""
         with self._lock:
             self._closed = True
             in_flight, self._in_flight = list(self._in_flight), set()
+        self._closing.set()
         for query in in_flight:
             try:
                 query.cancel()
@@ -288,19 +294,22 @@ class ComputeSession:
             else:
                 logger.info("cancelled query %s", query_id(query))
         for preset, slot in self._slots.items():
-            # Taking the lock waits for a start in progress, so its cluster is stopped too.
+            # The lock is never held for a boot: a boot in progress is stopped, not waited for.
             with slot.lock:
                 if not slot.started:
                     continue
-                # A manifest's cluster is left for the next run, unless it never came up.
+                # A manifest's cluster is left for the next run (booting, it finishes its boot
+                # and idles out), unless it failed to come up.
                 if self.presets[preset].outlives_run and slot.start_error is None:
                     self._leave_running(preset)
                 else:
-                    self._stop(preset, slot.context)
+                    self._stop(preset)
 
     def _leave_running(self, preset: PresetName) -> None:
         """Leave a manifest's cluster up for the next run; its idle timeout ends it."""
-        cluster = self._clusters[preset]
+        cluster = self._clusters.get(preset)
+        if cluster is None:  # stopped while its context was still being described
+            return
         cluster.stopped, cluster.left_running = time.monotonic(), True
         logger.info(
             "left the %s compute %s running for the next run: it stops after its idle timeout "
@@ -310,25 +319,11 @@ class ComputeSession:
         )
         logger.info(cluster.line())
 
-    def _stop(self, preset: PresetName, context: Any) -> None:  # noqa: ANN401 - a context
-        """Stop one started context; log, never raise."""
-        confirmed = True
-        try:
-            context.stop()
-        except Exception as error:  # noqa: BLE001 - stopping must not mask the run's outcome
-            if isinstance(error, RuntimeError) and "not running" in str(error):
-                # polars_cloud says so when start() failed before a cluster was requested.
-                logger.debug("the %s compute never got a cluster", preset)
-            else:
-                confirmed = False
-                logger.warning(
-                    "could not stop the %s compute context (%s); it stops itself after %d idle "
-                    "minutes",
-                    preset,
-                    type(error).__name__,
-                    # The preset's own idle timeout, else the setting: what the cluster got.
-                    self.presets[preset].context_keywords(self.settings)["idle_timeout_mins"],
-                )
+    def _stop(self, preset: PresetName) -> None:
+        """Stop the preset's cluster, up or still booting; record the stop; never raise."""
+        # The preset's own idle timeout, else the setting: what its cluster got.
+        idle = self.presets[preset].context_keywords(self.settings)["idle_timeout_mins"]
+        confirmed = self._slots[preset].stop(idle)
         cluster = self._clusters.get(preset)
         if cluster is not None:
             cluster.stopped, cluster.confirmed = time.monotonic(), confirmed

@@ -48,7 +48,7 @@ def load_flow(module: str, folder: Path = FLOWS_DIR) -> Callable[..., Any]:
 def run_locally(flow: Callable[..., str], argv: Sequence[str] | None = None) -> int:
     """Run the flow on local Polars: every sample day, or START..END (`make run`)."""
     from .daily_run import last_summary
-    from .interrupts import exit_code, stop_on_signals
+    from .interrupts import exit_code, exit_now, stop_on_signals
     from .settings import env_prefix, get_settings
 
     parser = argparse.ArgumentParser(description=run_locally.__doc__)
@@ -85,7 +85,7 @@ def run_locally(flow: Callable[..., str], argv: Sequence[str] | None = None) -> 
                 f"INTERRUPTED: the run stopped before it finished; {args.output} {kept}",
                 file=sys.stderr,
             )
-            return exit_code(received)
+            exit_now(exit_code(received))  # not a return: an abandoned query slows the teardown
         except EXPECTED_ERRORS as error:
             if args.debug:
                 traceback.print_exc()

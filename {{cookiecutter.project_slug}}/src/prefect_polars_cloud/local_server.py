@@ -6,16 +6,22 @@ minute retrying an API that is gone. This one runs in a session of its own, so t
 still record that it was interrupted, and is stopped by the run on the way out. It serves only
 the API, with no background services and no usage reporting: a local run needs neither (the
 telemetry service also fails offline and fights the run for the SQLite database).
+
+A run killed outright (`kill -9`, the OOM killer) cannot stop it, so the server watches the run
+itself: it is started through this module, which runs Prefect's server in-process beside a
+thread that stops it once its parent is gone (portable, unlike Linux's PR_SET_PDEATHSIG).
 """
 
 from __future__ import annotations
 
 import os
+import runpy
 import signal
 import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -23,6 +29,7 @@ from contextlib import contextmanager
 
 STARTUP_TIMEOUT_S = 120  # a first start creates the database; a busy 2-core machine is slow
 STOP_TIMEOUT_S = 10
+WATCH_INTERVAL_S = 0.5  # how soon a server notices that its run is gone
 
 
 class LocalServerError(RuntimeError):
@@ -76,9 +83,11 @@ def local_prefect_api() -> Iterator[str]:
         "--analytics-off",
     ]
     environment = {key: value for key, value in os.environ.items() if key != "PREFECT_API_URL"}
+    # `python -m <this module> <run pid> server start ...`: the same server, watching this run.
+    watched = [sys.executable, "-m", __name__, str(os.getpid()), *command[3:]]
     with tempfile.TemporaryFile() as output:
         server = subprocess.Popen(
-            command,
+            watched,
             env=environment,
             stdin=subprocess.DEVNULL,
             stdout=output,
@@ -100,3 +109,23 @@ def local_prefect_api() -> Iterator[str]:
             yield url
         finally:
             _stop(server)
+
+
+def _stop_when_orphaned(parent: int) -> None:
+    """Stop this server, as the run's SIGTERM would, once the run that started it is gone."""
+    while os.getppid() == parent:  # a dead parent's children are handed to another process
+        time.sleep(WATCH_INTERVAL_S)
+    os.kill(os.getpid(), signal.SIGTERM)  # uvicorn shuts down on it
+    time.sleep(STOP_TIMEOUT_S)
+    os._exit(1)  # still here: a shutdown that hangs must not hold the port
+
+
+def _serve(parent: int, arguments: list[str]) -> None:
+    """Run `prefect <arguments>` in this process while the process `parent` lives."""
+    threading.Thread(target=_stop_when_orphaned, args=(parent,), daemon=True).start()
+    sys.argv = ["prefect", *arguments]
+    runpy.run_module("prefect", run_name="__main__", alter_sys=True)
+
+
+if __name__ == "__main__":
+    _serve(int(sys.argv[1]), sys.argv[2:])

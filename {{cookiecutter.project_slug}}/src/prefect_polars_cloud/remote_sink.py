@@ -7,6 +7,7 @@ query names its scaling mode, and a single output file is asked for explicitly.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -64,11 +65,13 @@ def wait_until_done(
     started: float,
     minutes: float,
     timed_out: Callable[[], str],
+    stopping: threading.Event,
 ) -> None:
-    """Poll until the query is done; past `minutes` from `started`, cancel it and raise.
+    """Poll until the query is done, or `stopping` is set; past `minutes`, cancel it and raise.
 
     The interval starts at 50 ms and grows by half each time up to 5 s (as the client's own
-    status loop does): a short query is seen done at once, a long one costs few requests.
+    status loop does): a short query is seen done at once, a long one costs few requests. The
+    wait is on `stopping`, so a stop (which cancels the query itself) ends it at once.
     """
     limit = minutes * 60
     poll = 0.05
@@ -76,5 +79,6 @@ def wait_until_done(
         if time.monotonic() - started > limit:
             in_flight.cancel()
             raise QueryTimeout(timed_out())
-        time.sleep(min(poll, max(0.0, limit - (time.monotonic() - started)) + 0.01))
+        if stopping.wait(min(poll, max(0.0, limit - (time.monotonic() - started)) + 0.01)):
+            return
         poll = min(5.0, poll * 1.5)

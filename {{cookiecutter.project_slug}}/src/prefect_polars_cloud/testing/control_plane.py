@@ -7,6 +7,7 @@ register, read, start, unregister). polars_cloud_sim.py holds the rest of the si
 
 from __future__ import annotations
 
+import threading
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -37,6 +38,9 @@ class Cluster:
     requested_at: float = field(default_factory=time.monotonic)
     booted_at: float | None = None
     stopped_at: float | None = None
+    # Set by a stop: a status call waiting out the boot returns at once, as a real poll would
+    # see the cluster stopped.
+    stop_requested: threading.Event = field(default_factory=threading.Event, repr=False)
 
     @property
     def preset(self) -> str:
@@ -263,6 +267,7 @@ class ControlPlane:
         self.sim.record("stop_compute_cluster", preset=cluster.preset)
         cluster.status = pcr.ComputeStatusModel.Stopped
         cluster.stopped_at = cluster.stopped_at or time.monotonic()
+        cluster.stop_requested.set()
         for manifest in self.sim.manifests.values():
             if manifest.live_cluster_id == compute_id:
                 manifest.live_cluster_id = None

@@ -297,12 +297,13 @@ class PolarsCloudSimulator:
         """Finish a boot that is due; a status call during a boot waits for it (a slow poll).
 
         The real client polls a booting cluster again only after 30 s, so a boot that completes
-        inside the first status call keeps simulated latency in the simulator's own hands.
+        inside the first status call keeps simulated latency in the simulator's own hands. A
+        stop ends the wait: the call then reports the cluster stopped.
         """
         if cluster.status == pcr.ComputeStatusModel.Starting:
             remaining = cluster.requested_at + self.boot_seconds - time.monotonic()
             if remaining > 0:
-                time.sleep(remaining)
+                cluster.stop_requested.wait(remaining)
             with self._lock:
                 if cluster.status != pcr.ComputeStatusModel.Starting:
                     pass

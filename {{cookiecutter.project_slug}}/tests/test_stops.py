@@ -1,0 +1,223 @@
+"""Stopping a run, in a process of its own: SIGTERM or Ctrl-C at any moment, and `kill -9`.
+
+Each test signals a real process and checks what it leaves: every cluster requested is stopped,
+every query in flight cancelled, the previous output intact, no server left holding its port.
+How long a stop takes is measured by bench/stops.py, not here; the bounds below only keep a
+hung run from hanging the suite (the bugs they guard against took minutes, or forever).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from {{ cookiecutter.package_name }}.settings import ENV_PREFIX
+
+from .conftest import CLIENT_ID, CLIENT_SECRET
+
+PROJECT = Path(__file__).resolve().parent.parent
+SANITY_S = 60  # far above a stop's seconds, far below a boot's minutes
+BOOT_S = 120  # a simulated boot: what a stop must not wait for
+
+
+def start_cloud_run(
+    prefect_api: str, s3_data: str, calls: Path, *options: str
+) -> subprocess.Popen[str]:
+    """Start tests/signal_runner.py: the flow in cloud mode on the simulator, in a new process."""
+    environment = os.environ | {
+        "PREFECT_API_URL": prefect_api,
+        f"{ENV_PREFIX}COMPUTE_MODE": "cloud",
+        f"{ENV_PREFIX}SECRET_BACKEND": "env",
+        "POLARS_CLOUD_CLIENT_ID": CLIENT_ID,
+        "POLARS_CLOUD_CLIENT_SECRET": CLIENT_SECRET,
+    }
+    command = [sys.executable, "-m", "tests.signal_runner", str(calls), s3_data, *options]
+    return subprocess.Popen(
+        command,
+        cwd=PROJECT,
+        env=environment,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def read_calls(calls: Path) -> list[dict[str, str]]:
+    return [json.loads(line) for line in calls.read_text().splitlines()] if calls.exists() else []
+
+
+def signal_and_wait(run: subprocess.Popen[str], signum: int) -> str:
+    """Send signum; return the run's output once it exited (killed, and failed, if it hangs)."""
+    run.send_signal(signum)
+    try:
+        output, _ = run.communicate(timeout=SANITY_S)
+    except subprocess.TimeoutExpired:
+        run.kill()
+        output, _ = run.communicate()
+        pytest.fail(f"still running {SANITY_S} s after {signal.Signals(signum).name}:\n{output}")
+    return output
+
+
+def wait_until(run: subprocess.Popen[str], ready: Callable[[], bool]) -> None:
+    """Poll ready() while the run lives (a busy machine may take a minute to get there)."""
+    deadline = time.monotonic() + 300
+    while not ready():
+        assert run.poll() is None, run.communicate()[0]
+        assert time.monotonic() < deadline, "the run never got there"
+        time.sleep(0.1)
+
+
+def test_sigterm_while_clusters_boot_stops_them_without_waiting_for_the_boot(
+    aws: str, prefect_api: str, s3_data: str, tmp_path: Path
+) -> None:
+    calls = tmp_path / "calls.jsonl"
+    run = start_cloud_run(prefect_api, s3_data, calls, "--boot-seconds", str(BOOT_S))
+    wait_until(run, lambda: [c["name"] for c in read_calls(calls)].count("start_compute") == 2)
+
+    output = signal_and_wait(run, signal.SIGTERM)
+
+    assert run.returncode != 0, output
+    fates = json.loads(Path(f"{calls}.clusters.json").read_text())
+    assert sorted(f["preset"] for f in fates) == ["large", "small"], output
+    assert all(f["stopped"] for f in fates), f"every cluster requested is stopped: {fates}"
+    assert not any(f["booted"] for f in fates), f"stopped while booting, not after: {fates}"
+
+
+def test_ctrl_c_while_cloud_queries_run_cancels_them_and_stops_every_cluster(
+    aws: str, prefect_api: str, s3_data: str, tmp_path: Path
+) -> None:
+    # The small preset's two queries run in task threads: the main thread waits in Prefect's
+    # wait() for them, where Polars' own SIGINT handler used to make Ctrl-C wait too.
+    calls = tmp_path / "calls.jsonl"
+    run = start_cloud_run(prefect_api, s3_data, calls, "--hang", "small")
+    polled = {"first status poll"}
+    wait_until(run, lambda: sum(c["name"] in polled for c in read_calls(calls)) == 2)
+
+    output = signal_and_wait(run, signal.SIGINT)
+
+    assert run.returncode != 0, output
+    names = [c["name"] for c in read_calls(calls)]
+    assert names.count("cancel_direct_query") == 2, output
+    fates = json.loads(Path(f"{calls}.clusters.json").read_text())
+    assert fates and all(f["stopped"] for f in fates), fates
+    assert names.index("cancel_direct_query") < names.index("stop_compute_cluster")
+
+
+LOCAL_RUNNER = """
+import sys
+from concurrent.futures import ThreadPoolExecutor
+
+import polars as pl
+
+from prefect_polars_cloud.compute import ComputeSession
+from prefect_polars_cloud.interrupts import exit_code, stop_on_signals
+from {{ cookiecutter.package_name }}.settings import Settings
+
+orders, target = sys.argv[1], sys.argv[2]
+# Minutes of streaming work in bounded memory: one file read thousands of times.
+query = pl.scan_csv([orders] * 5000).group_by(pl.col("a").mod(7).alias("k")).agg(pl.col("a").sum())
+with stop_on_signals() as received:  # what `make run` does
+    try:
+        # As in a flow run: Prefect's task runner joins its threads on the way out, and the
+        # main thread waits for a task whose query runs in one of them.
+        with ThreadPoolExecutor(thread_name_prefix="task") as tasks:
+            with ComputeSession(Settings(compute_mode="local")) as compute:
+                running = tasks.submit(compute.sink_parquet, query, target, "large")
+                print("running", flush=True)
+                running.result()
+    except KeyboardInterrupt:
+        print("INTERRUPTED")
+        sys.exit(exit_code(received))
+"""
+
+
+def test_ctrl_c_during_a_local_query_exits_without_it_and_keeps_the_previous_file(
+    tmp_path: Path,
+) -> None:
+    orders, target = tmp_path / "orders.csv", tmp_path / "out" / "report.parquet"
+    pl.DataFrame({"a": range(1_000_000)}).write_csv(orders)
+    target.parent.mkdir()
+    target.write_bytes(b"the previous report")
+    script = tmp_path / "local_run.py"
+    script.write_text(LOCAL_RUNNER)
+    run = subprocess.Popen(
+        [sys.executable, str(script), str(orders), str(target)],
+        cwd=PROJECT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    assert run.stdout is not None
+    assert run.stdout.readline() == "running\n"
+    wait_until(run, lambda: any(target.parent.glob(".*.partial")))
+    time.sleep(1)  # the query is well under way
+
+    output = signal_and_wait(run, signal.SIGINT)  # the query itself takes minutes
+
+    assert run.returncode == 128 + signal.SIGINT, output
+    assert "INTERRUPTED" in output
+    assert target.read_bytes() == b"the previous report"
+    assert [p.name for p in target.parent.iterdir()] == ["report.parquet"], "no .partial left"
+
+
+SERVER_RUNNER = """
+import time
+
+from prefect_polars_cloud.local_server import local_prefect_api
+
+with local_prefect_api() as url:
+    print(url, flush=True)
+    time.sleep(600)
+"""
+
+
+def listening(port: int) -> bool:
+    with socket.socket() as probe:
+        probe.settimeout(1)
+        return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
+def test_a_local_server_stops_when_its_run_is_killed_outright(tmp_path: Path) -> None:
+    script = tmp_path / "server_run.py"
+    script.write_text(SERVER_RUNNER)
+    run = subprocess.Popen(
+        [sys.executable, str(script)], cwd=PROJECT, stdout=subprocess.PIPE, text=True
+    )
+    assert run.stdout is not None
+    url = run.stdout.readline().strip()  # printed once the server answers
+    port = int(url.rsplit(":", 1)[1].split("/", 1)[0])
+    assert listening(port), url
+
+    run.kill()  # kill -9: nothing in the run gets to stop its server
+    run.wait()
+
+    deadline = time.monotonic() + SANITY_S
+    while listening(port) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    orphans = servers_on(port) if listening(port) else []
+    for pid in orphans:  # a failure must not leave the orphan behind
+        os.kill(pid, signal.SIGKILL)
+    assert not orphans, f"the server at {url} outlived its run"
+
+
+def servers_on(port: int) -> list[int]:
+    """Return the processes whose command line names --port PORT (Linux's /proc; else none)."""
+    found = []
+    for entry in Path("/proc").glob("[0-9]*"):
+        try:
+            words = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"--port" in words and str(port).encode() in words:
+            found.append(int(entry.name))
+    return found
