@@ -33,6 +33,7 @@ from pathlib import Path
 
 from cookiecutter.main import cookiecutter
 from loopback import free_port, serving  # bench/, on sys.path as the script's folder
+from iceberg_publish import kept
 from simulation import run_scenarios, section, splice
 
 TEMPLATE = Path(__file__).resolve().parent.parent
@@ -369,10 +370,11 @@ def main() -> int:
 
     args.out.parent.mkdir(parents=True, exist_ok=True)
     page = render(results, " ".join(sys.argv[1:]))
-    if args.out.exists():  # the stop times are measured apart (bench/stops.py): keep them
-        from stops_report import keep_section
+    if args.out.exists():  # sections measured apart: stop times (bench/stops.py), the
+        from stops_report import keep_section  # Iceberg commit (bench/iceberg_publish.py)
 
-        page = keep_section(args.out.read_text(), page)
+        old = args.out.read_text()
+        page = kept(old, keep_section(old, page))
     args.out.write_text(page)
     print(f"wrote {args.out}")
     return 0

@@ -24,12 +24,25 @@ ANSWERS_FILE = ".cookiecutter.json"
 BACKEND_ONLY: dict[str, str] = {}
 
 
+# Files that only one output format needs: path -> the format that keeps it.
+FORMAT_ONLY: dict[str, str] = {
+    # The Iceberg table's page and tests; they need pyiceberg, which only iceberg installs.
+    "docs/iceberg.md": "iceberg",
+    "tests/test_iceberg.py": "iceberg",
+}
+
+
 def remove_unneeded(project: Path) -> list[str]:
-    """Delete the files the chosen backend doesn't use; return what was removed."""
+    """Delete the files the chosen backend and output format don't use; return what was removed."""
     removed = []
     for relative, backend in BACKEND_ONLY.items():
         path = project / relative
         if ANSWERS["secret_backend"] != backend and path.exists():
+            path.unlink()
+            removed.append(relative)
+    for relative, output_format in FORMAT_ONLY.items():
+        path = project / relative
+        if ANSWERS.get("output_format", "parquet") != output_format and path.exists():
             path.unlink()
             removed.append(relative)
     return removed
@@ -144,7 +157,7 @@ def main() -> int:
     """Run every step in the generated directory."""
     project = Path.cwd()
     for relative in remove_unneeded(project):
-        print(f"removed {relative} (not used by the {ANSWERS['secret_backend']} backend)")
+        print(f"removed {relative} (not used by these answers)")
     record_answers(project)
     init_git(project)
     registered = register_blocks(project)

@@ -18,6 +18,7 @@ ANSWERS: dict[str, object] = json.loads(r"""{{ cookiecutter | tojson }}""")
 BACKENDS = ("env", "aws-secrets-manager", "prefect-secret", "aws-secret-block")
 WORK_POOL_TYPES = ("docker", "ecs", "kubernetes", "process")
 ALERTS = ("none", "webhook")
+OUTPUT_FORMATS = ("parquet", "iceberg")
 # An IAM role ARN, any partition (aws, aws-cn, aws-us-gov), paths allowed.
 IAM_ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::[0-9]{12}:role/[A-Za-z0-9+=,.@_/-]{1,512}$")
 # Kubernetes names: a namespace is a DNS-1123 label, a service account a DNS-1123 subdomain.
@@ -248,6 +249,13 @@ def check_alerts() -> list[str]:
     return [f"alerts {text('alerts')!r} is unknown; type one of {', '.join(ALERTS)}"]
 
 
+def check_output_format() -> list[str]:
+    """Require one of the report's output formats."""
+    if text("output_format") in OUTPUT_FORMATS:
+        return []
+    return [f"output_format {text('output_format')!r} is unknown; type one of {', '.join(OUTPUT_FORMATS)}"]
+
+
 def cron_numbers_out_of_range(field: str, low: int, high: int) -> list[str]:
     """Return the numbers of a cron field outside low..high, and steps of zero."""
     wrong = []
@@ -296,6 +304,7 @@ CHECKS: tuple[Callable[[], list[str]], ...] = (
     check_ecs_roles,
     check_kubernetes_names,
     check_alerts,
+    check_output_format,
     check_register_blocks,
 )
 

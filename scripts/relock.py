@@ -27,8 +27,8 @@ ROOT_PACKAGE = re.compile(
     r'\[\[package\]\]\nname = "%s"\nversion = "0\.1\.0"\nsource = \{ editable = "\." \}\n'
     r"(?:default-groups = \[[^\]\n]*\]\n)?" % DEFAULT_SLUG
 )
-# uv records default-groups (sorted) only when they differ from ["dev"]: the AWS backends and
-# every work pool type but process add theirs.
+# uv records default-groups (sorted) only when they differ from ["dev"]: the AWS backends,
+# every work pool type but process, and output_format=iceberg add theirs.
 TEMPLATED_ROOT = (
     "[[package]]\n"
     'name = "{{ cookiecutter.project_slug }}"\n'
@@ -39,6 +39,7 @@ TEMPLATED_ROOT = (
     '    ["dev"]\n'
     "    + ([cookiecutter.secret_backend] if cookiecutter.secret_backend in backend_groups else [])\n"
     '    + ([cookiecutter.work_pool_type] if cookiecutter.work_pool_type != "process" else [])\n'
+    '    + (["iceberg"] if cookiecutter.output_format == "iceberg" else [])\n'
     ") | sort %}\n"
     '{%- if default_groups != ["dev"] %}\n'
     "default-groups = {{ default_groups | tojson }}\n"

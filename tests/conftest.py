@@ -75,6 +75,9 @@ MATRIX = (
         },
     ),
     Case("process-with-webhook-alerts", {"work_pool_type": "process", "alerts": "webhook"}),
+    # The report as an Iceberg table: its group, page and tests, and the user's room declaring it.
+    Case("iceberg", {"output_format": "iceberg", "secret_backend": "aws-secrets-manager"}),
+    Case("iceberg-on-gcs", {"output_format": "iceberg", "data_uri": "gs://lake/reports", "work_pool_type": "process"}),
 )
 
 
@@ -136,6 +139,8 @@ INSTALLED: dict[str, dict[str, str]] = {
         "ecs_task_role_arn": "arn:aws:iam::123456789012:role/daily-reports-task",
         "ecs_execution_role_arn": "arn:aws:iam::123456789012:role/daily-reports-execution",
     },
+    # Not a backend: the report as an Iceberg table (test_generated_project.py's iceberg tests).
+    "iceberg": {"project_name": "Lake Reports", "output_format": "iceberg"},
 }
 
 

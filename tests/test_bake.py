@@ -23,7 +23,7 @@ from helpers import (
 
 # THE expected tree. When a file is added to or removed from the generated repository, edit
 # these lists (and nothing else in the tests): COMMON_FILES, PACKAGE_MODULES, LIBRARY_MODULES,
-# TEST_FILES, BACKEND_FILES.
+# TEST_FILES, BACKEND_FILES, FORMAT_FILES.
 COMMON_FILES = (
     ".cookiecutter.json",
     ".dockerignore",
@@ -75,6 +75,9 @@ LIBRARY_MODULES = (
     "doctor.py",
     "evidence.py",
     "flow_run.py",
+    "iceberg.py",
+    "iceberg_catalog.py",
+    "iceberg_table.py",
     "input_errors.py",
     "interrupts.py",
     "leftovers.py",
@@ -130,6 +133,11 @@ BACKEND_FILES: dict[str, tuple[str, ...]] = {
     "prefect-secret": (),
     "aws-secret-block": (),
 }
+# Files only one output format keeps (post_gen's FORMAT_ONLY removes them for the other).
+FORMAT_FILES: dict[str, tuple[str, ...]] = {
+    "parquet": (),
+    "iceberg": ("docs/iceberg.md", "tests/test_iceberg.py"),
+}
 TEMPLATE_SYNTAX = ("{{ cookiecutter", "{{cookiecutter", "{%", "%}")
 
 
@@ -142,6 +150,7 @@ def expected_files(answers: dict[str, str]) -> set[str]:
         *(f"src/prefect_polars_cloud/{module}" for module in LIBRARY_MODULES),
         *TEST_FILES,
         *BACKEND_FILES[answers["secret_backend"]],
+        *FORMAT_FILES[answers["output_format"]],
     }
 
 
@@ -155,7 +164,7 @@ def test_the_tree_is_exactly_the_expected_one(baked: Baked) -> None:
     expected = expected_files(baked.answers)
     assert files == expected, (
         f"unexpected: {sorted(files - expected)}; missing: {sorted(expected - files)} "
-        "(if intended, edit COMMON_FILES / PACKAGE_MODULES / LIBRARY_MODULES / TEST_FILES / BACKEND_FILES in tests/test_bake.py)"
+        "(if intended, edit COMMON_FILES / PACKAGE_MODULES / LIBRARY_MODULES / TEST_FILES / BACKEND_FILES / FORMAT_FILES in tests/test_bake.py)"
     )
 
 
@@ -212,8 +221,12 @@ def test_only_the_chosen_backends_and_pool_types_libraries_install_by_default(ba
     pyproject = tomllib.loads(read(baked, "pyproject.toml"))
     groups = pyproject["tool"]["uv"]["default-groups"]
     backend, pool_type = baked.answers["secret_backend"], baked.answers["work_pool_type"]
-    optional = {"aws-secrets-manager", "aws-secret-block", "docker", "ecs", "kubernetes"}
-    assert set(groups) == {"dev"} | ({backend, pool_type} & optional)
+    optional = {"aws-secrets-manager", "aws-secret-block", "docker", "ecs", "kubernetes", "iceberg"}
+    chosen = {backend, pool_type, baked.answers["output_format"]}
+    assert set(groups) == {"dev"} | (chosen & optional)
+    # pyiceberg is in the iceberg group only: a parquet project's runtime does not carry it.
+    assert [item for item in pyproject["project"]["dependencies"] if "iceberg" in item] == []
+    assert any(item.startswith("pyiceberg[") for item in pyproject["dependency-groups"]["iceberg"])
     # Each worker's library is in its own group, and in no group installed with another type's.
     workers = {"docker": "prefect-docker", "ecs": "prefect-aws", "kubernetes": "prefect-kubernetes"}
     for kind, library in workers.items():
@@ -289,6 +302,20 @@ def test_prefect_yaml_deployments_follow_the_answers(baked: Baked) -> None:
     assert local["work_pool"]["name"] == "local"
     prefix = answers["package_name"].upper() + "_"
     assert production["work_pool"]["job_variables"]["env"][f"{prefix}COMPUTE_MODE"] == "cloud"
+    # An Iceberg report on S3 is committed to AWS Glue, its warehouse beside the data.
+    catalog = {
+        key: value
+        for key, value in production["work_pool"]["job_variables"]["env"].items()
+        if key.startswith("PYICEBERG_")
+    }
+    if answers["output_format"] == "iceberg" and answers["data_uri"].startswith("s3://"):
+        assert catalog == {
+            "PYICEBERG_CATALOG__DEFAULT__TYPE": "glue",
+            "PYICEBERG_CATALOG__DEFAULT__GLUE__REGION": answers["aws_region"],
+            "PYICEBERG_CATALOG__DEFAULT__WAREHOUSE": f"{answers['data_uri']}/warehouse",
+        }
+    else:
+        assert catalog == {}
     assert local["work_pool"]["job_variables"]["env"][f"{prefix}COMPUTE_MODE"] == "local"
 
 
@@ -365,9 +392,26 @@ def test_settings_defaults_are_the_answers(baked: Baked) -> None:
         "workspace": answers["workspace"],
         "data_uri": answers["data_uri"],
         "idle_timeout_mins": int(answers["idle_timeout_mins"]),
+        "iceberg_table": f"{answers['package_name']}.daily_report",
     }
     assert {key: defaults.get(key) for key in expected} == expected
     assert module_constant(settings_py, "ENV_PREFIX") == answers["package_name"].upper() + "_"
+
+
+def test_the_report_is_declared_in_the_chosen_output_format(baked: Baked) -> None:
+    datasets = ast.parse(read(baked, f"src/{baked.answers['package_name']}/datasets.py"))
+    (report,) = [
+        node.value
+        for node in datasets.body
+        if isinstance(node, ast.Assign) and [t.id for t in node.targets] == ["REPORT"]  # type: ignore[attr-defined]
+    ]
+    declared = report.func.id  # type: ignore[attr-defined]
+    iceberg = baked.answers["output_format"] == "iceberg"
+    assert declared == ("IcebergOutput" if iceberg else "DailyOutput")
+    # Only an Iceberg project speaks of Iceberg in its README; the others read as before.
+    readme = read(baked, "README.md")
+    assert ("Iceberg" in readme) == iceberg
+    assert ("data/output/daily_report/date=YYYY-MM-DD/" in readme) != iceberg
 
 
 def test_presets_are_the_answers(baked: Baked) -> None:

@@ -155,3 +155,71 @@ def test_make_run_leaves_the_work_tree_clean(default_project: Installed) -> None
         result = default_project.make("run")
         assert result.returncode == 0, describe(result)
     assert [line for line in default_project.unclean_files() if "data/" in line] == []
+
+
+# --- output_format=iceberg: the report as a table ---------------------------------------------
+
+READ_TABLE = """
+import sys, polars as pl
+from pyiceberg.catalog.sql import SqlCatalog
+catalog = SqlCatalog("default", uri="sqlite:///data/iceberg/catalog.db", warehouse="file:///unused")
+table = catalog.load_table(sys.argv[1])
+rows = pl.scan_iceberg(table, reader_override="native").collect()
+print(len(table.snapshots()), rows.height, ",".join(str(d) for d in sorted(set(rows["date"]))))
+"""
+
+SAME_AS_THE_TABLE = """
+import sys, polars as pl
+from pyiceberg.catalog.sql import SqlCatalog
+catalog = SqlCatalog("default", uri="sqlite:///data/iceberg/catalog.db", warehouse="file:///unused")
+keys = ["date", "order_date", "segment", "country"]
+local = pl.scan_iceberg(catalog.load_table(sys.argv[1])).collect().sort(keys)
+simulated = pl.scan_parquet(sys.argv[2] + "/", hive_partitioning=True).collect().select(local.columns).sort(keys)
+assert local.drop("revenue").equals(simulated.drop("revenue")), (local, simulated)
+assert (local["revenue"] - simulated["revenue"]).abs().max() < 1e-6
+print(simulated.height)
+"""
+
+
+@pytest.fixture(scope="module")
+def iceberg_project(installed_backend: Callable[[str], Installed]) -> Installed:
+    """Return the installed bake whose report is an Iceberg table."""
+    return installed_backend("iceberg")
+
+
+def test_an_iceberg_bake_passes_its_tests_and_lint(iceberg_project: Installed) -> None:
+    assert iceberg_project.install.returncode == 0, describe(iceberg_project.install)
+    lock = run(["uv", "lock", "--check"], iceberg_project.path, env=iceberg_project.env, timeout=300)
+    assert lock.returncode == 0, describe(lock)
+    tests = iceberg_project.make("test", timeout=1200)
+    assert tests.returncode == 0, describe(tests)
+    assert "tests/test_iceberg.py" not in tests.stdout.split("SKIPPED")[-1], "its own tests ran"
+    lint = iceberg_project.make("lint")
+    assert lint.returncode == 0, describe(lint)
+    assert iceberg_project.unclean_files() == []
+
+
+def test_an_iceberg_bake_runs_into_its_table_locally_and_on_the_simulator(
+    iceberg_project: Installed,
+) -> None:
+    table = f"{iceberg_project.baked.answers['package_name']}.daily_report"
+    local = iceberg_project.make("run")
+    assert local.returncode == 0, describe(local)
+    assert f"Iceberg table `{table}`" in local.stdout and "snapshot `" in local.stdout
+    assert "pl.scan_iceberg(" in local.stdout, "make run says how to read it"
+    python = ["uv", "run", "--locked", "python", "-c"]
+    env, path = iceberg_project.env, iceberg_project.path
+    snapshots, rows, days = run_ok([*python, READ_TABLE, table], path, env=env).stdout.split()
+    assert (int(snapshots), len(days.split(","))) == (1, 7) and int(rows) > 0
+
+    rerun = run(["make", "run", "START=" + days.split(",")[-1]], path, env=env, timeout=600)
+    assert rerun.returncode == 0, describe(rerun)
+    snapshots, rows_after, _ = run_ok([*python, READ_TABLE, table], path, env=env).stdout.split()
+    assert (int(snapshots), rows_after) == (2, rows), "one more commit, the same report"
+
+    simulated = run(["make", "run", "CLOUD=sim"], path, env=env, timeout=600)
+    assert simulated.returncode == 0, describe(simulated)
+    assert simulated.stdout.count("SIMULATION") >= 2 and f"Iceberg table `{table}`" in simulated.stdout
+    copy = path / "data" / "output" / "simulated" / "daily_report"
+    assert int(run_ok([*python, SAME_AS_THE_TABLE, table, str(copy)], path, env=env).stdout.split()[-1]) > 0
+    assert [line for line in iceberg_project.unclean_files() if "data/" in line] == []

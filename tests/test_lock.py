@@ -77,3 +77,38 @@ def test_prefect_version_in_prefect_yaml_is_the_locked_one(
 ) -> None:
     recorded = yaml.safe_load((defaults.path / "prefect.yaml").read_text(encoding="utf-8"))
     assert [str(recorded["prefect-version"])] == locked("prefect")
+
+
+def reachable(packages: list[dict], roots: list[dict]) -> set[str]:
+    """Return every package a list of lock requirements can install (extras followed, markers not)."""
+    by_name = {package["name"]: package for package in packages}
+    seen: set[tuple[str, str]] = set()  # (package, "") and (package, extra)
+    todo = list(roots)
+    while todo:
+        requirement = todo.pop()
+        package = by_name[requirement["name"]]
+        for extra in ["", *requirement.get("extra", [])]:
+            if (package["name"], extra) in seen:
+                continue
+            seen.add((package["name"], extra))
+            todo += package.get("optional-dependencies", {}).get(extra, []) if extra else package.get("dependencies", [])
+    return {name for name, _ in seen}
+
+
+def test_the_iceberg_group_is_locked_and_the_default_runtime_does_not_carry_it(defaults: Baked) -> None:
+    packages = tomllib.loads((defaults.path / "uv.lock").read_text(encoding="utf-8"))["package"]
+    (root,) = [package for package in packages if package["source"].get("editable") == "."]
+    groups = root["dev-dependencies"]
+    # Every bake's lock holds the group, so an iceberg bake installs it from the same lock.
+    assert [item["name"] for item in groups["iceberg"]] == ["pyiceberg"]
+    iceberg = reachable(packages, groups["iceberg"])
+    assert {"pyiceberg", "pyarrow", "boto3"} <= iceberg
+    # The defaults (parquet) install the runtime and the default groups but dev (the image's
+    # `uv sync --no-dev`): none of what only the iceberg group brings.
+    default_groups = root.get("default-groups", ["dev"])
+    assert "iceberg" not in default_groups
+    runtime = reachable(
+        packages,
+        root["dependencies"] + [item for group in default_groups if group != "dev" for item in groups[group]],
+    )
+    assert not {"pyiceberg", "pyarrow", "pyroaring", "strictyaml"} & runtime

@@ -116,6 +116,7 @@ ACCEPTED = [
     pytest.param({"work_pool_type": "process", "alerts": "webhook"}, id="process-with-webhook-alerts"),
     pytest.param({"schedule_cron": "*/15 0-23/2 1,15 jan-dec mon-fri"}, id="cron-steps-lists-names"),
     pytest.param({"schedule_cron": "0 6 * * 7"}, id="cron-sunday-as-7"),
+    pytest.param({"output_format": "iceberg"}, id="output-format-iceberg"),
 ]
 
 
@@ -164,7 +165,9 @@ def test_every_problem_is_reported_at_once(sandbox: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    ("key", "value"), [("secret_backend", "vault"), ("register_blocks", "maybe")], ids=["backend", "register"]
+    ("key", "value"),
+    [("secret_backend", "vault"), ("register_blocks", "maybe"), ("output_format", "delta")],
+    ids=["backend", "register", "output-format"],
 )
 def test_unknown_choice_on_the_command_line_is_refused_by_cookiecutter(
     key: str, value: str, sandbox: Path
@@ -178,7 +181,9 @@ def test_unknown_choice_on_the_command_line_is_refused_by_cookiecutter(
 
 
 @pytest.mark.parametrize(
-    ("key", "value"), [("secret_backend", "vault"), ("register_blocks", "maybe")], ids=["backend", "register"]
+    ("key", "value"),
+    [("secret_backend", "vault"), ("register_blocks", "maybe"), ("output_format", "delta")],
+    ids=["backend", "register", "output-format"],
 )
 def test_unknown_choice_in_a_replay_file_is_refused_by_the_hook(key: str, value: str, sandbox: Path) -> None:
     replay = sandbox.parent / "replay.json"

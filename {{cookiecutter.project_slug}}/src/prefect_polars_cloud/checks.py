@@ -105,11 +105,15 @@ def check_staged(
     staging: str,
     days: list[date],
     allow_empty_days: bool,
+    rows: dict[date, int] | None = None,
 ) -> None:
-    """Refuse (unless allowed) a day of the run whose staged report has no row."""
+    """Refuse (unless allowed) a day of the run whose staged report has no row.
+
+    rows: the report's rows by day, when it is not staged (an Iceberg table's).
+    """
     if allow_empty_days:
         return
-    rows = staged_rows(datasets, output_uri, staging)
+    rows = staged_rows(datasets, output_uri, staging) if rows is None else rows
     empty = {
         day: [uri for dataset in datasets.daily_inputs for uri in inputs.daily[dataset.name][day]]
         for day in days

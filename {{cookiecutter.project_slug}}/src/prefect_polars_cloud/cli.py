@@ -15,6 +15,7 @@ from .compute import ComputeError
 from .credentials import CredentialsError
 from .deployments import DeploymentsError
 from .doctor import PrefectApiUnreachable
+from .iceberg_catalog import IcebergError
 from .input_errors import InputError
 from .local_server import LocalServerError
 from .presets import PresetError
@@ -48,6 +49,7 @@ EXPECTED_ERRORS = (
     PresetError,
     ProjectError,
     FlowNotFound,
+    IcebergError,
 )
 
 

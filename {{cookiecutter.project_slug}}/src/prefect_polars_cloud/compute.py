@@ -180,11 +180,13 @@ class ComputeSession:
         preset: PresetName,
         labels: list[str] | None = None,
         lineage: Lineage | None = None,
+        arrow_schema: Any = None,  # noqa: ANN401 - a pyarrow schema
     ) -> None:
         """Write query to target (one Parquet file, or a folder per day) and wait until done.
 
         labels tag the query in the Polars Cloud dashboard (the first names it in the records);
-        lineage names it in OpenLineage events, which only a self-hosted cluster emits.
+        lineage names it in OpenLineage events, which only a self-hosted cluster emits;
+        arrow_schema, if given, is the files' schema (an Iceberg table's field ids).
         """
         if preset not in self.presets:  # a typo in a task: say so in local runs too
             raise ComputeError(
@@ -195,15 +197,21 @@ class ComputeSession:
             # In the background and polled: a stop abandons the query instead of waiting for it.
             if isinstance(target, str):
                 with atomic_target(target) as path:
-                    run_in_background(query.sink_parquet(path, lazy=True), self._closing)
+                    run_in_background(
+                        query.sink_parquet(path, lazy=True, arrow_schema=arrow_schema),
+                        self._closing,
+                    )
             else:
-                run_in_background(query.sink_parquet(target, lazy=True), self._closing)
+                run_in_background(
+                    query.sink_parquet(target, lazy=True, arrow_schema=arrow_schema),
+                    self._closing,
+                )
             return
         remote = query.remote(self.context(preset))
         fitted = fit_labels(labels or [])
         # Lineage: polars_cloud supports it "for on-premises infrastructure only".
         on_premises = lineage if not self.cloud else None
-        in_flight = send(remote, target, self.presets[preset], fitted, on_premises)
+        in_flight = send(remote, target, self.presets[preset], fitted, on_premises, arrow_schema)
         self._await(in_flight, preset, fitted[0] if fitted else preset)
 
     def _await(self, in_flight: Any, preset: PresetName, label: str) -> None:  # noqa: ANN401

@@ -9,7 +9,9 @@ the days and finds every input (a missing day, an empty snapshot or, unless allo
 without rows fails before any compute: checks.py), and opens the compute session. Leaving stops
 every cluster; then, only if the block succeeded and every day of the report has rows, publishes
 the staged outputs day by day (publish.py); the staging prefix is removed unless a publish was
-cut short (the next run finishes it), and the run's artifact shows the published days.
+cut short (the next run finishes it), and the run's artifact shows the published days. An
+IcebergOutput's files go under its table instead, and one commit per table publishes them once
+every query succeeded (iceberg.py).
 """
 
 from __future__ import annotations
@@ -27,8 +29,18 @@ from prefect.context import TaskRunContext
 
 from .checks import check_inputs, check_staged
 from .compute import ComputeSession, validate_uris
-from .datasets import DailyInput, DailyOutput, Datasets, Input, Output, scan_days, scan_file
+from .datasets import (
+    DailyInput,
+    DailyOutput,
+    Datasets,
+    IcebergOutput,
+    Input,
+    Output,
+    scan_days,
+    scan_file,
+)
 from .flow_run import labels, lineage
+from .iceberg import TableWrites
 from .input_errors import named_input
 from .leftovers import clean_up, mark_run
 from .project import DayTotals, current
@@ -56,6 +68,7 @@ class DailyRun:
     staging_uri: str
     compute: ComputeSession
     settings: Settings
+    tables: TableWrites | None = None  # the run's IcebergOutputs, if any
 
     @contextmanager
     def scan(self, dataset: Input) -> Iterator[pl.LazyFrame]:
@@ -78,12 +91,16 @@ class DailyRun:
 
     def read(self, output: Output) -> pl.LazyFrame:
         """Scan an output this run staged (an earlier task's), for a later query."""
+        if isinstance(output, IcebergOutput):
+            return self._tables.read(output)
         if isinstance(output, DailyOutput):
             return pl.scan_parquet(f"{self.staged(output).rstrip('/')}/", hive_partitioning=True)
         return pl.scan_parquet(self.staged(output))
 
     def has_rows(self, output: Output) -> bool:
         """Tell whether an earlier task staged any file of the output."""
+        if isinstance(output, IcebergOutput):
+            return self._tables.has_rows(output)
         return bool(list_keys(self.staging_uri, f"{output.name}/"))
 
     def sink(self, query: pl.LazyFrame, output: Output, preset: str) -> None:
@@ -93,6 +110,12 @@ class DailyRun:
         """
         context = TaskRunContext.get()
         name = context.task.name if context else output.name
+        if isinstance(output, IcebergOutput):  # into the table's location, committed later
+            with self._tables.writing(output, query) as (query, target, schema):
+                self.compute.sink_parquet(
+                    query, target, preset, labels(name), lineage(name), arrow_schema=schema
+                )
+            return
         target: str | pl.PartitionBy = self.staged(output)
         if isinstance(output, DailyOutput):
             target = pl.PartitionBy(
@@ -113,7 +136,15 @@ class DailyRun:
 
     def location(self, output: Output) -> str:
         """Return where an output is published."""
+        if isinstance(output, IcebergOutput):
+            return self._tables.location(output)
         return join(self.output_uri, output.name)
+
+    @property
+    def _tables(self) -> TableWrites:
+        if self.tables is None:  # only an output the run's datasets do not declare
+            raise ValueError("this run's datasets declare no IcebergOutput")
+        return self.tables
 
 
 @task(cache_policy=NONE)
@@ -127,17 +158,37 @@ def clean_up_staging(output_uri: str, hours: float) -> None:
 def publish_days(run: DailyRun, staging: str) -> None:
     """Refuse a day without rows (unless allowed), then replace each day's partitions."""
     allow = run.settings.allow_empty_days
-    check_staged(run.datasets, run.inputs, run.output_uri, staging, run.days, allow)
+    report = run.datasets.report
+    # An Iceberg report is not staged: its rows are in the files the run wrote under the table.
+    rows = run.tables.rows(report) if isinstance(report, IcebergOutput) and run.tables else None
+    check_staged(run.datasets, run.inputs, run.output_uri, staging, run.days, allow, rows)
     publish(run.datasets, run.output_uri, staging, run.days)
 
 
 @task(cache_policy=NONE)
+def commit_tables(tables: TableWrites) -> None:
+    """Replace the run's days in each Iceberg table: one commit per table."""
+    for committed in tables.commit():
+        get_run_logger().info(
+            "committed %s: snapshot %s", committed.identifier, committed.snapshot_id
+        )
+
+
+@task(cache_policy=NONE)
 def publish_summary(
-    datasets: Datasets, output_uri: str, days: list[date], totals: DayTotals | None, cloud: str
+    datasets: Datasets,
+    output_uri: str,
+    days: list[date],
+    totals: DayTotals | None,
+    cloud: str,
+    tables: TableWrites | None = None,
 ) -> None:
     """Show the run's days and its Polars Cloud queries and cost in the UI."""
     flow = runtime.flow_run.flow_name or "run"
-    summary = summarize(flow, datasets, output_uri, days, totals)
+    if isinstance(datasets.report, IcebergOutput) and tables is not None:
+        summary = tables.summarize(flow, datasets.report, totals)
+    else:
+        summary = summarize(flow, datasets, output_uri, days, totals)
     last_summary[:] = [summary]
     for warning in summary.warnings():
         get_run_logger().warning(warning)
@@ -177,15 +228,27 @@ def daily_run(
     inputs = find_inputs(datasets, source_uri, days)  # a missing day fails here, before compute
     check_inputs(datasets, inputs, days, settings.allow_empty_days)
     staging = new_staging()
+    tables = TableWrites.open(datasets, settings, days, staging)  # the catalog answers, or no run
     try:
         mark_run(output_uri, staging, str(runtime.flow_run.id or "") or None)
         with ComputeSession(settings) as compute:
             run = DailyRun(
-                datasets, days, inputs, output_uri, join(output_uri, staging), compute, settings
+                datasets,
+                days,
+                inputs,
+                output_uri,
+                join(output_uri, staging),
+                compute,
+                settings,
+                tables,
             )
             yield run
         publish_days(run, staging)
+        if tables is not None:
+            commit_tables(tables)
     finally:
         discard(output_uri, staging)
+        if tables is not None:
+            tables.discard()  # a run that did not commit leaves none of its files
     cloud = compute.evidence.markdown(settings.price_per_vcpu_hour)
-    publish_summary(datasets, output_uri, days, totals, cloud)
+    publish_summary(datasets, output_uri, days, totals, cloud, tables)

@@ -6,7 +6,9 @@
     <output_uri>/_staging/<run>/...                 a run's outputs until they are published
 
 A DailyOutput is written per day by its query; a SnapshotOutput is written once per run and
-published into each day of the run (what those days were computed with).
+published into each day of the run (what those days were computed with). An IcebergOutput is a
+table in an Iceberg catalog instead of a folder: each run replaces its days in one commit
+(iceberg.py).
 
 Every field of an input's schema is required unless the input names it in `nullable`: a row
 whose required field is missing (NDJSON) or empty (CSV) fails the run, naming the file and the
@@ -103,8 +105,20 @@ class SnapshotOutput:
     name: str
 
 
+@dataclass(frozen=True)
+class IcebergOutput:
+    """A dataset a query writes per day into an Iceberg table, partitioned by the day.
+
+    table: `namespace.table` in the catalog; None takes the ICEBERG_TABLE setting. The query
+    must carry the partition key column; the table is created from its schema on the first run.
+    """
+
+    name: str
+    table: str | None = None
+
+
 Input = DailyInput | SnapshotInput
-Output = DailyOutput | SnapshotOutput
+Output = DailyOutput | SnapshotOutput | IcebergOutput
 
 
 @dataclass(frozen=True)
@@ -113,7 +127,7 @@ class Datasets:
 
     inputs: tuple[Input, ...]
     outputs: tuple[Output, ...]
-    report: DailyOutput
+    report: DailyOutput | IcebergOutput
     partition_key: str = "date"
 
     def __post_init__(self) -> None:
@@ -127,6 +141,18 @@ class Datasets:
         for name in outputs:
             if name.startswith("_") or "/" in name:
                 raise ValueError(f"output {name!r}: a plain folder name, not starting with _")
+        if sum(1 for table in self.tables if table.table is None) > 1:
+            raise ValueError("two IcebergOutputs take the ICEBERG_TABLE setting: name a table")
+
+    @property
+    def files(self) -> list[DailyOutput | SnapshotOutput]:
+        """Return the outputs published as folders of files (storage.publish)."""
+        return [item for item in self.outputs if not isinstance(item, IcebergOutput)]
+
+    @property
+    def tables(self) -> list[IcebergOutput]:
+        """Return the outputs published as Iceberg tables (iceberg.py)."""
+        return [item for item in self.outputs if isinstance(item, IcebergOutput)]
 
     @property
     def daily_inputs(self) -> list[DailyInput]:

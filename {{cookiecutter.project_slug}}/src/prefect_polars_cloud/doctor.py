@@ -9,7 +9,9 @@ from collections.abc import Callable
 from .cloud import login
 from .cluster_probe import cluster_problem
 from .credentials import ServiceAccount, fetch_service_account
+from .iceberg_catalog import doctor_report
 from .presets import Preset, PresetError, load_presets
+from .project import current
 from .settings import Settings
 
 # One health request: a server that answers replies in milliseconds, Prefect Cloud in well under
@@ -208,6 +210,7 @@ def run_doctor(settings: Settings, say: Callable[[str], None] = print) -> list[s
         else:
             say(f"credentials:    {masked(account)}")
             problems += manifests_report(settings, presets, account, say)
+    problems += doctor_report(settings, current().datasets, say)  # the Iceberg tables, if any
     if url is None:
         say("prefect api:    not configured (make run starts a server for its run)")
         return problems

@@ -94,7 +94,7 @@ def run_locally(flow: Callable[..., str], argv: Sequence[str] | None = None) -> 
     if last_summary:  # what the run's artifact shows, and the last day's first rows
         summary = last_summary[-1]
         print(f"\n{summary.markdown()}")
-        print(f"written to {summary.location}/; the first rows of {days[-1]}:")
+        print(f"written to {summary.where}; the first rows of {days[-1]}:")
         print(summary.last_day.head(10) if summary.last_day is not None else "(no rows)")
     else:
         print(f"written to {report_uri}")

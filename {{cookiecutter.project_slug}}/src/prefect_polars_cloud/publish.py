@@ -48,7 +48,7 @@ def plan_publish(datasets: Datasets, output_uri: str, staging: str, days: list[d
     plan: Plan = {}
     for day in days:
         steps = []
-        for output in datasets.outputs:
+        for output in datasets.files:  # Iceberg tables commit on their own (iceberg.py)
             target = datasets.partition(output.name, day)
             old = set(list_keys(output_uri, f"{target}/"))
             # A snapshot serves every day of the run, so it is copied; the rest move.

@@ -36,6 +36,7 @@ def send(
     preset: Preset,
     labels: list[str],
     lineage: Lineage | None,
+    arrow_schema: Any = None,  # noqa: ANN401 - a pyarrow schema: the files' own (field ids)
 ) -> Any:  # noqa: ANN401 - the query in flight
     """Tag the query (labels already fitted), pick its scaling mode, and start its sink."""
     if labels:
@@ -52,9 +53,11 @@ def send(
         # Several machines: run distributed. A folder per day suits a distributed sink; a
         # single file it writes only when asked explicitly (polars-cloud refuses to guess).
         single_file = True if isinstance(target, str) else None
-        return remote.distributed().sink_parquet(target, sink_to_single_file=single_file)
+        return remote.distributed().sink_parquet(
+            target, sink_to_single_file=single_file, arrow_schema=arrow_schema
+        )
     # One machine: say so. The default, "auto", would plan the query distributed.
-    return remote.single_node().sink_parquet(target)
+    return remote.single_node().sink_parquet(target, arrow_schema=arrow_schema)
 
 
 def wait_until_done(

@@ -66,6 +66,11 @@ class Settings(BaseSettings):
     # A staging prefix whose run started longer ago than this is taken for one whose run is gone
     # and is finished or removed by the next run (leftovers.py): keep it above the longest run.
     staging_expiry_hours: PositiveFloat = 24.0
+    # An IcebergOutput's catalog, configured as pyiceberg reads it (.pyiceberg.yaml or
+    # PYICEBERG_CATALOG__<NAME>__<KEY>; none: a local SQLite catalog in local runs), and the
+    # `namespace.table` of the output that names none itself: the project's subclass sets it.
+    iceberg_catalog: str = Field(default="default", min_length=1)
+    iceberg_table: str | None = None
     # Optional: adds a cost estimate to the run's artifact.
     price_per_vcpu_hour: PositiveFloat | None = None
     # The project's name on Polars Cloud (labels, manifests) and Prefect (the deployments' tag,

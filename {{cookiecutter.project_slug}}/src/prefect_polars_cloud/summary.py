@@ -36,6 +36,14 @@ class RunSummary:
     days: list[DaySummary]
     # The last day's rows, for `make run` to show (None when that day has none).
     last_day: pl.DataFrame | None = None
+    # How the location is shown (default: the folder), and how to read it (Markdown), if needed.
+    label: str = ""
+    reading: str = ""
+
+    @property
+    def where(self) -> str:
+        """Return the location as people read it: the folder, or the table's label."""
+        return self.label or f"`{self.location}/`"
 
     def warnings(self) -> list[str]:
         """Return what a reader of this report must be told before trusting it."""
@@ -59,7 +67,7 @@ class RunSummary:
             f"# {self.title} {describe([d.day for d in self.days])}",
             "",
             *[f"**Warning:** {warning}\n" for warning in self.warnings()],
-            f"`{self.location}/`: {len(self.days)} day(s)" + (f", {overall}" if overall else ""),
+            f"{self.where}: {len(self.days)} day(s)" + (f", {overall}" if overall else ""),
             "",
             "| day | rows |" + "".join(f" {name} |" for name in columns),
             "|---|---:|" + "---:|" * len(columns),
@@ -68,7 +76,7 @@ class RunSummary:
             cells = "".join(f" {_number(d.totals.get(name, 0))} |" for name in columns)
             empty = " (no rows)" if d.rows == 0 else ""
             lines.append(f"| {d.day}{empty} | {d.rows} |{cells}")
-        return "\n".join(lines) + "\n"
+        return "\n".join(lines) + "\n" + (f"\n{self.reading}" if self.reading else "")
 
 
 def _number(value: float | int) -> str:

@@ -2,7 +2,11 @@
 
 <source_uri>/orders/date=YYYY-MM-DD/*.csv             ORDERS: a day's orders
 <source_uri>/customers.ndjson                         CUSTOMERS: the customer snapshot
+{%- if cookiecutter.output_format == "iceberg" %}
+<ICEBERG_TABLE> (an Iceberg table, by date)           REPORT: a day's report, one commit a run
+{%- else %}
 <output_uri>/daily_report/date=YYYY-MM-DD/*.parquet   REPORT: a day's report
+{%- endif %}
 <output_uri>/orders/date=YYYY-MM-DD/*.parquet         CLEAN_ORDERS: a day's cleaned orders
 <output_uri>/customers/date=YYYY-MM-DD/*.parquet      CUSTOMERS_USED: the customers it used
 """
@@ -15,6 +19,9 @@ from prefect_polars_cloud.datasets import (
     DailyInput,
     DailyOutput,
     Datasets,
+{%- if cookiecutter.output_format == "iceberg" %}
+    IcebergOutput,
+{%- endif %}
     SnapshotInput,
     SnapshotOutput,
 )
@@ -37,7 +44,12 @@ CUSTOMERS = SnapshotInput(
 )
 CLEAN_ORDERS = DailyOutput("orders")
 CUSTOMERS_USED = SnapshotOutput("customers")
+{%- if cookiecutter.output_format == "iceberg" %}
+# The table is the ICEBERG_TABLE setting (settings.py); docs/iceberg.md says how it is published.
+REPORT = IcebergOutput("daily_report")
+{%- else %}
 REPORT = DailyOutput("daily_report")
+{%- endif %}
 
 DATASETS = Datasets(
     inputs=(ORDERS, CUSTOMERS),

@@ -31,3 +31,5 @@ class Settings(LibrarySettings):
     idle_timeout_mins: int = Field(default={{ cookiecutter.idle_timeout_mins | int }}, ge=10)
     data_uri: str = {{ cookiecutter.data_uri | tojson }}
     alerts: Alerts = {{ cookiecutter.alerts | tojson }}
+    # The report's Iceberg table, `namespace.table`, when REPORT is an IcebergOutput.
+    iceberg_table: str | None = {{ (cookiecutter.package_name ~ ".daily_report") | tojson }}

@@ -4,13 +4,16 @@ Everything the deployed flow does in cloud mode runs for real: the service accou
 real polars_cloud client authenticates, starts one cluster per preset, sends each query and
 stops the clusters. Only Polars Cloud's server side is simulated (polars_cloud_sim.py): it runs
 each query on local Polars. The inputs are uploaded to an S3 server in this process (moto), and
-the summarised output is copied back to data/output/simulated/. Nothing leaves this machine.
+the summarised output is copied back to data/output/simulated/. An Iceberg output is committed to
+a throwaway SQLite catalog whose warehouse is on that S3 (whatever catalog is configured is left
+alone), and its rows are copied back by day too. Nothing leaves this machine.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import os
 import secrets
 import shutil
 import socket
@@ -24,9 +27,11 @@ from moto.server import ThreadedMotoServer
 
 from ..cli import OUTPUT_DIR, SAMPLE_DIR, add_day_options
 from ..daily_run import last_summary
+from ..iceberg_catalog import catalog_config, load, local_path
 from ..local_run import load_flow, prefect_api
 from ..manifests import register_all
 from ..presets import load_presets
+from ..project import current
 from ..run_dates import describe
 from ..sample_days import days_to_report, write_missing_sample
 from ..settings import env_prefix, get_settings
@@ -85,6 +90,8 @@ def main() -> int:
         bucket = "simulated-runs"
         s3 = boto3.client("s3")
         s3.create_bucket(Bucket=bucket)
+        if current().datasets.tables:
+            simulated_catalog(patch, settings.iceberg_catalog, f"s3://{bucket}/warehouse", port)
         for path in sorted(SAMPLE_DIR.rglob("*")):
             if path.is_file():
                 s3.upload_file(str(path), bucket, f"raw/{path.relative_to(SAMPLE_DIR).as_posix()}")
@@ -97,10 +104,16 @@ def main() -> int:
         # The output the flow's own run summarised (its datasets' report), else the project's.
         summarised = last_summary[-1].location if last_summary else report_uri
         report = summarised.rstrip("/").rsplit("/", 1)[-1]
-        local_copy = copy_back(s3, bucket, output_uri, report, OUTPUT_DIR / "simulated")
+        if summarised.startswith("iceberg://"):
+            local_copy = copy_table_back(report, OUTPUT_DIR / "simulated")
+            report = current().datasets.report.name
+        else:
+            local_copy = copy_back(s3, bucket, output_uri, report, OUTPUT_DIR / "simulated")
         print(f"\n{BANNER}")
         print(summary(sim))
-        print(f"{report} of {describe(days)} written to {report_uri}/ (simulated S3),")
+        if last_summary and last_summary[-1].label:
+            print(f"\n{last_summary[-1].markdown()}")
+        print(f"{report} of {describe(days)} written to {report_uri} (simulated S3),")
         print(f"copied to {local_copy}/; its first rows:")
         print(pl.scan_parquet(f"{local_copy}/", hive_partitioning=True).head(10).collect())
     finally:
@@ -117,6 +130,46 @@ def copy_back(s3: object, bucket: str, output_uri: str, name: str, folder: Path)
         local = partial / key.removeprefix(f"{name}/")
         local.parent.mkdir(parents=True, exist_ok=True)
         s3.download_file(bucket, f"reports/{key}", str(local))  # type: ignore[attr-defined]
+    shutil.rmtree(target, ignore_errors=True)
+    partial.rename(target)
+    return target
+
+
+def simulated_catalog(patch: pytest.MonkeyPatch, name: str, warehouse: str, port: int) -> None:
+    """Point the catalog `name` at a fresh SQLite catalog whose warehouse is on the local S3.
+
+    PYICEBERG_HOME is searched first: a .pyiceberg.yaml there hides the user's own (in the home
+    or working directory), and the PYICEBERG_ variables are cleared, so no real catalog is used.
+    """
+    folder = (OUTPUT_DIR / "simulated" / "iceberg").resolve()
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    for variable in list(os.environ):
+        if variable.upper().startswith("PYICEBERG_"):
+            patch.delenv(variable)
+    (folder / ".pyiceberg.yaml").write_text(
+        "catalog:\n"
+        f"  {name}:\n"
+        "    type: sql\n"
+        f"    uri: sqlite:///{folder / 'catalog.db'}\n"
+        f"    warehouse: {warehouse}\n"
+        f"    s3.endpoint: http://127.0.0.1:{port}\n",
+        encoding="utf-8",
+    )
+    patch.setenv("PYICEBERG_HOME", str(folder))
+
+
+def copy_table_back(identifier: str, folder: Path) -> Path:
+    """Copy the simulated table's rows to folder/<report>/<key>=<day>/, replacing an old copy."""
+    datasets = current().datasets
+    table = load(catalog_config(get_settings())).load_table(identifier)
+    rows = pl.scan_iceberg(table).collect()
+    target = folder / datasets.report.name
+    partial = folder / f".{datasets.report.name}.partial"
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir(parents=True)
+    if rows.height:
+        rows.write_parquet(local_path(str(partial)), partition_by=datasets.partition_key)
     shutil.rmtree(target, ignore_errors=True)
     partial.rename(target)
     return target

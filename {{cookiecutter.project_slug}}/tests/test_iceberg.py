@@ -1,0 +1,480 @@
+"""The report as an Iceberg table: one commit per run, by day, locally and on S3 (moto).
+
+Each test gets its own SQLite catalog, configured as pyiceberg reads it: a .pyiceberg.yaml in
+PYICEBERG_HOME (the local runs) or PYICEBERG_CATALOG__DEFAULT__* variables (the S3 runs).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from collections.abc import Callable
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import pytest
+from prefect.artifacts import Artifact
+from pyiceberg.catalog import load_catalog
+from pyiceberg.catalog.sql import SqlCatalog
+
+from prefect_polars_cloud.doctor import run_doctor
+from prefect_polars_cloud.iceberg import TableWrites
+from prefect_polars_cloud.iceberg_catalog import IcebergError, local_path
+from prefect_polars_cloud.input_errors import InputError
+from prefect_polars_cloud.settings import get_settings
+from prefect_polars_cloud.storage import list_keys
+from prefect_polars_cloud.testing.polars_cloud_sim import PolarsCloudSimulator
+
+from {{ cookiecutter.package_name }} import queries
+from {{ cookiecutter.package_name }}.settings import ENV_PREFIX
+
+from flows.daily_report import daily_report
+
+from . import reference
+from .conftest import SAMPLE_DAYS
+
+FIRST, SECOND, THIRD = SAMPLE_DAYS
+TABLE = get_settings().iceberg_table or ""
+LOCATION = f"iceberg://default/{TABLE}"
+COLUMNS = ["date", "order_date", "segment", "country", "orders", "revenue"]
+# Where a run writes its files below the table: data/<run key>/<sink>/date=YYYY-MM-DD/.
+RUN_FOLDER = re.compile(r"^data/[0-9]{8}T[0-9]{6}Z-[0-9a-f]{8}/")
+
+
+def clear_pyiceberg_variables(monkeypatch: pytest.MonkeyPatch, home: Path) -> None:
+    """Hide the shell's catalogs: no PYICEBERG_ variable, and a home of the test's own."""
+    for name in list(os.environ):
+        if name.upper().startswith("PYICEBERG_"):
+            monkeypatch.delenv(name)
+    home.mkdir(parents=True, exist_ok=True)
+    monkeypatch.setenv("PYICEBERG_HOME", str(home))
+    monkeypatch.setenv("HOME", str(home))
+
+
+@pytest.fixture
+def catalog(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Callable[[], Any]:
+    """A SQLite catalog `default` in .pyiceberg.yaml; returns a loader of it."""
+    home = tmp_path / "pyiceberg-home"
+    clear_pyiceberg_variables(monkeypatch, home)
+    properties = {
+        "type": "sql",
+        "uri": f"sqlite:///{tmp_path / 'catalog.db'}",
+        "warehouse": (tmp_path / "warehouse").as_uri(),
+    }
+    (tmp_path / "warehouse").mkdir()
+    (home / ".pyiceberg.yaml").write_text(
+        "catalog:\n  default:\n" + "".join(f"    {k}: {v}\n" for k, v in properties.items())
+    )
+    return lambda: load_catalog("default", **properties)
+
+
+@pytest.fixture
+def local_mode(monkeypatch: pytest.MonkeyPatch, prefect_api: str) -> None:
+    monkeypatch.setenv(f"{ENV_PREFIX}COMPUTE_MODE", "local")
+
+
+def table_of(catalog: Callable[[], Any]) -> Any:
+    return catalog().load_table(TABLE)
+
+
+def snapshot_id(catalog: Callable[[], Any]) -> int | None:
+    try:
+        current = table_of(catalog).current_snapshot()
+    except Exception:  # noqa: BLE001 - no table yet
+        return None
+    return current.snapshot_id if current else None
+
+
+def data_files(catalog: Callable[[], Any]) -> dict[date, set[str]]:
+    """The current snapshot's data files, by day."""
+    files: dict[date, set[str]] = {}
+    for row in table_of(catalog).inspect.files().to_pylist():
+        files.setdefault(row["partition"]["date"], set()).add(row["file_path"])
+    return files
+
+
+def files_below(location: str) -> set[str]:
+    """Every file under the table's location (local or S3), referenced or not."""
+    return set(list_keys(local_path(location)))
+
+
+def assert_days_match_the_reference(table: Any, source: Path, days: list[date]) -> None:
+    # Polars' own reader needs the field ids in the files; it is the one asked for here.
+    report = pl.scan_iceberg(table, reader_override="native").collect()
+    assert report.columns == COLUMNS
+    assert sorted(set(report["date"].to_list())) == sorted(days)
+    for day in days:
+        rows = report.filter(pl.col("date") == day).sort("order_date", "segment", "country")
+        expected = reference.daily_report(source, day)
+        assert [row[1:5] for row in rows.rows()] == [row[:4] for row in expected]
+        assert rows["revenue"].to_list() == [row[4] for row in expected]
+
+
+def run(source: Path, output: Path, start: date, end: date | None = None) -> str:
+    return daily_report(start=start, end=end, source_uri=str(source), output_uri=str(output))
+
+
+def test_a_local_run_commits_the_report_that_every_reader_sees(
+    local_mode: None, catalog: Callable[[], Any], sample_dir: Path, tmp_path: Path
+) -> None:
+    location = run(sample_dir, tmp_path / "out", FIRST, THIRD)
+
+    assert location == LOCATION
+    table = table_of(catalog)
+    assert_days_match_the_reference(table, sample_dir, SAMPLE_DAYS)
+    assert len(table.snapshots()) == 1, "one commit for the whole run"
+    assert [str(f.transform) for f in table.spec().fields] == ["identity"]
+    # The files are the queries' own, under the table, each with its day inside.
+    for day, paths in data_files(catalog).items():
+        for path in paths:
+            assert path.startswith(table.location()) and f"/date={day}/" in path
+            assert pl.read_parquet(local_path(path))["date"].unique().to_list() == [day]
+    # The intermediates stay Parquet folders; the report is not among them.
+    assert (tmp_path / "out" / "orders").is_dir()
+    assert not (tmp_path / "out" / "daily_report").exists()
+
+
+def test_the_snapshot_names_the_flow_run_its_deployment_and_days(
+    local_mode: None, catalog: Callable[[], Any], sample_dir: Path, tmp_path: Path
+) -> None:
+    state = daily_report(
+        start=FIRST,
+        end=SECOND,
+        source_uri=str(sample_dir),
+        output_uri=str(tmp_path),
+        return_state=True,
+    )
+
+    summary = table_of(catalog).current_snapshot().summary
+    assert summary["prefect.flow-run-id"] == str(state.state_details.flow_run_id)
+    assert summary["prefect.flow-run-name"] == f"daily-report {FIRST}..{SECOND}"
+    assert summary["prefect.flow"] == "daily-report"
+    assert summary["prefect.deployment"] == "none"  # called directly, not deployed
+    assert summary["prefect.days"] == f"{FIRST},{SECOND}"
+    artifact = str(Artifact.get("daily-report").data)  # type: ignore[union-attr]
+    snapshot = table_of(catalog).current_snapshot().snapshot_id
+    assert f"Iceberg table `{TABLE}`" in artifact and f"snapshot `{snapshot}`" in artifact
+    assert "pl.scan_iceberg(" in artifact and "iceberg_scan(" in artifact
+
+
+def test_a_rerun_of_one_day_replaces_it_alone_in_one_commit(
+    local_mode: None, catalog: Callable[[], Any], sample_dir: Path, tmp_path: Path
+) -> None:
+    run(sample_dir, tmp_path, FIRST, THIRD)
+    before, history = data_files(catalog), len(table_of(catalog).snapshots())
+
+    run(sample_dir, tmp_path, SECOND)
+
+    after = data_files(catalog)
+    table = table_of(catalog)
+    assert len(table.snapshots()) == history + 1
+    assert table.current_snapshot().summary.operation.value == "overwrite"
+    untouched = (FIRST, THIRD)
+    assert {day: after[day] for day in untouched} == {day: before[day] for day in untouched}
+    assert after[SECOND].isdisjoint(before[SECOND])
+    assert_days_match_the_reference(table, sample_dir, SAMPLE_DAYS)
+
+
+def test_two_runs_on_different_days_both_land(
+    local_mode: None, catalog: Callable[[], Any], sample_dir: Path, tmp_path: Path
+) -> None:
+    run(sample_dir, tmp_path, FIRST)
+    run(sample_dir, tmp_path, THIRD)
+
+    table = table_of(catalog)
+    assert [s.summary["prefect.days"] for s in table.snapshots()] == [str(FIRST), str(THIRD)]
+    assert_days_match_the_reference(table, sample_dir, [FIRST, THIRD])
+
+
+def broken_copy(sample_dir: Path, tmp_path: Path) -> Path:
+    broken = tmp_path / "broken"
+    shutil.copytree(sample_dir, broken)
+    with next((broken / "orders" / "date=2026-11-03").glob("*.csv")).open("a") as orders:
+        orders.write("999999,1,not-a-timestamp,10.0\n")
+    return broken
+
+
+def test_a_failed_query_commits_nothing_and_leaves_no_file(
+    local_mode: None, catalog: Callable[[], Any], sample_dir: Path, tmp_path: Path
+) -> None:
+    run(sample_dir, tmp_path, FIRST, THIRD)
+    snapshot, files = snapshot_id(catalog), files_below(table_of(catalog).location())
+
+    with pytest.raises(Exception, match="not-a-timestamp|conversion|parse"):
+        run(broken_copy(sample_dir, tmp_path), tmp_path, FIRST, THIRD)
+
+    assert snapshot_id(catalog) == snapshot
+    assert files_below(table_of(catalog).location()) == files
+
+
+def test_a_run_cancelled_before_its_commit_commits_nothing_and_leaves_no_file(
+    local_mode: None,
+    catalog: Callable[[], Any],
+    sample_dir: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    run(sample_dir, tmp_path, FIRST)
+    snapshot, files = snapshot_id(catalog), files_below(table_of(catalog).location())
+
+    def cancelled(self: TableWrites) -> None:
+        # Every query wrote its files: the cancellation arrives just before the commit.
+        assert any(entry.parts for entry in self._tables.values())
+        raise KeyboardInterrupt  # what `make run` turns SIGTERM and Ctrl-C into (interrupts.py)
+
+    monkeypatch.setattr(TableWrites, "commit", cancelled)
+    with pytest.raises(KeyboardInterrupt):
+        run(sample_dir, tmp_path, FIRST, SECOND)
+
+    assert snapshot_id(catalog) == snapshot
+    assert files_below(table_of(catalog).location()) == files
+
+
+def test_a_query_that_no_longer_matches_the_table_is_refused_before_anything_is_written(
+    local_mode: None,
+    catalog: Callable[[], Any],
+    sample_dir: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    run(sample_dir, tmp_path, FIRST)
+    snapshot, files = snapshot_id(catalog), files_below(table_of(catalog).location())
+    report = queries.daily_report
+
+    def changed(orders: pl.LazyFrame, customers: pl.LazyFrame) -> pl.LazyFrame:
+        return report(orders, customers).with_columns(
+            pl.col("orders").cast(pl.Float64), margin=pl.lit(0.1)
+        )
+
+    monkeypatch.setattr(queries, "daily_report", changed)
+    with pytest.raises(IcebergError) as refused:
+        run(sample_dir, tmp_path, FIRST)
+
+    message = str(refused.value)
+    assert "margin is not in the table" in message
+    assert "orders is Float64 in the query but Int64 in the table" in message
+    assert "Fix the query" in message and "update_schema" in message
+    assert snapshot_id(catalog) == snapshot
+    assert files_below(table_of(catalog).location()) == files
+
+
+def test_a_day_without_a_valid_row_is_refused_unless_allowed_then_emptied_in_one_commit(
+    local_mode: None,
+    catalog: Callable[[], Any],
+    sample_dir: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    run(sample_dir, tmp_path, FIRST, SECOND)
+    snapshot = snapshot_id(catalog)
+    source = tmp_path / "no-valid-order"
+    shutil.copytree(sample_dir, source)
+    for orders in (source / "orders" / f"date={SECOND}").glob("*.csv"):
+        orders.write_text("order_id,customer_id,order_ts,amount\n1,1,2026-11-02T10:00:00Z,-5.0\n")
+
+    with pytest.raises(InputError, match=f"no valid row for {SECOND}"):
+        run(source, tmp_path, FIRST, SECOND)
+    assert snapshot_id(catalog) == snapshot
+
+    monkeypatch.setenv(f"{ENV_PREFIX}ALLOW_EMPTY_DAYS", "true")
+    get_settings.cache_clear()
+    run(source, tmp_path, FIRST, SECOND)
+    table = table_of(catalog)
+    assert len(table.snapshots()) == 2
+    assert sorted(data_files(catalog)) == [FIRST], "the day is empty now, as the run found it"
+
+
+@pytest.fixture
+def concurrent_writer(
+    monkeypatch: pytest.MonkeyPatch, catalog: Callable[[], Any]
+) -> Callable[[date], None]:
+    """Make another writer append a row of a day while the run's commit is on its way."""
+    days: list[date] = []
+    commit = SqlCatalog.commit_table
+
+    def racing(self: SqlCatalog, table: Any, requirements: Any, updates: Any) -> Any:  # noqa: ANN401
+        if days:
+            day = days.pop()
+            other = table_of(catalog)
+            row = pl.DataFrame(
+                {"date": [day], "order_date": [day], "segment": ["x"], "country": ["x"]}
+            ).with_columns(orders=pl.lit(1, pl.Int64), revenue=pl.lit(1.0))
+            other.append(row.to_arrow().cast(other.schema().as_arrow()))
+        return commit(self, table, requirements, updates)
+
+    monkeypatch.setattr(SqlCatalog, "commit_table", racing)
+    return days.append
+
+
+def test_a_commit_that_races_a_writer_of_other_days_is_retried_and_both_land(
+    local_mode: None,
+    catalog: Callable[[], Any],
+    concurrent_writer: Callable[[date], None],
+    sample_dir: Path,
+    tmp_path: Path,
+) -> None:
+    run(sample_dir, tmp_path, FIRST, THIRD)
+    other_day = date(2026, 11, 20)
+    concurrent_writer(other_day)
+
+    run(sample_dir, tmp_path, SECOND)
+
+    table = table_of(catalog)
+    writers = [s.summary.get("prefect.days") or "other" for s in table.snapshots()]
+    assert writers == [f"{FIRST},{SECOND},{THIRD}", "other", str(SECOND)]
+    report = pl.scan_iceberg(table).collect()
+    assert report.filter(pl.col("date") == other_day).height == 1
+    expected = reference.daily_report(sample_dir, SECOND)
+    assert report.filter(pl.col("date") == SECOND).height == len(expected)
+
+
+def test_a_commit_that_races_a_writer_of_the_same_day_fails_clearly_and_commits_nothing(
+    local_mode: None,
+    catalog: Callable[[], Any],
+    concurrent_writer: Callable[[date], None],
+    sample_dir: Path,
+    tmp_path: Path,
+) -> None:
+    run(sample_dir, tmp_path, FIRST, THIRD)
+    concurrent_writer(SECOND)
+
+    with pytest.raises(IcebergError, match=f"another writer changed {SECOND} of {TABLE}"):
+        run(sample_dir, tmp_path, SECOND)
+
+    table = table_of(catalog)
+    assert table.current_snapshot().summary.get("prefect.days") is None, "the other's is last"
+    runs = {key.split("/")[1] for key in files_below(table.location()) if RUN_FOLDER.match(key)}
+    assert len(runs) == 1, f"only the first run's files remain: {runs}"
+
+
+def test_no_catalog_means_a_local_sqlite_one_in_data_iceberg(
+    local_mode: None,
+    monkeypatch: pytest.MonkeyPatch,
+    sample_dir: Path,
+    tmp_path: Path,
+) -> None:
+    clear_pyiceberg_variables(monkeypatch, tmp_path / "home")
+    monkeypatch.setenv(f"{ENV_PREFIX}PRESETS_FILE", str(Path("presets.toml").resolve()))
+    monkeypatch.chdir(tmp_path)
+
+    run(sample_dir, tmp_path / "out", FIRST)
+
+    assert (tmp_path / "data" / "iceberg" / "catalog.db").is_file()
+    catalog = SqlCatalog(
+        "default",
+        uri=f"sqlite:///{tmp_path / 'data' / 'iceberg' / 'catalog.db'}",
+        warehouse=(tmp_path / "data" / "iceberg" / "warehouse").as_uri(),
+    )
+    table = catalog.load_table(TABLE)
+    assert table.location().startswith((tmp_path / "data" / "iceberg" / "warehouse").as_uri())
+    assert_days_match_the_reference(table, sample_dir, [FIRST])
+
+
+def test_doctor_checks_the_catalog_answers_and_the_tables_partitioning(
+    local_mode: None,
+    catalog: Callable[[], Any],
+    sample_dir: Path,
+    tmp_path: Path,
+) -> None:
+    lines: list[str] = []
+    problems = run_doctor(get_settings(), lines.append)
+    assert not [p for p in problems if "Iceberg" in p], problems
+    assert any("not created yet" in line for line in lines), lines
+
+    run(sample_dir, tmp_path, FIRST)
+    lines.clear()
+    problems = run_doctor(get_settings(), lines.append)
+    assert not [p for p in problems if "Iceberg" in p], problems
+    assert any("partitioned by identity(date)" in line for line in lines), lines
+
+    # A table partitioned otherwise: the doctor says so, and a run refuses it before compute.
+    catalog().purge_table(TABLE)
+    schema = pl.DataFrame(schema={"date": pl.Date, "orders": pl.Int64}).to_arrow().schema
+    catalog().create_table(TABLE, schema=schema)
+    problems = run_doctor(get_settings(), lines.append)
+    assert [p for p in problems if "partitioned by nothing" in p], problems
+    with pytest.raises(IcebergError, match="partitioned by nothing"):
+        run(sample_dir, tmp_path, FIRST)
+
+
+# --- the cloud path: the real client, the simulated server, the table's files on moto S3 -----
+
+
+@pytest.fixture
+def s3_catalog(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, s3_data: str) -> Callable[[], Any]:
+    """A SQLite catalog whose warehouse is on S3, in PYICEBERG_CATALOG__DEFAULT__* variables."""
+    clear_pyiceberg_variables(monkeypatch, tmp_path / "pyiceberg-home")
+    properties = {
+        "type": "sql",
+        "uri": f"sqlite:///{tmp_path / 'catalog.db'}",
+        "warehouse": f"{s3_data}/warehouse",
+        "s3.endpoint": os.environ["AWS_ENDPOINT_URL"],
+    }
+    for key, value in properties.items():
+        if key != "s3.endpoint":  # the library takes it from AWS_ENDPOINT_URL, as boto3 does
+            monkeypatch.setenv(f"PYICEBERG_CATALOG__DEFAULT__{key.upper()}", value)
+    return lambda: load_catalog("default", **properties)
+
+
+@pytest.fixture
+def cloud_mode(monkeypatch: pytest.MonkeyPatch, prefect_api: str) -> None:
+    monkeypatch.setenv(f"{ENV_PREFIX}COMPUTE_MODE", "cloud")
+
+
+def test_a_cloud_run_writes_the_tables_files_on_s3_and_commits_them(
+    cloud_mode: None,
+    cloud_sim: PolarsCloudSimulator,
+    s3_catalog: Callable[[], Any],
+    s3_data: str,
+    sample_dir: Path,
+) -> None:
+    run_ = {"source_uri": f"{s3_data}/raw", "output_uri": f"{s3_data}/reports"}
+    assert daily_report(start=FIRST, end=THIRD, **run_) == LOCATION
+
+    table = table_of(s3_catalog)
+    assert table.location().startswith(f"{s3_data}/warehouse/")
+    assert_days_match_the_reference(table, sample_dir, SAMPLE_DAYS)
+    # The report's query wrote straight under the table, on the cluster.
+    (report,) = [q for q in cloud_sim.queries.values() if q.cluster.preset == "large"]
+    assert report.sink.startswith(f"{table.location()}/data/")
+    assert cloud_sim.running() == []
+
+    daily_report(start=SECOND, **run_)  # a rerun on S3: one more commit, the day alone
+    assert len(table_of(s3_catalog).snapshots()) == 2
+    assert_days_match_the_reference(table_of(s3_catalog), sample_dir, SAMPLE_DAYS)
+
+
+def test_a_cancelled_cloud_query_commits_nothing_and_leaves_no_file_on_s3(
+    cloud_mode: None,
+    cloud_sim: PolarsCloudSimulator,
+    s3_catalog: Callable[[], Any],
+    s3_data: str,
+) -> None:
+    run_ = {"source_uri": f"{s3_data}/raw", "output_uri": f"{s3_data}/reports"}
+    daily_report(start=FIRST, **run_)
+    snapshot, files = snapshot_id(s3_catalog), files_below(table_of(s3_catalog).location())
+    cloud_sim.script(lambda q: "/data/" in q.sink, "cancel")
+
+    with pytest.raises(Exception, match="CANCELED"):
+        daily_report(start=FIRST, end=SECOND, **run_)
+
+    assert snapshot_id(s3_catalog) == snapshot
+    assert files_below(table_of(s3_catalog).location()) == files
+
+
+def test_a_cloud_run_without_a_catalog_stops_before_any_compute(
+    cloud_mode: None,
+    cloud_sim: PolarsCloudSimulator,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    s3_data: str,
+) -> None:
+    clear_pyiceberg_variables(monkeypatch, tmp_path / "home")
+
+    with pytest.raises(IcebergError, match="no Iceberg catalog 'default' is configured"):
+        daily_report(start=FIRST, source_uri=f"{s3_data}/raw", output_uri=f"{s3_data}/reports")
+
+    assert cloud_sim.names() == [], "no login, no cluster"
