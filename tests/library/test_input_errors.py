@@ -15,6 +15,7 @@ from prefect.artifacts import Artifact
 
 from prefect_polars_cloud.input_errors import InputError
 from prefect_polars_cloud.local_run import run_locally
+from prefect_polars_cloud.settings import get_settings
 
 from toy_pipeline.flow import toy_totals
 from toy_pipeline.project import DATASETS, ENV_PREFIX, PAGES, VISITS
@@ -101,8 +102,9 @@ def test_the_failed_state_says_the_same(local_mode: None, sample_dir: Path, tmp_
         state.result()
 
 
-def test_a_day_with_no_rows_writes_an_empty_report_with_a_warning(
+def test_a_day_with_no_rows_is_refused_unless_allowed_then_published_empty_with_a_warning(
     local_mode: None,
+    monkeypatch: pytest.MonkeyPatch,
     sample_dir: Path,
     tmp_path: Path,
     caplog: pytest.LogCaptureFixture,
@@ -111,6 +113,10 @@ def test_a_day_with_no_rows_writes_an_empty_report_with_a_warning(
     no_seconds = b'{"visit_id": 1, "page_id": 1, "seconds": null}\n' * 3
     source = with_file(sample_dir, tmp_path, VISITS_FILE, no_seconds)
     caplog.set_level(logging.WARNING)
+    with pytest.raises(InputError, match=f"{ENV_PREFIX}ALLOW_EMPTY_DAYS=true"):
+        toy_totals(start=DAY, source_uri=str(source), output_uri=str(tmp_path / "out"))
+    monkeypatch.setenv(f"{ENV_PREFIX}ALLOW_EMPTY_DAYS", "true")
+    get_settings.cache_clear()
 
     location = toy_totals(start=DAY, source_uri=str(source), output_uri=str(tmp_path / "out"))
 
