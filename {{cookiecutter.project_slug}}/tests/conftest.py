@@ -84,7 +84,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if isinstance(DATASETS.report, IcebergOutput):
         table = pytest.mark.skip(reason="the report is an Iceberg table: see tests/test_iceberg.py")
         for item in items:
-            if item.path.name in PARQUET_REPORT_MODULES or item.get_closest_marker("parquet_report"):
+            marked = item.get_closest_marker("parquet_report") is not None
+            if item.path.name in PARQUET_REPORT_MODULES or marked:
                 item.add_marker(table)
     if config.getoption("--run-slow"):
         return

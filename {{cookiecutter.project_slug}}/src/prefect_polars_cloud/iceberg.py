@@ -42,10 +42,10 @@ from .iceberg_catalog import (
     schema_differences,
     table_name,
 )
-from .iceberg_table import Committed, lineage, overwrite_days, read_days, reading, run_snapshot
+from .iceberg_table import Committed, lineage, overwrite_days, run_snapshot, summarize_days
 from .settings import Settings
 from .storage import is_remote, list_keys
-from .summary import DaySummary, RunSummary
+from .summary import RunSummary
 
 logger = logging.getLogger(__name__)
 
@@ -343,32 +343,16 @@ class TableWrites:
     ) -> RunSummary:
         """Total each day of the run from the committed snapshot, and say how to read it."""
         entry = self._tables[output.name]
-        committed = entry.committed
-        key = self.datasets.partition_key
-        frame = pl.DataFrame()
-        if committed is not None:
-            frame = read_days(entry.table, committed.snapshot_id, key, self.days)
-        summaries, last = [], None
-        for day in self.days:
-            rows = frame.filter(pl.col(key) == day) if frame.height else None
-            if rows is None or rows.height == 0:
-                summaries.append(DaySummary(day, 0, {}))
-                last = None
-            else:
-                summaries.append(DaySummary(day, rows.height, totals(rows) if totals else {}))
-                last = rows
-        label = f"Iceberg table `{entry.identifier}` (catalog `{self.config.name}`)"
-        if committed is not None:
-            label += f", snapshot `{committed.snapshot_id}`"
-        elif entry.table is None:
-            label += ", not created: the run wrote no rows"
-        return RunSummary(
+        return summarize_days(
             title,
             self.location(output),
-            summaries,
-            last,
-            label=label,
-            reading=reading(self.config, entry.identifier, committed),
+            self.config,
+            entry.identifier,
+            entry.table,
+            entry.committed,
+            self.datasets.partition_key,
+            self.days,
+            totals,
         )
 
 

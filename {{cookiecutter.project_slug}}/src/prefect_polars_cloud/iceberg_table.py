@@ -8,6 +8,7 @@ run's lineage, so `table.history()` and the snapshots answer "which run wrote th
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -15,6 +16,7 @@ from typing import Any
 import polars as pl
 
 from .iceberg_catalog import CatalogConfig
+from .summary import DaySummary, RunSummary
 
 # The snapshot property that ties a snapshot to the run that wrote it (and finds a lost commit).
 RUN_PROPERTY = "prefect-polars-cloud.run"
@@ -103,6 +105,39 @@ def read_days(
 ) -> pl.DataFrame:
     """Return the rows of the days at a snapshot (a report: small)."""
     return pl.scan_iceberg(table, snapshot_id=snapshot_id).filter(pl.col(key).is_in(days)).collect()
+
+
+def summarize_days(
+    title: str,
+    location: str,
+    config: CatalogConfig,
+    identifier: str,
+    table: Any,  # noqa: ANN401 - a pyiceberg Table, None when it was never created
+    committed: Committed | None,
+    key: str,
+    days: list[date],
+    totals: Callable[[pl.DataFrame], Mapping[str, float | int]] | None,
+) -> RunSummary:
+    """Total each day of the run from the committed snapshot, and say how to read it."""
+    frame = pl.DataFrame()
+    if committed is not None:
+        frame = read_days(table, committed.snapshot_id, key, days)
+    summaries, last = [], None
+    for day in days:
+        rows = frame.filter(pl.col(key) == day) if frame.height else None
+        if rows is None or rows.height == 0:
+            summaries.append(DaySummary(day, 0, {}))
+            last = None
+        else:
+            summaries.append(DaySummary(day, rows.height, totals(rows) if totals else {}))
+            last = rows
+    label = f"Iceberg table `{identifier}` (catalog `{config.name}`)"
+    if committed is not None:
+        label += f", snapshot `{committed.snapshot_id}`"
+    elif table is None:
+        label += ", not created: the run wrote no rows"
+    reading_text = reading(config, identifier, committed)
+    return RunSummary(title, location, summaries, last, label=label, reading=reading_text)
 
 
 def reading(config: CatalogConfig, identifier: str, committed: Committed | None) -> str:
