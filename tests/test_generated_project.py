@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 import pytest
 from conftest import Installed
-from helpers import BACKENDS, answers_for, describe, run, run_ok
+from helpers import BACKENDS, answers_for, bake, clean_environment, describe, run, run_ok
 
 pytestmark = pytest.mark.slow
 
@@ -223,3 +223,18 @@ def test_an_iceberg_bake_runs_into_its_table_locally_and_on_the_simulator(
     copy = path / "data" / "output" / "simulated" / "daily_report"
     assert int(run_ok([*python, SAME_AS_THE_TABLE, table, str(copy)], path, env=env).stdout.split()[-1]) > 0
     assert [line for line in iceberg_project.unclean_files() if "data/" in line] == []
+
+
+def test_a_64_character_slug_passes_its_tests(tmp_path_factory: pytest.TempPathFactory) -> None:
+    # The longest slug allowed, in every name the bake derives from it: Polars Cloud cuts query
+    # labels to 32 bytes, and the tests compare them as the client sends them.
+    answers = {"project_name": "Api Key Usage Reports For The Platform Engineering Billing Group"}
+    assert len(answers_for(answers)["project_slug"]) == 64
+    root = tmp_path_factory.mktemp("slug-64")
+    project = bake(root, answers)
+    env = clean_environment(
+        PREFECT_HOME=str(root / "prefect-home"), PREFECT_SERVER_ANALYTICS_ENABLED="false"
+    )
+    for target in ("install", "test"):
+        result = run(["make", target], project, env=env, timeout=1200)
+        assert result.returncode == 0, describe(result)
