@@ -90,6 +90,7 @@ LIBRARY_MODULES = (
 TEST_FILES = (
     "tests/__init__.py",
     "tests/conftest.py",
+    "tests/prefect_server.py",
     "tests/reference.py",
     "tests/stores.py",
     "tests/test_dockerfile.py",
