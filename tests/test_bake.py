@@ -108,6 +108,7 @@ LIBRARY_MODULES = (
 TEST_FILES = (
     "tests/__init__.py",
     "tests/conftest.py",
+    "tests/prefect_server.py",
     "tests/reference.py",
     "tests/signal_runner.py",
     "tests/stores.py",

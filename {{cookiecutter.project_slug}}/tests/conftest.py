@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 import os
 import socket
 import subprocess
@@ -25,6 +24,9 @@ from prefect_polars_cloud.testing.polars_cloud_sim import PolarsCloudSimulator
 from {{ cookiecutter.package_name }}.datasets import DATASETS
 from {{ cookiecutter.package_name }}.sample_data import write_sample_data
 from {{ cookiecutter.package_name }}.settings import ENV_PREFIX
+
+from .prefect_server import PrefectServer, drain_workers
+from .prefect_server import free_port as _free_port
 
 # The temporary servers tests start need not report usage (tests run offline).
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
@@ -153,69 +155,6 @@ def sample_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_sample_data(tmp_path_factory.mktemp("sample"), SAMPLE_DAYS, rows=SAMPLE_ROWS)
 
 
-class PrefectServer:
-    """A temporary Prefect API in a subprocess, with its own SQLite database.
-
-    What prefect.testing's harness starts, but not waited for: it boots (database migrations,
-    seconds of CPU) while the tests that need no API run.
-    """
-
-    def __init__(self, folder: Path) -> None:
-        self.folder = folder
-        self.log = folder / "server.log"
-        self.process: subprocess.Popen[bytes] | None = None
-        self.url = ""
-
-    def start(self) -> None:
-        """Start the server on a free port; return at once."""
-        port = _free_port()
-        self.url = f"http://127.0.0.1:{port}/api"
-        environment = {key: value for key, value in os.environ.items() if key != "PREFECT_API_URL"}
-        environment |= {
-            "PREFECT_HOME": str(self.folder / "home"),
-            "PREFECT_SERVER_DATABASE_CONNECTION_URL": (
-                f"sqlite+aiosqlite:///{self.folder / 'prefect.db'}"
-            ),
-            "PREFECT_UI_ENABLED": "0",
-            "PREFECT__SERVER_EPHEMERAL": "1",  # the services an embedded server runs, no more
-            "PREFECT__SERVER_FINAL": "1",
-        }
-        command = [sys.executable, "-m", "uvicorn", "--factory"]
-        command += ["prefect.server.api.server:create_app", "--host", "127.0.0.1"]
-        command += ["--port", str(port), "--log-level", "error", "--lifespan", "on"]
-        with self.log.open("ab") as log:
-            self.process = subprocess.Popen(
-                command, env=environment, stdin=subprocess.DEVNULL, stdout=log, stderr=log
-            )
-
-    def wait(self, timeout: float = 120) -> str:
-        """Return the API URL once the server answers; start again if its port was taken."""
-        deadline = time.monotonic() + timeout
-        for _ in range(3):
-            assert self.process is not None
-            while self.process.poll() is None and time.monotonic() < deadline:
-                try:
-                    urllib.request.urlopen(f"{self.url}/health", timeout=2)  # noqa: S310 - loopback
-                    return self.url
-                except OSError:
-                    time.sleep(0.2)
-            if self.process.poll() is None:
-                break  # still starting at the deadline
-            self.start()  # it exited: most likely the free port was taken meanwhile
-        self.stop()
-        raise RuntimeError(f"the Prefect server did not start:\n{self.log.read_text()[-3000:]}")
-
-    def stop(self) -> None:
-        """Stop the server."""
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-
-
 @pytest.fixture(scope="session", autouse=True)
 def prefect_server(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
@@ -251,28 +190,6 @@ def prefect_api(prefect_server: PrefectServer | None) -> Iterator[str]:
         yield url
         # Send what is queued while the server is there to take it (as prefect.testing does).
         run_coro_as_sync(drain_workers())
-
-
-async def drain_workers() -> None:
-    """Send every queued log line and event to the API."""
-    from prefect.events.worker import EventsWorker
-    from prefect.logging.handlers import APILogWorker
-
-    try:
-        drained = APILogWorker.instance().drain()
-        if inspect.isawaitable(drained):
-            await drained
-    except RuntimeError:
-        pass  # the worker never started: nothing was logged to the API
-    drained = EventsWorker.drain_all()
-    if inspect.isawaitable(drained):
-        await drained
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.fixture
