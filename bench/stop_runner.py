@@ -4,7 +4,7 @@ Run from a baked project's root, with it on the path:
     PYTHONPATH=. .venv/bin/python .../bench/stop_runner.py CALLS_JSONL SAMPLE_DIR [options]
 
 Uploads SAMPLE_DIR (the project's sample data) to a fresh bucket, then runs the flow in cloud
-mode. The project's own simulator (tests/polars_cloud_sim.py, below the real polars_cloud
+mode. The project's own simulator (prefect_polars_cloud/testing/polars_cloud_sim.py, below the real polars_cloud
 client) appends each call it receives to CALLS_JSONL: that is how the bench knows when to send
 its signal, and what was started, cancelled and stopped; however the run ends, each cluster's
 fate (booted or not, stopped or not) is written last to CALLS_JSONL.clusters.json. Needs PREFECT_API_URL, the AWS_*
@@ -25,7 +25,10 @@ from pathlib import Path
 import boto3
 import pytest
 
-from tests.polars_cloud_sim import PolarsCloudSimulator
+try:
+    from prefect_polars_cloud.testing.polars_cloud_sim import PolarsCloudSimulator
+except ImportError:  # a bake from before the library moved (the benchmark's baseline)
+    from tests.polars_cloud_sim import PolarsCloudSimulator  # type: ignore[no-redef]
 
 
 def main() -> None:
