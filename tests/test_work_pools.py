@@ -459,7 +459,12 @@ def test_failures_and_late_runs_reach_the_webhook_once_and_successes_never(
     doctor = run(["make", "doctor"], project.path, env=env)
     assert doctor.returncode != 0 and "run `make alerts`" in doctor.stderr, describe(doctor)
 
-    alert_env = {f"{prefix}ALERT_WEBHOOK_URL": capture.url, f"{prefix}ALERT_LATE_AFTER_MINS": "1"}
+    # The link is built by `make alerts` from the UI URL it is given (else the API's server).
+    alert_env = {
+        f"{prefix}ALERT_WEBHOOK_URL": capture.url,
+        f"{prefix}ALERT_LATE_AFTER_MINS": "1",
+        "PREFECT_UI_URL": UI_URL,
+    }
     ok(["make", "alerts"], **alert_env)
     ok(["make", "alerts"], **alert_env)
     automations = last_json_line(ok([python, "-c", AUTOMATIONS]))
@@ -509,6 +514,7 @@ def test_failures_and_late_runs_reach_the_webhook_once_and_successes_never(
     assert failure["path"] == f"/hook/{TOKEN}"
     assert f"Flow run {failed['name']} of daily-report/{ADDED_LATER} is Failed." in text
     assert f"Run: {UI_URL}/runs/flow-run/{failed_id}" in text, "no link to the run"
+    assert f"Run id: {failed_id}" in text
     assert "Days: the UTC day before" in text and f"Message: {failed['message']}" in text
     late_text = about(late["name"])[0]["json"]["text"]
     assert f"Flow run {late['name']} of daily-report/daily-report was due at" in late_text
