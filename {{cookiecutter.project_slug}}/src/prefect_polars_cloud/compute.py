@@ -25,7 +25,15 @@ from typing import TYPE_CHECKING, Any
 from . import manifests
 from .cloud import ComputeError, QueryTimeout, login
 from .cluster_probe import cluster_problem
-from .evidence import ClusterRecord, Evidence, QueryRecord, dashboard_link, fit_labels, query_id
+from .evidence import (
+    ClusterRecord,
+    Evidence,
+    QueryRecord,
+    Stopped,
+    dashboard_link,
+    fit_labels,
+    query_id,
+)
 from .interrupts import interruptible_waits
 from .local_sink import run_in_background
 from .presets import Preset, PresetName, load_presets
@@ -55,6 +63,8 @@ class ComputeSession:
         self.evidence = Evidence()
         self._clusters: dict[PresetName, ClusterRecord] = {}
         self._self_hosted: Any = None  # the ClusterContext of compute_mode=cluster
+        self._local_running = 0  # local queries under way: a stop abandons them
+        self.stopped = Stopped()  # what stop_all did
 
     @property
     def remote(self) -> bool:
@@ -194,18 +204,11 @@ class ComputeSession:
                 f"of {', '.join(self.presets)}"
             )
         if not self.remote:
-            # In the background and polled: a stop abandons the query instead of waiting for it.
             if isinstance(target, str):
                 with atomic_target(target) as path:
-                    run_in_background(
-                        query.sink_parquet(path, lazy=True, arrow_schema=arrow_schema),
-                        self._closing,
-                    )
+                    self._run_local(query.sink_parquet(path, lazy=True, arrow_schema=arrow_schema))
             else:
-                run_in_background(
-                    query.sink_parquet(target, lazy=True, arrow_schema=arrow_schema),
-                    self._closing,
-                )
+                self._run_local(query.sink_parquet(target, lazy=True, arrow_schema=arrow_schema))
             return
         remote = query.remote(self.context(preset))
         fitted = fit_labels(labels or [])
@@ -213,6 +216,16 @@ class ComputeSession:
         on_premises = lineage if not self.cloud else None
         in_flight = send(remote, target, self.presets[preset], fitted, on_premises, arrow_schema)
         self._await(in_flight, preset, fitted[0] if fitted else preset)
+
+    def _run_local(self, sink: pl.LazyFrame) -> None:
+        """Run a local sink in the background, polled: a stop abandons it instead of waiting."""
+        with self._lock:
+            self._local_running += 1
+        try:
+            run_in_background(sink, self._closing)
+        finally:
+            with self._lock:
+                self._local_running -= 1
 
     def _await(self, in_flight: Any, preset: PresetName, label: str) -> None:  # noqa: ANN401
         """Wait for a remote query within the timeout; anything but success fails the caller.
@@ -280,9 +293,15 @@ class ComputeSession:
         with self._lock:
             self._in_flight.discard(in_flight)
 
-    def stop_all(self) -> None:
-        """Cancel running queries, then stop every started cluster, up or booting; never raise."""
+    def stop_all(self) -> Stopped:
+        """Cancel running queries, then stop every started cluster, up or booting; never raise.
+
+        Only the first call stops anything (a signal handler's, then the block's exit): later
+        ones return what the first did.
+        """
         with self._lock:
+            if self._closed:
+                return self.stopped
             self._closed = True
             in_flight, self._in_flight = list(self._in_flight), set()
         self._closing.set()
@@ -293,6 +312,9 @@ class ComputeSession:
                 logger.warning("could not cancel query %s (%s)", query_id(query), error)
             else:
                 logger.info("cancelled query %s", query_id(query))
+                self.stopped.queries.append(query_id(query))
+        if not self.remote:
+            self.stopped.local = self._local_running > 0
         for preset, slot in self._slots.items():
             # The lock is never held for a boot: a boot in progress is stopped, not waited for.
             with slot.lock:
@@ -302,8 +324,12 @@ class ComputeSession:
                 # and idles out), unless it failed to come up.
                 if self.presets[preset].outlives_run and slot.start_error is None:
                     self._leave_running(preset)
+                    self.stopped.left_running.append(preset)
                 else:
+                    booting = not slot.booted.is_set()
                     self._stop(preset)
+                    self.stopped.clusters.append(f"{preset} (booting)" if booting else preset)
+        return self.stopped
 
     def _leave_running(self, preset: PresetName) -> None:
         """Leave a manifest's cluster up for the next run; its idle timeout ends it."""

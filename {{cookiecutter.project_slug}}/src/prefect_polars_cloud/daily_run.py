@@ -46,6 +46,7 @@ from .leftovers import clean_up, mark_run
 from .project import DayTotals, current
 from .publish import discard, publish
 from .run_dates import refuse_future_days, resolve_days
+from .run_stops import RunStops
 from .settings import Settings, get_settings
 from .storage import Inputs, find_inputs, join, list_keys, new_staging
 from .summary import RunSummary, summarize
@@ -213,6 +214,20 @@ def daily_run(
     The artifact totals each day of `datasets.report` with `totals`, by default the project's
     (Project.day_totals) when datasets are the project's own; else it counts rows only.
     """
+    with RunStops() as stops:  # the run's own: a signal stops its compute, however it started
+        yield from _run(stops, datasets, start, end, source_uri, output_uri, totals)
+
+
+def _run(
+    stops: RunStops,
+    datasets: Datasets,
+    start: date | str | None,
+    end: date | str | None,
+    source_uri: str | None,
+    output_uri: str | None,
+    totals: DayTotals | None,
+) -> Iterator[DailyRun]:
+    """Check, compute, publish and summarise one run (daily_run's body, its stops installed)."""
     project = current()
     if totals is None and datasets is project.datasets:
         totals = project.day_totals
@@ -232,6 +247,8 @@ def daily_run(
     try:
         mark_run(output_uri, staging, str(runtime.flow_run.id or "") or None)
         with ComputeSession(settings) as compute:
+            stops.watch(compute)
+            stops.phase = "computing"
             run = DailyRun(
                 datasets,
                 days,
@@ -243,9 +260,11 @@ def daily_run(
                 tables,
             )
             yield run
+        stops.phase = "publishing"
         publish_days(run, staging)
         if tables is not None:
             commit_tables(tables)
+        stops.phase = "summarising"
     finally:
         discard(output_uri, staging)
         if tables is not None:

@@ -153,3 +153,26 @@ def dashboard_link(context: Any, in_flight: Any) -> str:  # noqa: ANN401
         f"https://{FRONTEND_DOMAIN}/portal/{context.workspace.id}/{compute_id}/queries/"
         f"{query_id(in_flight)}"
     )
+
+
+@dataclass
+class Stopped:
+    """What a compute session's stop did: for the one line a stopped run prints."""
+
+    queries: list[str] = field(default_factory=list)  # cancelled remote queries
+    clusters: list[str] = field(default_factory=list)  # stopped, "(booting)" if not yet up
+    left_running: list[str] = field(default_factory=list)  # manifests kept for the next run
+    local: bool = False  # a local query was abandoned
+
+    def describe(self) -> str:
+        """Say what was stopped, e.g. `stopped the small, large (booting) compute; cancelled ...`."""
+        parts = []
+        if self.clusters:
+            parts.append(f"stopped the {', '.join(self.clusters)} compute")
+        if self.queries:
+            parts.append(f"cancelled {len(self.queries)} queries ({', '.join(self.queries)})")
+        if self.local:
+            parts.append("abandoned the local query (it wrote only into staging)")
+        if self.left_running:
+            parts.append(f"left the {', '.join(self.left_running)} manifest running (idle timeout)")
+        return "; ".join(parts) or "no compute was running"

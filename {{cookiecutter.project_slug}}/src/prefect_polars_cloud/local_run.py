@@ -49,6 +49,7 @@ def run_locally(flow: Callable[..., str], argv: Sequence[str] | None = None) -> 
     """Run the flow on local Polars: every sample day, or START..END (`make run`)."""
     from .daily_run import last_summary
     from .interrupts import exit_code, exit_now, stop_on_signals
+    from .run_stops import interrupted
     from .settings import env_prefix, get_settings
 
     parser = argparse.ArgumentParser(description=run_locally.__doc__)
@@ -71,6 +72,8 @@ def run_locally(flow: Callable[..., str], argv: Sequence[str] | None = None) -> 
             get_settings()  # a bad variable: one ERROR line here, before a flow run starts
             report_uri, days = _run_flow(flow, args)
         except KeyboardInterrupt:
+            if interrupted:  # the run said what it stopped and that nothing was published
+                exit_now(exit_code(received))
             changed = sorted(
                 name
                 for name, mark in _fingerprints(args.output).items()
