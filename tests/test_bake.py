@@ -92,6 +92,7 @@ LIBRARY_MODULES = (
     "remote_sink.py",
     "retries.py",
     "run_dates.py",
+    "run_stops.py",
     "sample_days.py",
     "settings.py",
     "slots.py",
@@ -107,6 +108,7 @@ LIBRARY_MODULES = (
 # (tests/library, run once by tests/test_library.py), not every bake's.
 TEST_FILES = (
     "tests/__init__.py",
+    "tests/api_proxy.py",
     "tests/conftest.py",
     "tests/prefect_server.py",
     "tests/reference.py",
@@ -125,6 +127,7 @@ TEST_FILES = (
     "tests/test_scheduler.py",
     "tests/test_sample_data.py",
     "tests/test_settings.py",
+    "tests/test_stop_entries.py",
     "tests/test_stops.py",
 )
 # Files only one backend keeps (post_gen's BACKEND_ONLY removes them for the others).

@@ -170,7 +170,8 @@ class Stopped:
         if self.clusters:
             parts.append(f"stopped the {', '.join(self.clusters)} compute")
         if self.queries:
-            parts.append(f"cancelled {len(self.queries)} queries ({', '.join(self.queries)})")
+            count = f"{len(self.queries)} {'query' if len(self.queries) == 1 else 'queries'}"
+            parts.append(f"cancelled {count} ({', '.join(self.queries)})")
         if self.local:
             parts.append("abandoned the local query (it wrote only into staging)")
         if self.left_running:

@@ -264,7 +264,8 @@ class ControlPlane:
     def stop_compute_cluster(self, workspace_id: UUID, compute_id: UUID) -> None:
         self.sim.require_login("stop_compute_cluster")
         cluster = self.sim.cluster(compute_id)
-        self.sim.record("stop_compute_cluster", preset=cluster.preset)
+        booted = cluster.booted_at is not None
+        self.sim.record("stop_compute_cluster", preset=cluster.preset, booted=booted)
         cluster.status = pcr.ComputeStatusModel.Stopped
         cluster.stopped_at = cluster.stopped_at or time.monotonic()
         cluster.stop_requested.set()

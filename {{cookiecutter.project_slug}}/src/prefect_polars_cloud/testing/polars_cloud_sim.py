@@ -244,9 +244,13 @@ class PolarsCloudSimulator:
         with self._lock:
             self.calls.append((name, arguments))
             if self.log is not None:
-                preset = arguments.get("preset", "")
+                # What a test in another process reads: the call, its preset, when (wall
+                # clock), and a stopped cluster's fate (a stopped run may end with os._exit).
+                line = {"name": name, "preset": arguments.get("preset", ""), "at": time.time()}
+                if "booted" in arguments:
+                    line["booted"] = arguments["booted"]
                 with self.log.open("a") as log:
-                    log.write(json.dumps({"name": name, "preset": preset}) + "\n")
+                    log.write(json.dumps(line) + "\n")
 
     def require_login(self, name: str) -> None:
         """Refuse control-plane calls before `authenticate`, as the real API does."""

@@ -1,0 +1,227 @@
+"""Every way of starting a run stops the same: the entries and phases test_stops.py leaves out.
+
+The run, not its entry point, owns its stops (prefect_polars_cloud/run_stops.py). Each test
+starts the flow as a user would (a script on Prefect's temporary server, a script whose Prefect
+API dies with the signal, `make run CLOUD=sim`, `python flows/<flow>.py`), signals it in one
+phase (boot, query, publish) and checks what it left: one INTERRUPTED line and no traceback, an
+exit within bounds, every cluster stopped, every query cancelled, each published day as it was
+or as the run meant it. Slow: each starts Prefect and Polars in a process of its own.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import boto3
+import pytest
+
+from {{ cookiecutter.package_name }}.settings import ENV_PREFIX
+
+from .conftest import SAMPLE_DAYS
+from .test_stops import (
+    BOOT_S,
+    PROJECT,
+    assert_every_cluster_stopped,
+    assert_stopped_cleanly,
+    names,
+    signal_and_wait,
+    start_cloud_run,
+    wait_until,
+)
+
+pytestmark = pytest.mark.slow
+OLD = "from-the-previous-run.parquet"
+
+
+def test_a_script_on_prefects_temporary_server_stops_its_booting_clusters_on_sigterm(
+    aws: str, s3_data: str, tmp_path: Path
+) -> None:
+    # SIGTERM to the process group, as a container stop sends: the temporary server dies too,
+    # and Prefect's state reports to it used to be retried for ~70 s before any cluster stop.
+    calls = tmp_path / "calls.jsonl"
+    run = start_cloud_run(None, s3_data, calls, "--boot-seconds", str(BOOT_S))
+    wait_until(run, lambda: names(calls).count("start_compute") == 2)
+
+    output, seconds = signal_and_wait(run, signal.SIGTERM, group=True)
+
+    assert_stopped_cleanly(output, seconds, signal.SIGTERM)
+    assert_every_cluster_stopped(calls, booting=True)
+
+
+def test_a_script_on_prefects_temporary_server_cancels_its_queries_on_ctrl_c(
+    aws: str, s3_data: str, tmp_path: Path
+) -> None:
+    calls = tmp_path / "calls.jsonl"
+    run = start_cloud_run(None, s3_data, calls, "--hang", "small")
+    wait_until(run, lambda: names(calls).count("first status poll") == 2)
+
+    output, seconds = signal_and_wait(run, signal.SIGINT, group=True)
+
+    assert_stopped_cleanly(output, seconds, signal.SIGINT)
+    assert names(calls).count("cancel_direct_query") == 2, output
+    assert_every_cluster_stopped(calls)
+
+
+@pytest.fixture
+def dying_api(prefect_api: str) -> Iterator[subprocess.Popen[str]]:
+    """A Prefect API of its own (tests/api_proxy.py before the session's server) to kill -9."""
+    proxy = subprocess.Popen(
+        [sys.executable, "-m", "tests.api_proxy", prefect_api],
+        cwd=PROJECT,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        yield proxy
+    finally:
+        proxy.kill()
+        proxy.wait()
+
+
+def test_a_run_whose_prefect_api_dies_with_the_signal_still_stops_every_cluster(
+    aws: str, s3_data: str, dying_api: subprocess.Popen[str], tmp_path: Path
+) -> None:
+    # Production's worst case: the server (or the network to it) goes as the pod is stopped.
+    assert dying_api.stdout is not None
+    api = dying_api.stdout.readline().strip()
+    calls = tmp_path / "calls.jsonl"
+    run = start_cloud_run(api, s3_data, calls, "--boot-seconds", str(BOOT_S))
+    wait_until(run, lambda: names(calls).count("start_compute") == 2)
+
+    dying_api.kill()
+    output, seconds = signal_and_wait(run, signal.SIGTERM)
+
+    assert_stopped_cleanly(output, seconds, signal.SIGTERM)
+    assert_every_cluster_stopped(calls, booting=True)
+
+
+def day_files(bucket: str) -> dict[str, set[str]]:
+    """Return each published day folder of the report and the files in it."""
+    s3 = boto3.client("s3")
+    pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix="reports/")
+    days: dict[str, set[str]] = {}
+    for page in pages:
+        for item in page.get("Contents", []):
+            *folder, name = item["Key"].split("/")
+            if "_staging" not in folder:
+                days.setdefault("/".join(folder), set()).add(name)
+    return days
+
+
+def test_sigterm_while_publishing_leaves_each_day_as_it_was_or_as_the_run_meant_it(
+    aws: str, prefect_api: str, s3_data: str, tmp_path: Path
+) -> None:
+    bucket = s3_data.removeprefix("s3://")
+    start, end = SAMPLE_DAYS[0].isoformat(), SAMPLE_DAYS[-1].isoformat()
+    first = start_cloud_run(prefect_api, s3_data, tmp_path / "first.jsonl", "--end", end)
+    assert first.wait(timeout=300) == 0, first.communicate()[0]
+    new = day_files(bucket)  # what a run of these days publishes
+    # The runs are idempotent, so the files' names cannot tell an old day from a new one: a
+    # file only the old version has can (a publish makes a day hold exactly the run's files).
+    s3 = boto3.client("s3")
+    for day in new:
+        s3.put_object(Bucket=bucket, Key=f"{day}/{OLD}", Body=b"the previous run's")
+    calls = tmp_path / "calls.jsonl"
+    run = start_cloud_run(
+        prefect_api, s3_data, calls, "--start", start, "--end", end, "--slow-publish", "2"
+    )
+    wait_until(run, lambda: "publish day" in names(calls))
+    time.sleep(2.5)  # the first day is published, the second is about to be
+
+    output, seconds = signal_and_wait(run, signal.SIGTERM)
+
+    assert_stopped_cleanly(output, seconds, signal.SIGTERM)
+    assert "while publishing" in output, output
+    after = day_files(bucket)
+    assert after.keys() == new.keys(), "no day folder appeared or went"
+    old = {day for day, files in after.items() if files == new[day] | {OLD}}
+    published = {day for day, files in after.items() if files == new[day]}
+    assert old | published == set(new), f"each day whole, old or new: {after}"
+    assert published, "the first day was published before the signal"
+    assert old, "the days after it were left as they were"
+
+
+def start_logged(command: list[str], cwd: Path, log: Path) -> subprocess.Popen[str]:
+    """Start a command in a session of its own, its output going to log as it comes."""
+    environment = os.environ | {"PREFECT_HOME": str(cwd / "prefect-home")}
+    for name in ("PREFECT_API_URL", f"{ENV_PREFIX}COMPUTE_MODE", "AWS_ENDPOINT_URL"):
+        environment.pop(name, None)
+    with log.open("w") as sink:
+        return subprocess.Popen(
+            command,
+            cwd=cwd,
+            env=environment,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
+        )
+
+
+def a_project_copy(tmp_path: Path) -> Path:
+    """A working directory with the project's flows and presets and a data/ of its own."""
+    work = tmp_path / "work"
+    work.mkdir()
+    for name in ("flows", "presets.toml", "src"):
+        (work / name).symlink_to(PROJECT / name)
+    return work
+
+
+def exit_after(run: subprocess.Popen[str], log: Path, signum: int) -> tuple[str, float]:
+    """Signal the run's process group; return its output and seconds to exit."""
+    sent = time.monotonic()
+    os.killpg(run.pid, signum)
+    try:
+        run.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        os.killpg(run.pid, signal.SIGKILL)
+        run.wait()
+        pytest.fail(f"still running 60 s after the signal:\n{log.read_text()}")
+    return log.read_text(), time.monotonic() - sent
+
+
+def test_make_run_cloud_sim_stops_on_ctrl_c_while_its_queries_run(tmp_path: Path) -> None:
+    work, log = a_project_copy(tmp_path), tmp_path / "run.log"
+    simulated_run = "prefect_polars_cloud.testing.simulated_run"
+    command = [sys.executable, "-m", simulated_run, "--flow", "daily_report", "--days", "1"]
+    command += ["--rows", "3000000"]
+    run = start_logged(command, work, log)
+    wait_until(run, lambda: "Beginning flow run" in log.read_text())
+    time.sleep(1)  # the queries are under way (seconds each at 3M rows)
+
+    output, seconds = exit_after(run, log, signal.SIGINT)
+
+    assert_stopped_cleanly(output, seconds, signal.SIGINT)
+    assert "stopped the small" in output, output
+    assert "nothing was published" in output, output
+
+
+def test_python_flows_module_stops_a_local_run_on_sigterm_and_keeps_the_output(
+    tmp_path: Path,
+) -> None:
+    work, log = a_project_copy(tmp_path), tmp_path / "run.log"
+    previous = work / "data" / "output" / "daily_report" / "previous.txt"
+    previous.parent.mkdir(parents=True)
+    previous.write_text("the previous report")
+    command = [sys.executable, "flows/daily_report.py", "--days", "1", "--rows", "3000000"]
+    run = start_logged(command, work, log)
+    wait_until(run, lambda: "Beginning flow run" in log.read_text())
+    time.sleep(1)
+
+    output, seconds = exit_after(run, log, signal.SIGTERM)
+
+    assert_stopped_cleanly(output, seconds, signal.SIGTERM)
+    assert "nothing was published" in output, output
+    output_dir = work / "data" / "output"
+    published = sorted(
+        path.relative_to(output_dir).as_posix()
+        for path in output_dir.rglob("*")
+        if path.is_file() and "_staging" not in path.parts
+    )
+    assert published == ["daily_report/previous.txt"], published
