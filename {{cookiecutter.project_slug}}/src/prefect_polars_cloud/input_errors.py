@@ -24,6 +24,7 @@ import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
+from itertools import chain
 from pathlib import Path
 
 import polars as pl
@@ -98,7 +99,7 @@ def _first_bad_utf8(uri: str) -> tuple[int, int, int] | None:
     decoder = codecs.getincrementaldecoder("utf-8")()
     offset, line = 0, 1  # bytes and lines before the chunk at hand
     try:
-        for chunk in [*read_chunks(uri), b""]:  # b"": the end, where a cut sequence fails
+        for chunk in chain(read_chunks(uri), [b""]):  # b"": the end, where a cut sequence fails
             pending = decoder.getstate()[0]  # a sequence the last chunk began: never a newline
             try:
                 decoder.decode(chunk, final=not chunk)
@@ -107,7 +108,7 @@ def _first_bad_utf8(uri: str) -> tuple[int, int, int] | None:
                 at = offset - len(pending) + bad.start
                 return line + data[: bad.start].count(b"\n"), at, data[bad.start]
             offset, line = offset + len(chunk), line + chunk.count(b"\n")
-    except OSError:  # gone, or unreadable from here: the line says what Polars said
+    except Exception:  # gone, or unreadable from here (any store's error): say what Polars said
         return None
     return None
 
