@@ -41,6 +41,11 @@ BAD_INPUTS = {
         b"order_id,customer_id,order_ts,amount\n1,1,2026-11-01T10:00:00Z,12.5\n2,1,x,abc\n",
         "could not parse `abc`",
     ),
+    "orders-not-utf-8": (
+        ORDERS,
+        HEADER + b"1,1,2026-11-01T10:00:00Z,5.0\n2,1,2026-11-01T11:00:00Z\xe9,7.5\n",
+        "line 3 is not UTF-8 (byte 0xe9 at offset 90); re-encode the file as UTF-8",
+    ),
     "one-malformed-json-line": (
         "customers.ndjson",
         GOOD_CUSTOMER + b'{"customer_id": 2, , "country": "FR"}\n' + GOOD_CUSTOMER,

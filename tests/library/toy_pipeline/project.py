@@ -40,6 +40,7 @@ VISITS = DailyInput(
     "visits",
     format="ndjson",
     schema={"visit_id": pl.Int64, "page_id": pl.Int64, "seconds": pl.Float64},
+    nullable=("seconds",),  # one visit in ten has none: the flow drops those
 )
 PAGES = SnapshotInput("pages.csv", format="csv", schema={"page_id": pl.Int64, "section": pl.String})
 CLEAN_VISITS = DailyOutput("visits")

@@ -19,7 +19,7 @@ from datetime import date
 import polars as pl
 
 from .datasets import Datasets, Input
-from .input_errors import InputError
+from .input_errors import InputError, describe
 from .settings import env_prefix
 from .storage import Inputs, join, list_keys, read_start
 
@@ -36,7 +36,10 @@ def holds_rows(dataset: Input, uri: str, size: int) -> bool:
     if size == 0:
         return False
     if dataset.format == "parquet":  # the footer's row count
-        return bool(pl.scan_parquet(uri).select(pl.len()).collect().item())
+        try:
+            return bool(pl.scan_parquet(uri).select(pl.len()).collect().item())
+        except pl.exceptions.PolarsError as error:  # no footer: corrupt, or cut short
+            raise InputError(describe(uri, dataset, error)) from error
     lines = [line for line in read_start(uri, size).splitlines() if line.strip()]
     return len(lines) > (1 if dataset.format == "csv" else 0)
 

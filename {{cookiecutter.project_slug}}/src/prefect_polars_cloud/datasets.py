@@ -13,6 +13,8 @@ table in an Iceberg catalog instead of a folder: each run replaces its days in o
 Every field of an input's schema is required unless the input names it in `nullable`: a row
 whose required field is missing (NDJSON) or empty (CSV) fails the run, naming the file and the
 field. The check runs inside the query that reads the file (`all_required`), wherever it runs.
+Text is UTF-8: a file with another byte fails the run, naming its line, unless a CSV input
+declares `encoding="utf8-lossy"` (such bytes are then read as U+FFFD).
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ from typing import Literal
 import polars as pl
 
 Format = Literal["csv", "ndjson", "parquet"]
+# Polars' CSV encodings: "utf8-lossy" reads a byte that is not UTF-8 as U+FFFD instead of failing.
+Encoding = Literal["utf8", "utf8-lossy"]
 # What a daily input's files may be called, by format.
 EXTENSIONS: dict[str, tuple[str, ...]] = {
     "csv": (".csv",),
@@ -37,16 +41,20 @@ Schema = Mapping[str, pl.DataType | type[pl.DataType]]
 class _Fields:
     """What DailyInput and SnapshotInput share: a schema whose fields are required by default."""
 
+    format: Format
     schema: Schema
     nullable: tuple[str, ...]
+    encoding: Encoding
 
-    def _check_nullable(self) -> None:
+    def _check_fields(self) -> None:
         object.__setattr__(self, "nullable", tuple(self.nullable))  # a list is welcome too
         unknown = [name for name in self.nullable if name not in self.schema]
         if unknown:
             raise ValueError(
                 f"nullable names {unknown}, which the schema {list(self.schema)} lacks"
             )
+        if self.encoding != "utf8" and self.format != "csv":
+            raise ValueError(f"encoding={self.encoding!r} is for CSV only, not {self.format}")
 
     @property
     def columns(self) -> list[str]:
@@ -68,9 +76,10 @@ class DailyInput(_Fields):
     schema: Schema
     # Fields a row may leave empty (CSV) or out (NDJSON); the others are required.
     nullable: tuple[str, ...] = ()
+    encoding: Encoding = "utf8"  # CSV only: "utf8-lossy" reads a byte not UTF-8 as U+FFFD
 
     def __post_init__(self) -> None:
-        self._check_nullable()
+        self._check_fields()
 
 
 @dataclass(frozen=True)
@@ -81,9 +90,10 @@ class SnapshotInput(_Fields):
     format: Format
     schema: Schema
     nullable: tuple[str, ...] = ()
+    encoding: Encoding = "utf8"
 
     def __post_init__(self) -> None:
-        self._check_nullable()
+        self._check_fields()
 
     @property
     def name(self) -> str:
@@ -175,7 +185,7 @@ def scan_file(dataset: Input, uri: str, index: int = 0) -> pl.LazyFrame:
     index: the file's place among the run's files of the input, which a failure names.
     """
     if dataset.format == "csv":
-        frame = pl.scan_csv(uri, schema=dict(dataset.schema))
+        frame = pl.scan_csv(uri, schema=dict(dataset.schema), encoding=dataset.encoding)
     elif dataset.format == "ndjson":
         frame = pl.scan_ndjson(uri, schema=dict(dataset.schema))
     else:

@@ -9,21 +9,28 @@ state carries the same message.
 A query over several files fails without saying which: a missing required field says it itself
 (datasets.all_required puts the file's number in the error); for any other fault of an input,
 the files are read again one by one, on this error path only, until the bad one fails alone.
+A query over several inputs (a task's nested `run.scan` blocks) may fail for any of them, and the
+innermost block sees the error first: each input's files are read alone, innermost first, and
+only one that fails alone is named; if none does, the line says so and names no file. A text
+file that is not UTF-8 is read again too, to name the line and offset of its first bad byte.
 """
 
 from __future__ import annotations
 
+import codecs
 import json
 import logging
 import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from contextvars import ContextVar
+from itertools import chain
 from pathlib import Path
 
 import polars as pl
 
 from .datasets import Input, scan_file
-from .storage import is_remote
+from .storage import is_remote, read_chunks
 
 logger = logging.getLogger(__name__)
 
@@ -32,9 +39,13 @@ UNPRINTABLE = re.compile(r"\\u\{[0-9a-f]+\}|[^\t\n\x20-\x7e\u00a0-\uffef]|\ufffd
 # The first value Polars quotes from a failed datasets.all_required check (the expression,
 # quoted further on, holds every field's text: only the values say which one failed).
 MISSING_FIELD = re.compile(r'values: \["required field (\d+) missing in file (\d+)"')
+# What Polars says of a file that is not Parquet, or cut short (its plans say "Parquet SCAN").
+NOT_PARQUET = re.compile(r"parquet: |out of specification", flags=re.IGNORECASE)
 # Words of Polars' errors about a file's content (not about the network or the cluster): only
 # these are worth reading the files again one by one.
 INPUT_FAULTS = (
+    "unable to find column",
+    "out of specification",
     "missing names",
     "extra names",
     "error parsing line",
@@ -46,8 +57,15 @@ INPUT_FAULTS = (
 )
 
 
+# The inputs whose `named_input` blocks are open in this task, innermost first (a task's
+# context is its own: tasks running side by side never see each other's).
+_open_inputs: ContextVar[tuple[tuple[Input, tuple[str, ...]], ...]] = ContextVar(
+    "open_inputs", default=()
+)
+
+
 class InputError(ValueError):
-    """An input file cannot be read as the report expects; the message names it."""
+    """An input cannot be read as expected; the message names the file, or says why none."""
 
 
 def _first_paragraph(message: str) -> str:
@@ -76,16 +94,61 @@ def _bad_json_line(uri: str) -> int | None:
     return None
 
 
-def describe(uri: str, columns: Sequence[str], error: BaseException) -> str:
+def _first_bad_utf8(uri: str) -> tuple[int, int, int] | None:
+    """Return (line, byte offset, byte) of the first byte of a file that is not UTF-8, if any."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    offset, line = 0, 1  # bytes and lines before the chunk at hand
+    try:
+        for chunk in chain(read_chunks(uri), [b""]):  # b"": the end, where a cut sequence fails
+            pending = decoder.getstate()[0]  # a sequence the last chunk began: never a newline
+            try:
+                decoder.decode(chunk, final=not chunk)
+            except UnicodeDecodeError as bad:  # bad.start counts from the pending bytes
+                data = pending + chunk
+                at = offset - len(pending) + bad.start
+                return line + data[: bad.start].count(b"\n"), at, data[bad.start]
+            offset, line = offset + len(chunk), line + chunk.count(b"\n")
+    except Exception:  # gone, or unreadable from here (any store's error): say what Polars said
+        return None
+    return None
+
+
+def _not_utf8(uri: str, error: BaseException) -> str:
+    """Return the line for a text file with a byte that is not UTF-8: where, and what to do."""
+    found = _first_bad_utf8(uri)
+    if found is None:
+        return f"{uri}: {_first_paragraph(str(error))}"
+    line, offset, byte = found
+    return (
+        f"{uri}: line {line} is not UTF-8 (byte 0x{byte:02x} at offset {offset}); re-encode "
+        "the file as UTF-8 (e.g. iconv -f latin1 -t utf-8 if it is Latin-1) or declare "
+        'encoding="utf8-lossy" on its CSV input (datasets.py) to read such bytes as U+FFFD'
+    )
+
+
+def describe(uri: str, dataset: Input, error: BaseException) -> str:
     """Return one line: the file, what is wrong with it, and what to do."""
     message = str(error)
-    header = ",".join(columns)
+    header = ",".join(dataset.columns)
     if isinstance(error, FileNotFoundError):
         return f"{uri}: not found; put the file there (make sample-data writes a sample)"
     if isinstance(error, pl.exceptions.NoDataError):
         return f"{uri}: the file is empty; it needs at least the header line {header}"
+    if dataset.format == "parquet" and NOT_PARQUET.search(message):
+        return (
+            f"{uri}: not a valid Parquet file (truncated or corrupt); write or copy it again, "
+            f"whole, from its source (Polars: {_first_paragraph(message)})"
+        )
     if UNPRINTABLE.search(message):
         return f"{uri}: not a text file of the expected kind (its first line should be {header})"
+    if "utf-8" in message.lower():
+        return _not_utf8(uri, error)
+    absent = re.search(r'unable to find column "(.*?)"', message)
+    if absent and absent.group(1) in dataset.columns:  # else the query's own name: no file's
+        return (
+            f"{uri}: missing column(s) {absent.group(1)}; every file of {dataset.name} needs "
+            f"the columns {', '.join(dataset.columns)}"
+        )
     missing = re.search(r"missing names: \[(.*?)\]", message)
     if missing:
         names = missing.group(1).replace('"', "")
@@ -98,7 +161,7 @@ def describe(uri: str, columns: Sequence[str], error: BaseException) -> str:
         line = _bad_json_line(uri)
         where = f"line {line}" if line else "a line"
         detail = _first_paragraph(message).removeprefix("error parsing line: ")
-        return f"{uri}: {where} is not a JSON object with {', '.join(columns)} ({detail})"
+        return f"{uri}: {where} is not a JSON object with {', '.join(dataset.columns)} ({detail})"
     if "parse dates" in message:
         return (
             f"{uri}: a value is not an ISO-8601 datetime (e.g. 2026-11-01T06:30:00Z): "
@@ -156,21 +219,53 @@ def find_bad_file(dataset: Input, files: Sequence[str]) -> tuple[str, BaseExcept
     return None
 
 
+def _explain_one(dataset: Input, files: Sequence[str], error: BaseException) -> str:
+    """Return the line for an error of a query over one input: its bad file, else its folder."""
+    message = missing_field(dataset, files, error)
+    if message is None and len(files) == 1:
+        message = describe(files[0], dataset, error)
+    if message is None and _is_input_fault(error):
+        bad = find_bad_file(dataset, files)
+        if bad is not None:
+            message = missing_field(dataset, files, bad[1]) or describe(bad[0], dataset, bad[1])
+    if message is None:  # not reproduced by a file alone: name their folder
+        message = describe(files[0].rsplit("/", 2)[0], dataset, error)
+    return message
+
+
+def explain(inputs: Sequence[tuple[Input, Sequence[str]]], error: BaseException) -> str:
+    """Return the line for an error of a query over inputs (innermost first): the one to blame.
+
+    Polars' error need not say which input it is about, and a file's number in a failed
+    required-field check is ambiguous among several inputs: so each input is read alone.
+    """
+    if len(inputs) == 1:
+        return _explain_one(inputs[0][0], inputs[0][1], error)
+    names = " and ".join(dataset.name for dataset, _ in inputs[::-1])  # in the task's order
+    detail = _first_paragraph(str(error))
+    if not _is_input_fault(error):  # the network or the compute, most likely: no file to read
+        return f"a query over {names} failed: {detail}"
+    for dataset, files in inputs:
+        bad = find_bad_file(dataset, files)
+        if bad is not None:
+            return missing_field(dataset, files, bad[1]) or describe(bad[0], dataset, bad[1])
+    return (
+        f"a query over {names} failed, but no file of theirs fails when read alone, so "
+        f"look at the query (or at how the inputs meet in it): {detail}"
+    )
+
+
 @contextmanager
 def named_input(dataset: Input, files: Sequence[str]) -> Iterator[None]:
-    """Turn a Polars error raised while reading the input's files into an InputError naming one."""
+    """Turn a Polars error raised while reading the input's files into an InputError naming one.
+
+    Nested, the blocks share the work: the innermost one explains the error over every open
+    input, and the outer ones let its InputError through.
+    """
+    token = _open_inputs.set(((dataset, tuple(files)), *_open_inputs.get()))
     try:
         yield
     except (pl.exceptions.PolarsError, FileNotFoundError) as error:
-        message = missing_field(dataset, files, error)
-        if message is None and len(files) == 1:
-            message = describe(files[0], dataset.columns, error)
-        if message is None and _is_input_fault(error):
-            bad = find_bad_file(dataset, files)
-            if bad is not None:
-                message = missing_field(dataset, files, bad[1]) or describe(
-                    bad[0], dataset.columns, bad[1]
-                )
-        if message is None:  # not reproduced by a file alone: name their folder
-            message = describe(files[0].rsplit("/", 2)[0], dataset.columns, error)
-        raise InputError(message) from error
+        raise InputError(explain(_open_inputs.get(), error)) from error
+    finally:
+        _open_inputs.reset(token)

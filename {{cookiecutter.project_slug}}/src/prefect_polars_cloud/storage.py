@@ -128,6 +128,15 @@ def read_start(uri: str, length: int) -> bytes:
     return bytes(obstore.get_range(open_store(folder), name, start=0, length=length))
 
 
+def read_chunks(uri: str, size: int = 1 << 20) -> Iterator[bytes]:
+    """Yield the file at uri in pieces of about size bytes, first to last, never whole."""
+    import obstore
+
+    folder, name = uri.rsplit("/", 1)
+    for chunk in obstore.get(open_store(folder), name).stream(min_chunk_size=size):
+        yield bytes(chunk)
+
+
 @dataclass(frozen=True)
 class Inputs:
     """The files one run reads: each daily input's files by day, each snapshot's file."""
