@@ -149,7 +149,10 @@ def test_sigterm_while_publishing_leaves_each_day_as_it_was_or_as_the_run_meant_
 
 def start_logged(command: list[str], cwd: Path, log: Path) -> subprocess.Popen[str]:
     """Start a command in a session of its own, its output going to log as it comes."""
-    environment = os.environ | {"PREFECT_HOME": str(cwd / "prefect-home")}
+    environment = os.environ | {
+        "PREFECT_HOME": str(cwd / "prefect-home"),
+        "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "180",
+    }
     for name in ("PREFECT_API_URL", f"{ENV_PREFIX}COMPUTE_MODE", "AWS_ENDPOINT_URL"):
         environment.pop(name, None)
     with log.open("w") as sink:

@@ -48,6 +48,8 @@ def start_cloud_run(
         "POLARS_CLOUD_CLIENT_ID": CLIENT_ID,
         "POLARS_CLOUD_CLIENT_SECRET": CLIENT_SECRET,
         "PREFECT_HOME": str(calls.parent / "prefect-home"),  # the temporary server's database
+        # Its default 20 s to start is short on a busy two-core machine.
+        "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "180",
     }
     environment.pop("PREFECT_API_URL", None)
     if prefect_api:
