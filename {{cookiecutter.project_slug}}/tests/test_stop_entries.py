@@ -27,6 +27,7 @@ from .conftest import SAMPLE_DAYS
 from .test_stops import (
     BOOT_S,
     PROJECT,
+    SANITY_S,
     assert_every_cluster_stopped,
     assert_stopped_cleanly,
     names,
@@ -64,6 +65,28 @@ def test_a_script_on_prefects_temporary_server_cancels_its_queries_on_ctrl_c(
     output, seconds = signal_and_wait(run, signal.SIGINT, group=True)
 
     assert_stopped_cleanly(output, seconds, signal.SIGINT)
+    assert names(calls).count("cancel_direct_query") == 2, output
+    assert_every_cluster_stopped(calls)
+
+
+def test_in_a_repl_or_a_notebook_ctrl_c_stops_the_compute_and_keeps_the_interpreter(
+    aws: str, s3_data: str, tmp_path: Path
+) -> None:
+    # A notebook's interrupt is a SIGINT to its kernel alone: the compute must stop, the
+    # kernel (here `python -i`) must live on, with the interruption raised as Python does.
+    calls = tmp_path / "calls.jsonl"
+    run = start_cloud_run(None, s3_data, calls, "--hang", "small", repl=True)
+    wait_until(run, lambda: names(calls).count("first status poll") == 2)
+
+    run.send_signal(signal.SIGINT)
+    wait_until(run, lambda: names(calls).count("stop_compute_cluster") == 2)
+    time.sleep(5)  # past the 3 s after which a script's process would have been ended
+    assert run.poll() is None, "the interpreter was ended"
+    output, _ = run.communicate("print('still' + ' here')\n", timeout=SANITY_S)
+
+    assert "INTERRUPTED by SIGINT" in output, output
+    assert "KeyboardInterrupt" in output, output
+    assert "still here" in output, output
     assert names(calls).count("cancel_direct_query") == 2, output
     assert_every_cluster_stopped(calls)
 

@@ -35,12 +35,13 @@ BOOT_S = 120  # a simulated boot: what a stop must not wait for
 
 
 def start_cloud_run(
-    prefect_api: str | None, s3_data: str, calls: Path, *options: str
+    prefect_api: str | None, s3_data: str, calls: Path, *options: str, repl: bool = False
 ) -> subprocess.Popen[str]:
     """Start tests/signal_runner.py (the flow called from a script) in a session of its own.
 
     prefect_api None: no PREFECT_API_URL, so Prefect starts its temporary server, in the run's
-    process group (a signal to the group reaches it too, as a terminal's Ctrl-C does).
+    process group (a signal to the group reaches it too, as a terminal's Ctrl-C does). repl:
+    `python -i`, a person's interpreter (as a notebook's kernel is), reading its standard input.
     """
     environment = os.environ | {
         f"{ENV_PREFIX}COMPUTE_MODE": "cloud",
@@ -54,11 +55,13 @@ def start_cloud_run(
     environment.pop("PREFECT_API_URL", None)
     if prefect_api:
         environment["PREFECT_API_URL"] = prefect_api
-    command = [sys.executable, "-m", "tests.signal_runner", str(calls), s3_data, *options]
+    interactive = ["-i"] if repl else []
+    command = [sys.executable, *interactive, "-m", "tests.signal_runner", str(calls), s3_data]
     return subprocess.Popen(
-        command,
+        [*command, *options],
         cwd=PROJECT,
         env=environment,
+        stdin=subprocess.PIPE if repl else subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,

@@ -165,7 +165,7 @@ class Stopped:
     local: bool = False  # a local query was abandoned
 
     def describe(self) -> str:
-        """Say what was stopped, e.g. `stopped the small, large (booting) compute; cancelled ...`."""
+        """Say what was stopped, e.g. `stopped the small, large (booting) compute; ...`."""
         parts = []
         if self.clusters:
             parts.append(f"stopped the {', '.join(self.clusters)} compute")
