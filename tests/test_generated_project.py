@@ -52,12 +52,14 @@ def test_make_test(project: Installed) -> None:
 
 def test_the_tests_make_test_skips_pass(default_project: Installed) -> None:
     # Marked slow in the bake (a real `prefect server start`, make targets that wait out a
-    # bound): `make test` skips them, `--run-slow` runs them. Their subjects (the lock's
-    # scheduler, the Makefile's bounded API check) are the same in every bake: once is enough.
+    # bound, runs started and signalled in every way a user starts one): `make test` skips
+    # them, `--run-slow` runs them. Their subjects (the lock's scheduler, the Makefile's bounded
+    # API check, the run's stops) are the same in every bake: once is enough. Two workers: the
+    # tests mostly wait on processes of their own.
     if default_project.install.returncode != 0:
         pytest.skip("make install failed; see test_make_install")
-    command = ["uv", "run", "--locked", "pytest", "--run-slow", "-m", "slow", "-p", "no:cacheprovider"]
-    result = run(command, default_project.path, env=default_project.env, timeout=900)
+    command = ["uv", "run", "--locked", "pytest", "--run-slow", "-m", "slow", "-n", "2", "-p", "no:cacheprovider"]
+    result = run(command, default_project.path, env=default_project.env, timeout=1500)
     assert result.returncode == 0, describe(result)
     last = result.stdout.strip().splitlines()[-1]
     assert " passed" in last and "skipped" not in last, describe(result)

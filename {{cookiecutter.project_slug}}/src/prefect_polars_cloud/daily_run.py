@@ -11,7 +11,8 @@ every cluster; then, only if the block succeeded and every day of the report has
 the staged outputs day by day (publish.py); the staging prefix is removed unless a publish was
 cut short (the next run finishes it), and the run's artifact shows the published days. An
 IcebergOutput's files go under its table instead, and one commit per table publishes them once
-every query succeeded (iceberg.py).
+every query succeeded (iceberg.py). While it lasts, the run owns SIGINT and SIGTERM
+(run_stops.py): a signal stops its compute before anything else, however the flow was started.
 """
 
 from __future__ import annotations
