@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import logging
 import shutil
+from contextlib import suppress
 from dataclasses import asdict, dataclass
 from datetime import date
 from pathlib import Path
@@ -158,6 +159,9 @@ def discard(output_uri: str, staging: str) -> None:
             return
         if not is_remote(output_uri):
             shutil.rmtree(Path(output_uri) / staging, ignore_errors=True)
+            # The last run's prefix gone, `_staging/` is an empty folder (object stores have none).
+            with suppress(OSError):  # not empty: another run stages there
+                (Path(output_uri) / staging).parent.rmdir()
             return
         _remove(output_uri, list_keys(output_uri, f"{staging}/"))
     except Exception as error:  # noqa: BLE001 - a leftover staging prefix is harmless
