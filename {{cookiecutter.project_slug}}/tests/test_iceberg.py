@@ -636,3 +636,41 @@ def test_a_cloud_run_without_a_catalog_stops_before_any_compute(
         daily_report(start=FIRST, source_uri=f"{s3_data}/raw", output_uri=f"{s3_data}/reports")
 
     assert cloud_sim.names() == [], "no login, no cluster"
+
+
+def test_a_commit_whose_outcome_is_unknown_is_looked_up_and_swept_by_the_next_run_on_s3(
+    cloud_mode: None,
+    cloud_sim: PolarsCloudSimulator,
+    s3_catalog: Callable[[], Any],
+    s3_data: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    run_ = {"source_uri": f"{s3_data}/raw", "output_uri": f"{s3_data}/reports"}
+    daily_report(start=FIRST, end=SECOND, **run_)
+    orders = f"{s3_data}/reports/orders/date={SECOND}/"
+    before = pl.read_parquet(orders)
+
+    def lost(*args: Any, **kwargs: Any) -> None:  # noqa: ANN401
+        raise RuntimeError("the catalog's reply was lost")
+
+    commit, history = iceberg.overwrite_days, iceberg.run_snapshot
+    monkeypatch.setattr(iceberg, "overwrite_days", lost)
+    monkeypatch.setattr(iceberg, "run_snapshot", lost)  # nor can the history be read
+    with pytest.raises(RuntimeError, match="reply was lost"):
+        daily_report(start=SECOND, end=THIRD, **run_)
+    monkeypatch.setattr(iceberg, "overwrite_days", commit)
+    monkeypatch.setattr(iceberg, "run_snapshot", history)
+    [staging] = {key.split("/")[1] for key in list_keys(f"{s3_data}/reports", "_staging/")}
+    location = table_of(s3_catalog).location()
+    kept = [key for key in files_below(location) if f"/{staging}/" in key]
+    assert kept, "its files are kept: the commit may have landed"
+    staged = list_keys(f"{s3_data}/reports", "_staging/")
+    assert f"_staging/{staging}/_publish.json" in staged, "and its plan, for the next run"
+    assert pl.read_parquet(orders).equals(before)
+
+    # This process lives on, but the failed run's flow run has ended: the next run looks it up.
+    daily_report(start=FIRST, **run_)
+
+    assert not [key for key in files_below(location) if f"/{staging}/" in key], "swept"
+    assert list_keys(f"{s3_data}/reports", "_staging/") == []
+    assert pl.read_parquet(orders).equals(before)
