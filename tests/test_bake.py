@@ -77,6 +77,7 @@ LIBRARY_MODULES = (
     "flow_run.py",
     "iceberg.py",
     "iceberg_catalog.py",
+    "iceberg_leftovers.py",
     "iceberg_table.py",
     "input_errors.py",
     "interrupts.py",

@@ -1,7 +1,8 @@
 """A run killed at any moment: each day ends as it was or as that run would have published it.
 
 A run killed during its publish leaves a plan in its staging prefix; the next run carries it out
-to the end. Staging left by runs that are gone is removed, locally and on S3; a staging prefix
+to the end, but for a day a later run published meanwhile, which stays the later run's. Staging
+left by runs that are gone is removed, locally and on S3; a staging prefix
 whose run may still be alive is left alone. A flow run whose process died ends Crashed (the
 zombie automation of `make alerts`, on a real Prefect server), not Running forever.
 """
@@ -46,7 +47,8 @@ FIRST, SECOND, THIRD = SAMPLE_DAYS
 OUTPUTS = ("daily_report", "orders", "customers")
 
 # Runs the flow over SECOND..THIRD and is killed mid-publish: SECOND is published whole, then
-# THIRD's report alone, beside THIRD's old intermediates (what a real kill -9 left, issue 18).
+# THIRD's first {steps} step(s): its report alone, beside THIRD's old intermediates, is what a
+# real kill -9 left (issue 18).
 KILLED_RUN = """
 import sys, time
 from pathlib import Path
@@ -61,7 +63,7 @@ def publish_day_then_hang(store, steps, *rest):
     days.append(steps)
     if len(days) == 1:
         return carry_out_day(store, steps, *rest)
-    carry_out_day(store, steps[:1], *rest)  # the day's report, not its intermediates
+    carry_out_day(store, steps[:{steps}], *rest)
     Path(sys.argv[3]).write_text("paused mid-publish")
     time.sleep(600)
 
@@ -99,19 +101,13 @@ def staged(output: Path) -> list[Path]:
     return [path for path in (output / "_staging").rglob("*") if path.is_file()]
 
 
-def test_a_run_killed_mid_publish_is_finished_by_the_next_run(
-    local_mode: None, prefect_api: str, sample_dir: Path, tmp_path: Path
-) -> None:
-    output, new = tmp_path / "output", with_new_customers(sample_dir, tmp_path / "new")
-    run = {"start": FIRST, "end": THIRD, "source_uri": str(sample_dir)}
-    daily_report(**run, output_uri=str(output))
-    daily_report(**run, output_uri=str(tmp_path / "old-expected"))
-    daily_report(
-        start=SECOND, end=THIRD, source_uri=str(new), output_uri=str(tmp_path / "new-expected")
-    )
+def kill_mid_publish(prefect_api: str, new: Path, output: Path, tmp_path: Path, steps: int) -> None:
+    """Run SECOND..THIRD from new into output; kill it after THIRD's first steps are published."""
     paused = tmp_path / "paused"
     script = tmp_path / "killed_run.py"
-    script.write_text(KILLED_RUN.format(project=str(PROJECT), second=SECOND, third=THIRD))
+    script.write_text(
+        KILLED_RUN.format(project=str(PROJECT), second=SECOND, third=THIRD, steps=steps)
+    )
     environment = os.environ | {
         "PREFECT_API_URL": prefect_api,
         f"{ENV_PREFIX}COMPUTE_MODE": "local",
@@ -132,6 +128,19 @@ def test_a_run_killed_mid_publish_is_finished_by_the_next_run(
     killed.send_signal(signal.SIGKILL)
     killed.communicate(timeout=30)
 
+
+def test_a_run_killed_mid_publish_is_finished_by_the_next_run(
+    local_mode: None, prefect_api: str, sample_dir: Path, tmp_path: Path
+) -> None:
+    output, new = tmp_path / "output", with_new_customers(sample_dir, tmp_path / "new")
+    run = {"start": FIRST, "end": THIRD, "source_uri": str(sample_dir)}
+    daily_report(**run, output_uri=str(output))
+    daily_report(**run, output_uri=str(tmp_path / "old-expected"))
+    daily_report(
+        start=SECOND, end=THIRD, source_uri=str(new), output_uri=str(tmp_path / "new-expected")
+    )
+    kill_mid_publish(prefect_api, new, output, tmp_path, steps=1)  # THIRD's report only
+
     # What the kill left: THIRD's new report beside its old intermediates.
     assert day_files(output, SECOND) == day_files(tmp_path / "new-expected", SECOND)
     old = day_files(tmp_path / "old-expected", THIRD)
@@ -148,6 +157,37 @@ def test_a_run_killed_mid_publish_is_finished_by_the_next_run(
         assert day_files(output, day) == day_files(tmp_path / "new-expected", day), day
     assert day_files(output, FIRST) == day_files(tmp_path / "old-expected", FIRST)
     assert staged(output) == [], "the killed run's staging is gone"
+
+
+def test_a_day_a_later_run_published_is_left_as_it_when_a_killed_runs_plan_is_finished(
+    local_mode: None, prefect_api: str, sample_dir: Path, tmp_path: Path
+) -> None:
+    output, new = tmp_path / "output", with_new_customers(sample_dir, tmp_path / "new")
+    daily_report(start=FIRST, end=THIRD, source_uri=str(sample_dir), output_uri=str(output))
+    old_third = day_files(output, THIRD)
+    daily_report(
+        start=SECOND, end=THIRD, source_uri=str(new), output_uri=str(tmp_path / "new-expected")
+    )
+    # Run A: SECOND published from the new inputs, then killed before THIRD's first step.
+    kill_mid_publish(prefect_api, new, output, tmp_path, steps=0)
+    [prefix] = [path for path in (output / "_staging").iterdir() if path.is_dir()]
+    marker = json.loads((prefix / "_run.json").read_text())
+    # A ran on another machine, and its flow run is still Running: B leaves A's plan alone.
+    (prefix / "_run.json").write_text(json.dumps(marker | {"machine": "another-host"}))
+
+    # Run B publishes THIRD from the old inputs, whole.
+    daily_report(start=THIRD, source_uri=str(sample_dir), output_uri=str(output))
+    assert (prefix / publish.PLAN).exists(), "B left A's plan alone"
+    assert day_files(output, THIRD) == old_third
+
+    # A's flow run ends Crashed (the zombie automation), so run C finishes A's plan.
+    with get_client(sync_client=True) as client:
+        client.set_flow_run_state(uuid.UUID(marker["flow_run_id"]), Crashed(), force=True)
+    daily_report(start=FIRST, source_uri=str(sample_dir), output_uri=str(output))
+
+    assert not prefix.exists(), "C finished A's plan and removed its staging"
+    assert day_files(output, THIRD) == old_third, "B's day stays B's"
+    assert day_files(output, SECOND) == day_files(tmp_path / "new-expected", SECOND)
 
 
 def test_a_publish_cut_short_on_s3_is_finished_once_its_run_has_failed(

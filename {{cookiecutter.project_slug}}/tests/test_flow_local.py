@@ -80,7 +80,7 @@ def test_a_range_writes_each_day_from_its_own_partition(
         )
     history = pl.scan_parquet(f"{tmp_path}/daily_report/", hive_partitioning=True).collect()
     assert sorted(set(history["date"].to_list())) == SAMPLE_DAYS
-    assert not (tmp_path / "_staging").exists() or not any((tmp_path / "_staging").iterdir())
+    assert not (tmp_path / "_staging").exists(), "no empty staging folder is left"
 
 
 def test_no_dates_means_the_day_before_the_scheduled_start(

@@ -1,5 +1,8 @@
 """The report as an Iceberg table: one commit per run, by day, locally and on S3 (moto).
 
+A day's intermediates follow its commit: a commit that fails leaves them as they were, and a run
+killed at its commit is finished (or dropped, files and all) by the next run.
+
 Each test gets its own SQLite catalog, configured as pyiceberg reads it: a .pyiceberg.yaml in
 PYICEBERG_HOME (the local runs) or PYICEBERG_CATALOG__DEFAULT__* variables (the S3 runs).
 """
@@ -9,6 +12,10 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import signal
+import subprocess
+import sys
+import time
 from collections.abc import Callable
 from datetime import date
 from pathlib import Path
@@ -19,7 +26,9 @@ import pytest
 from prefect.artifacts import Artifact
 from pyiceberg.catalog import load_catalog
 from pyiceberg.catalog.sql import SqlCatalog
+from pyiceberg.exceptions import CommitFailedException
 
+from prefect_polars_cloud import iceberg
 from prefect_polars_cloud.doctor import run_doctor
 from prefect_polars_cloud.iceberg import TableWrites
 from prefect_polars_cloud.iceberg_catalog import IcebergError, local_path
@@ -37,6 +46,8 @@ from . import reference
 from .conftest import SAMPLE_DAYS
 
 FIRST, SECOND, THIRD = SAMPLE_DAYS
+PROJECT = Path(__file__).resolve().parent.parent
+INTERMEDIATES = ("orders", "customers")
 TABLE = get_settings().iceberg_table or ""
 LOCATION = f"iceberg://default/{TABLE}"
 COLUMNS = ["date", "order_date", "segment", "country", "orders", "revenue"]
@@ -400,6 +411,153 @@ def test_doctor_checks_the_catalog_answers_and_the_tables_partitioning(
         run(sample_dir, tmp_path, FIRST)
 
 
+def with_new_customers(sample_dir: Path, target: Path) -> Path:
+    """Return a copy of the sample inputs whose customers all changed segment."""
+    shutil.copytree(sample_dir, target)
+    customers = pl.read_ndjson(target / "customers.ndjson").with_columns(segment=pl.lit("vip"))
+    customers.write_ndjson(target / "customers.ndjson")
+    return target
+
+
+def intermediates(output: Path, days: list[date]) -> dict[str, bytes]:
+    """Return every published intermediate file of the days, by path below the output."""
+    return {
+        str(path.relative_to(output)): path.read_bytes()
+        for name in INTERMEDIATES
+        for day in days
+        for path in (output / name / f"date={day}").glob("*")
+    }
+
+
+def run_snapshots(catalog: Callable[[], Any], run_key: str) -> list[int]:
+    summaries = [(s.snapshot_id, s.summary or {}) for s in table_of(catalog).snapshots()]
+    return [sid for sid, summary in summaries if summary.get("prefect-polars-cloud.run") == run_key]
+
+
+def test_a_commit_that_fails_leaves_the_days_intermediates_as_they_were(
+    local_mode: None,
+    catalog: Callable[[], Any],
+    sample_dir: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    output = tmp_path / "out"
+    run(sample_dir, output, FIRST, THIRD)
+    before, snapshot = intermediates(output, SAMPLE_DAYS), snapshot_id(catalog)
+    files = files_below(table_of(catalog).location())
+
+    def lost(*args: Any, **kwargs: Any) -> None:  # noqa: ANN401
+        raise CommitFailedException("another writer won, again and again")
+
+    monkeypatch.setattr(iceberg, "overwrite_days", lost)
+    with pytest.raises(IcebergError, match="kept losing to other writers"):
+        run(with_new_customers(sample_dir, tmp_path / "new"), output, SECOND, THIRD)
+
+    assert intermediates(output, SAMPLE_DAYS) == before, "no day's intermediates changed"
+    assert snapshot_id(catalog) == snapshot
+    assert files_below(table_of(catalog).location()) == files
+    assert not (output / "_staging").exists(), "the plan was dropped with the staging"
+
+
+# Runs SECOND..THIRD and is killed at its commit: before it ({commits} false) or right after.
+KILLED_AT_COMMIT = """
+import sys, time
+from pathlib import Path
+
+sys.path[:0] = [{project!r}]
+from prefect_polars_cloud import iceberg
+
+commit = iceberg.overwrite_days
+
+
+def commit_then_hang(*args, **kwargs):
+    if {commits}:
+        commit(*args, **kwargs)
+    Path(sys.argv[3]).write_text("paused at the commit")
+    time.sleep(600)
+
+
+iceberg.overwrite_days = commit_then_hang
+from flows.daily_report import daily_report
+
+daily_report(start="{second}", end="{third}", source_uri=sys.argv[1], output_uri=sys.argv[2])
+"""
+
+
+def kill_at_commit(
+    prefect_api: str, source: Path, output: Path, tmp_path: Path, commits: bool
+) -> str:
+    """Run SECOND..THIRD and kill it at its commit; return its run key."""
+    script, paused = tmp_path / "killed_run.py", tmp_path / "paused"
+    script.write_text(
+        KILLED_AT_COMMIT.format(project=str(PROJECT), second=SECOND, third=THIRD, commits=commits)
+    )
+    killed = subprocess.Popen(
+        [sys.executable, str(script), str(source), str(output), str(paused)],
+        cwd=PROJECT,
+        env=os.environ | {"PREFECT_API_URL": prefect_api},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    deadline = time.monotonic() + 240
+    while not paused.exists():
+        assert killed.poll() is None, killed.communicate()[0]
+        assert time.monotonic() < deadline, "the run never reached its commit"
+        time.sleep(0.2)
+    killed.send_signal(signal.SIGKILL)
+    killed.communicate(timeout=30)
+    [prefix] = [path.name for path in (output / "_staging").iterdir()]
+    return prefix
+
+
+def test_a_run_killed_before_its_commit_is_swept_by_the_next_run(
+    local_mode: None, prefect_api: str, catalog: Callable[[], Any], sample_dir: Path, tmp_path: Path
+) -> None:
+    output = tmp_path / "out"
+    run(sample_dir, output, FIRST, THIRD)
+    before, files = intermediates(output, SAMPLE_DAYS), files_below(table_of(catalog).location())
+    new = with_new_customers(sample_dir, tmp_path / "new")
+
+    killed = kill_at_commit(prefect_api, new, output, tmp_path, commits=False)
+    left = {key for key in files_below(table_of(catalog).location()) if f"/{killed}/" in key}
+    assert left, "the killed run's files are under the table"
+    assert intermediates(output, SAMPLE_DAYS) == before
+
+    run(sample_dir, output, FIRST)
+
+    after = files_below(table_of(catalog).location())
+    assert not [key for key in after if f"/{killed}/" in key], "swept"
+    assert files - after == set(), "no file a snapshot refers to was deleted"
+    assert run_snapshots(catalog, killed) == []
+    unchanged = {key: value for key, value in before.items() if f"date={FIRST}" not in key}
+    assert intermediates(output, [SECOND, THIRD]) == unchanged, "the plan was dropped"
+    assert not (output / "_staging").exists()
+
+
+def test_a_run_killed_right_after_its_commit_is_published_whole_by_the_next_run(
+    local_mode: None, prefect_api: str, catalog: Callable[[], Any], sample_dir: Path, tmp_path: Path
+) -> None:
+    new, output = with_new_customers(sample_dir, tmp_path / "new"), tmp_path / "out"
+    run(new, tmp_path / "new-expected", SECOND, THIRD)
+    expected = intermediates(tmp_path / "new-expected", [SECOND, THIRD])
+    run(sample_dir, output, FIRST, THIRD)
+    before = intermediates(output, [SECOND, THIRD])
+    assert before != expected
+
+    killed = kill_at_commit(prefect_api, new, output, tmp_path, commits=True)
+    assert run_snapshots(catalog, killed), "its commit landed"
+    assert intermediates(output, [SECOND, THIRD]) == before, "killed before its first step"
+
+    run(sample_dir, output, FIRST)
+
+    assert intermediates(output, [SECOND, THIRD]) == expected, "finished after its commit"
+    table = table_of(catalog)
+    referenced = {local_path(uri) for uri in table.inspect.all_files()["file_path"].to_pylist()}
+    assert all(Path(path).exists() for path in referenced), "every committed file is kept"
+    assert not (output / "_staging").exists()
+
+
 # --- the cloud path: the real client, the simulated server, the table's files on moto S3 -----
 
 
@@ -478,3 +636,41 @@ def test_a_cloud_run_without_a_catalog_stops_before_any_compute(
         daily_report(start=FIRST, source_uri=f"{s3_data}/raw", output_uri=f"{s3_data}/reports")
 
     assert cloud_sim.names() == [], "no login, no cluster"
+
+
+def test_a_commit_whose_outcome_is_unknown_is_looked_up_and_swept_by_the_next_run_on_s3(
+    cloud_mode: None,
+    cloud_sim: PolarsCloudSimulator,
+    s3_catalog: Callable[[], Any],
+    s3_data: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    run_ = {"source_uri": f"{s3_data}/raw", "output_uri": f"{s3_data}/reports"}
+    daily_report(start=FIRST, end=SECOND, **run_)
+    orders = f"{s3_data}/reports/orders/date={SECOND}/"
+    before = pl.read_parquet(orders)
+
+    def lost(*args: Any, **kwargs: Any) -> None:  # noqa: ANN401
+        raise RuntimeError("the catalog's reply was lost")
+
+    commit, history = iceberg.overwrite_days, iceberg.run_snapshot
+    monkeypatch.setattr(iceberg, "overwrite_days", lost)
+    monkeypatch.setattr(iceberg, "run_snapshot", lost)  # nor can the history be read
+    with pytest.raises(RuntimeError, match="reply was lost"):
+        daily_report(start=SECOND, end=THIRD, **run_)
+    monkeypatch.setattr(iceberg, "overwrite_days", commit)
+    monkeypatch.setattr(iceberg, "run_snapshot", history)
+    [staging] = {key.split("/")[1] for key in list_keys(f"{s3_data}/reports", "_staging/")}
+    location = table_of(s3_catalog).location()
+    kept = [key for key in files_below(location) if f"/{staging}/" in key]
+    assert kept, "its files are kept: the commit may have landed"
+    staged = list_keys(f"{s3_data}/reports", "_staging/")
+    assert f"_staging/{staging}/_publish.json" in staged, "and its plan, for the next run"
+    assert pl.read_parquet(orders).equals(before)
+
+    # This process lives on, but the failed run's flow run has ended: the next run looks it up.
+    daily_report(start=FIRST, **run_)
+
+    assert not [key for key in files_below(location) if f"/{staging}/" in key], "swept"
+    assert list_keys(f"{s3_data}/reports", "_staging/") == []
+    assert pl.read_parquet(orders).equals(before)

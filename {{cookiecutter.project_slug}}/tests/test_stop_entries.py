@@ -132,7 +132,7 @@ def day_files(bucket: str) -> dict[str, set[str]]:
     for page in pages:
         for item in page.get("Contents", []):
             *folder, name = item["Key"].split("/")
-            if "_staging" not in folder:
+            if not any(part.startswith("_") for part in folder):  # staging, stamps
                 days.setdefault("/".join(folder), set()).add(name)
     return days
 

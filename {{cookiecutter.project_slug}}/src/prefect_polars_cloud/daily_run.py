@@ -11,8 +11,10 @@ every cluster; then, only if the block succeeded and every day of the report has
 the staged outputs day by day (publish.py); the staging prefix is removed unless a publish was
 cut short (the next run finishes it), and the run's artifact shows the published days. An
 IcebergOutput's files go under its table instead, and one commit per table publishes them once
-every query succeeded (iceberg.py). While it lasts, the run owns SIGINT and SIGTERM
-(run_stops.py): a signal stops its compute before anything else, however the flow was started.
+every query succeeded (iceberg.py): after the publish plan is written and before its first
+step, so that a commit that fails publishes nothing and one that lands is followed by the rest.
+While it lasts, the run owns SIGINT and SIGTERM (run_stops.py): a signal stops its compute
+before anything else, however the flow was started.
 """
 
 from __future__ import annotations
@@ -45,7 +47,7 @@ from .iceberg import TableWrites
 from .input_errors import named_input
 from .leftovers import clean_up, mark_run
 from .project import DayTotals, current
-from .publish import discard, publish
+from .publish import Commit, discard, publish
 from .run_dates import refuse_future_days, resolve_days
 from .run_stops import RunStops
 from .settings import Settings, get_settings
@@ -150,21 +152,25 @@ class DailyRun:
 
 
 @task(cache_policy=NONE)
-def clean_up_staging(output_uri: str, hours: float) -> None:
+def clean_up_staging(output_uri: str, settings: Settings) -> None:
     """Finish the publish of a run that was killed, and remove what runs that are gone staged."""
-    for line in clean_up(output_uri, timedelta(hours=hours)):
+    for line in clean_up(output_uri, timedelta(hours=settings.staging_expiry_hours), settings):
         get_run_logger().warning(line)
 
 
 @task(cache_policy=NONE)
 def publish_days(run: DailyRun, staging: str) -> None:
-    """Refuse a day without rows (unless allowed), then replace each day's partitions."""
+    """Refuse a day without rows (unless allowed), commit the tables, then publish day by day."""
     allow = run.settings.allow_empty_days
     report = run.datasets.report
     # An Iceberg report is not staged: its rows are in the files the run wrote under the table.
     rows = run.tables.rows(report) if isinstance(report, IcebergOutput) and run.tables else None
     check_staged(run.datasets, run.inputs, run.output_uri, staging, run.days, allow, rows)
-    publish(run.datasets, run.output_uri, staging, run.days)
+    tables, commit = run.tables, None
+    if tables is not None:
+        commit = Commit(tables.pending(), lambda: commit_tables(tables), tables.landed)
+    for day in publish(run.datasets, run.output_uri, staging, run.days, commit):
+        get_run_logger().warning("%s was published by a later run meanwhile: it stays so", day)
 
 
 @task(cache_policy=NONE)
@@ -240,11 +246,11 @@ def _run(
     source_uri = source_uri or settings.source_uri
     output_uri = output_uri or settings.output_uri
     validate_uris(settings, source_uri, output_uri)
-    clean_up_staging(output_uri, settings.staging_expiry_hours)
+    clean_up_staging(output_uri, settings)
     inputs = find_inputs(datasets, source_uri, days)  # a missing day fails here, before compute
     check_inputs(datasets, inputs, days, settings.allow_empty_days)
     staging = new_staging()
-    tables = TableWrites.open(datasets, settings, days, staging)  # the catalog answers, or no run
+    tables = TableWrites.open(datasets, settings, days, staging, output_uri)  # or no run
     try:
         mark_run(output_uri, staging, str(runtime.flow_run.id or "") or None)
         with ComputeSession(settings) as compute:
@@ -262,9 +268,7 @@ def _run(
             )
             yield run
         stops.phase = "publishing"
-        publish_days(run, staging)
-        if tables is not None:
-            commit_tables(tables)
+        publish_days(run, staging)  # with the tables' commit, between its plan and its steps
         stops.phase = "summarising"
     finally:
         discard(output_uri, staging)

@@ -11,7 +11,8 @@ That is metadata only: this process reads the new files' footers, never their ro
 does not exist yet is created by that same commit, from the query's schema.
 
 A failed or cancelled run commits nothing and its files are deleted; a commit only ever adds the
-files its own run wrote, so whatever a killed run left behind is never picked up. A commit that
+files its own run wrote, so whatever a killed run left behind is never picked up, and the run's
+staging prefix says where they are for the next run to delete (iceberg_leftovers.py). A commit that
 loses a race is retried by pyiceberg (commit.retry.num-retries, default 4): against a writer of
 other days both land; against one that changed the same days it fails, naming them.
 """
@@ -20,13 +21,11 @@ from __future__ import annotations
 
 import logging
 import re
-import shutil
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
-from pathlib import Path
 from typing import Any
 
 import polars as pl
@@ -35,6 +34,7 @@ from .datasets import Datasets, IcebergOutput
 from .iceberg_catalog import (
     IcebergError,
     catalog_config,
+    create_transaction,
     load,
     local_path,
     partitioning_problem,
@@ -42,6 +42,7 @@ from .iceberg_catalog import (
     schema_differences,
     table_name,
 )
+from .iceberg_leftovers import record, remove_folder
 from .iceberg_table import Committed, lineage, overwrite_days, run_snapshot, summarize_days
 from .settings import Settings
 from .storage import is_remote, list_keys
@@ -73,10 +74,11 @@ class TableWrites:
     """The Iceberg outputs of one run: where its queries write, and the commit that publishes."""
 
     def __init__(
-        self, datasets: Datasets, settings: Settings, days: list[date], run_key: str
+        self, datasets: Datasets, settings: Settings, days: list[date], staging: str, output: str
     ) -> None:
         self.datasets, self.settings, self.days = datasets, settings, days
-        self.run_key = run_key.rsplit("/", 1)[-1]  # e.g. 20261102T060000Z-1a2b3c4d
+        self.staging, self.output_uri = staging, output  # where the run says where it writes
+        self.run_key = staging.rsplit("/", 1)[-1]  # e.g. 20261102T060000Z-1a2b3c4d
         self.config = catalog_config(settings)
         self.catalog = load(self.config)
         self._tables: dict[str, _Table] = {}
@@ -89,10 +91,13 @@ class TableWrites:
 
     @classmethod
     def open(
-        cls, datasets: Datasets, settings: Settings, days: list[date], run_key: str
+        cls, datasets: Datasets, settings: Settings, days: list[date], staging: str, output: str
     ) -> TableWrites | None:
-        """Load the catalog and the tables before any compute; None without Iceberg outputs."""
-        return cls(datasets, settings, days, run_key) if datasets.tables else None
+        """Load the catalog and the tables before any compute; None without Iceberg outputs.
+
+        staging: the run's prefix below the output uri, where it records its tables' folders.
+        """
+        return cls(datasets, settings, days, staging, output) if datasets.tables else None
 
     def _load(self, identifier: str) -> Any:  # noqa: ANN401 - Table or None
         from pyiceberg.exceptions import NoSuchNamespaceError, NoSuchTableError
@@ -136,6 +141,8 @@ class TableWrites:
         entry = self._tables[output.name]
         with entry.lock:
             self._prepare(entry, dict(query.collect_schema()))
+            if entry.sinks == 0:  # before the table's first file: a kill must not hide them
+                self._record()
             entry.sinks += 1
             part = f"{self.folder(output)}/{entry.sinks:03d}"
         schema = entry.metadata.schema()
@@ -149,7 +156,7 @@ class TableWrites:
                 schema_to_pyarrow(schema),
             )
         except BaseException:
-            _remove(part)
+            remove_folder(part)
             raise
         with entry.lock:
             entry.parts.append(part)
@@ -176,20 +183,18 @@ class TableWrites:
 
     def _create(self, entry: _Table, columns: dict[str, pl.DataType]) -> Any:  # noqa: ANN401
         """Stage the table's creation (committed with the run's first snapshot, or never)."""
-        namespace = entry.identifier.rsplit(".", 1)[0]
-        try:
-            self.catalog.create_namespace_if_not_exists(namespace)
-        except Exception as error:
-            raise IcebergError(
-                f"the Iceberg namespace {namespace!r} does not exist and could not be created "
-                f"({error}): create it (a Glue database, say) or let the worker do so"
-            ) from error
-        schema = pl.DataFrame(schema=columns).to_arrow().schema
-        creating = self.catalog.create_table_transaction(entry.identifier, schema=schema)
-        with creating.update_spec() as spec:
-            spec.add_identity(self.datasets.partition_key)
+        key = self.datasets.partition_key
+        creating = create_transaction(self.catalog, entry.identifier, columns, key)
         self._check_location(entry, creating.table_metadata.location)
         return creating
+
+    def _record(self) -> None:
+        folders = {
+            entry.identifier: self.folder(entry.output)
+            for entry in self._tables.values()
+            if entry.table is not None or entry.creating is not None
+        }
+        record(self.output_uri, self.staging, self.config.name, folders)
 
     def read(self, output: IcebergOutput) -> pl.LazyFrame:
         """Scan the files this run's earlier tasks wrote for the output (not yet committed)."""
@@ -230,14 +235,25 @@ class TableWrites:
 
     # -- the commit --------------------------------------------------------------------------
 
+    def _committing(self) -> list[_Table]:
+        # A table that does not exist yet and got no rows from this run stays uncreated.
+        return [e for e in self._tables.values() if e.table is not None or e.creating is not None]
+
     def commit(self) -> list[Committed]:
         """Replace the run's days in every table, one commit each; run after every query."""
-        # A table that does not exist yet and got no rows from this run stays uncreated.
-        return [
-            self._commit(entry)
-            for entry in self._tables.values()
-            if entry.table is not None or entry.creating is not None
-        ]
+        return [self._commit(entry) for entry in self._committing()]
+
+    def pending(self) -> dict[str, Any]:
+        """Name the commits the run is about to make, for the next run to look up if it dies."""
+        tables = [entry.identifier for entry in self._committing()]
+        return {"catalog": self.config.name, "run": self.run_key, "tables": tables}
+
+    def landed(self) -> bool | None:
+        """Tell whether every commit landed: False when one surely did not, None if unknown."""
+        entries = self._committing()
+        if any(e.committed is None and not e.uncertain for e in entries):
+            return False
+        return True if all(e.committed is not None for e in entries) else None
 
     def _commit(self, entry: _Table) -> Committed:
         from pyiceberg.exceptions import (
@@ -331,7 +347,7 @@ class TableWrites:
                     self.folder(entry.output),
                 )
                 continue
-            _remove(self.folder(entry.output))
+            remove_folder(self.folder(entry.output))
 
     # -- what people see -----------------------------------------------------------------------
 
@@ -354,20 +370,3 @@ class TableWrites:
             self.days,
             totals,
         )
-
-
-def _remove(folder: str) -> None:
-    """Delete every file below a local folder or an object-store prefix; never raise."""
-    try:
-        path = local_path(folder)
-        if not is_remote(path):
-            shutil.rmtree(Path(path), ignore_errors=True)
-            return
-        import obstore
-        import obstore.store
-
-        keys = list_keys(path)
-        if keys:
-            obstore.delete(obstore.store.from_url(path), keys)
-    except Exception as error:  # noqa: BLE001 - files no commit names are never read
-        logger.warning("could not remove %s (%s); no table references it", folder, error)

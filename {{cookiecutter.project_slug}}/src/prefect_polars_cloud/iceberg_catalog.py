@@ -135,6 +135,28 @@ def local_path(uri: str) -> str:
     return uri
 
 
+def create_transaction(
+    catalog: Any,  # noqa: ANN401 - a pyiceberg Catalog
+    identifier: str,
+    columns: Mapping[str, pl.DataType],
+    key: str,
+) -> Any:  # noqa: ANN401 - a CreateTableTransaction
+    """Stage a table's creation from a query's columns, partitioned by identity on key."""
+    namespace = identifier.rsplit(".", 1)[0]
+    try:
+        catalog.create_namespace_if_not_exists(namespace)
+    except Exception as error:
+        raise IcebergError(
+            f"the Iceberg namespace {namespace!r} does not exist and could not be created "
+            f"({error}): create it (a Glue database, say) or let the worker do so"
+        ) from error
+    schema = pl.DataFrame(schema=dict(columns)).to_arrow().schema
+    creating = catalog.create_table_transaction(identifier, schema=schema)
+    with creating.update_spec() as spec:
+        spec.add_identity(key)
+    return creating
+
+
 def polars_schema(iceberg_schema: Any) -> dict[str, pl.DataType]:  # noqa: ANN401 - Schema
     """Return the Polars dtypes a table's columns are read as."""
     from pyiceberg.io.pyarrow import schema_to_pyarrow

@@ -1,11 +1,16 @@
 """What runs that are gone left under `<output_uri>/_staging/`: finished or removed by the next run.
 
-    <output_uri>/_staging/<run>/_run.json   who stages there: flow run id, machine, pid, start
+    <output_uri>/_staging/<run>/_run.json      who stages there: flow run id, machine, pid, start
+    <output_uri>/_staging/<run>/_tables.json   where it writes its Iceberg tables' files, if any
 
 A run removes its staging prefix itself, unless it is killed (kill -9, an OOM kill, a lost
-node): then its prefix stays, tens of megabytes or more, and if it was publishing, its days are
-half published. Every run starts by looking at the other prefixes. One whose run is gone is
-finished (its publish carried out to the end, publish.finish) and then removed. A run is gone
+node): then its prefix stays, tens of megabytes or more, its tables' uncommitted files stay
+under the tables, and if it was publishing, its days are half published. Every run starts by
+looking at the other prefixes. One whose run is gone is finished (its publish carried out to the
+end, publish.finish, unless the table commits it waited for never landed: then it is dropped),
+its tables' files that no snapshot refers to are deleted (iceberg_leftovers.py), and it is
+removed. A prefix whose tables cannot be looked up (the catalog does not answer) is kept for a
+later run. A run is gone
 when its process is no longer alive (same machine), its Prefect flow run has ended (Crashed,
 Failed, ...: the zombie automation of `make alerts` ends a run whose heartbeats stopped), or
 it started longer ago than <PREFIX>STAGING_EXPIRY_HOURS. A run that may still be alive is left
@@ -22,7 +27,9 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID
 
-from .publish import discard, finish, read_json, write_json
+from . import iceberg_leftovers
+from .publish import discard, drop, finish, read_json, read_plan, write_json
+from .settings import Settings
 from .storage import STAGING, open_store
 
 logger = logging.getLogger(__name__)
@@ -126,10 +133,10 @@ def staging_prefixes(output_uri: str) -> list[str]:
     return sorted(prefix.rstrip("/") for prefix in listing["common_prefixes"])
 
 
-def clean_up(output_uri: str, expiry: timedelta) -> list[str]:
+def clean_up(output_uri: str, expiry: timedelta, settings: Settings | None = None) -> list[str]:
     """Finish and remove the staging prefixes of runs that are gone; say what was done.
 
-    Call it before the run stages anything of its own.
+    Call it before the run stages anything of its own. settings: the catalog of Iceberg tables.
     """
     done = []
     for prefix in staging_prefixes(output_uri):
@@ -138,12 +145,33 @@ def clean_up(output_uri: str, expiry: timedelta) -> list[str]:
         if reason is None:
             logger.info("left %s alone: its run may still be running", prefix)
             continue
-        days = finish(output_uri, prefix)
-        if days:
-            done.append(
-                f"finished the publish of {', '.join(days)} that a run cut short ({prefix}: "
-                f"{reason})"
-            )
+        tidied = _tidy(output_uri, prefix, reason, settings)
+        if tidied is None:
+            logger.warning("left %s for a later run: its tables could not be looked up", prefix)
+            continue
         discard(output_uri, prefix)
-        done.append(f"removed {prefix}, left by a run that is gone ({reason})")
+        done += [*tidied, f"removed {prefix}, left by a run that is gone ({reason})"]
     return done
+
+
+def _tidy(output_uri: str, prefix: str, reason: str, settings: Settings | None) -> list[str] | None:
+    """Finish or drop a gone run's publish, then sweep its tables' files; None: cannot tell."""
+    done, plan = [], read_plan(output_uri, prefix)
+    commits = plan.get("commits") if plan else None
+    if commits:
+        landed = iceberg_leftovers.landed(settings, commits) if settings else None
+        if landed is None:
+            return None
+        if not landed:
+            drop(output_uri, prefix)
+            done.append(f"dropped the publish of {prefix}: its table commit never landed")
+    finished = finish(output_uri, prefix)
+    if finished and finished[0]:
+        done.append(
+            f"finished the publish of {', '.join(finished[0])} that a run cut short ({prefix}: "
+            f"{reason})"
+        )
+    if finished and finished[1]:
+        done.append(f"left {', '.join(finished[1])} as a later run published them ({prefix})")
+    swept = iceberg_leftovers.sweep(settings, output_uri, prefix)
+    return None if swept is None else done + swept

@@ -2,6 +2,8 @@
 
     <output_uri>/_staging/<run>/_publish.json   every step of the publish, day by day, written
                                                 before the first file moves
+    <output_uri>/_published/YYYY-MM-DD.json     which run's plan last published the day, and
+                                                when that plan was made
 
 Each day's partitions are made to hold exactly the run's staged files: a file replaces its
 namesake in one step (a rename locally, a copy on an object store), so a reader of a day written
@@ -9,7 +11,14 @@ as one file sees the old or the new version; files the earlier run had and this 
 deleted right after. A process killed in the middle (kill -9, an OOM kill, a lost node) leaves
 some days new and some old, or a day's new report beside its old intermediates. The plan
 survives it: every step can be done again, so the next run (leftovers.py) carries the plan out
-to the end, and each day ends as the interrupted run would have published it.
+to the end, and each day ends as the interrupted run would have published it, unless a later
+plan has published the day since: a day's stamp is written before its first step, and a plan
+skips a day whose stamp is newer than itself (the stamp of a day half published by a later run
+names that run, whose own plan is then finished).
+
+With Iceberg tables (a Commit), the plan is written first, then the tables are committed, then
+the plan is carried out: a commit that fails leaves every day as it was (its plan is dropped), a
+commit that lands is followed by the intermediates day by day, by this run or, killed, the next.
 """
 
 from __future__ import annotations
@@ -17,8 +26,10 @@ from __future__ import annotations
 import json
 import logging
 import shutil
+from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import asdict, dataclass
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -28,6 +39,7 @@ from .storage import exists, is_remote, list_keys, open_store
 logger = logging.getLogger(__name__)
 
 PLAN = "_publish.json"
+PUBLISHED = "_published"  # a stamp per day: the plan that last published it
 
 
 @dataclass(frozen=True)
@@ -112,31 +124,107 @@ def publish_day(store: Any, steps: list[Step], again: bool = False) -> None:  # 
             pass  # moved or deleted before the interruption
 
 
-def carry_out(output_uri: str, plan: Plan, again: bool = False) -> None:
-    """Carry out a plan, one day at a time (again: the rest of one cut short)."""
-    store = open_store(output_uri)
+def stamp_key(day: str) -> str:
+    """Return where the stamp of a day (ISO date) is kept, relative to the output uri."""
+    return f"{PUBLISHED}/{day}.json"
+
+
+def _newer(stamp: dict[str, Any] | None, planned: str, run: str) -> bool:
+    """Tell whether a day's stamp is of a later plan than (planned, run)."""
+    if stamp is None:
+        return False
+    try:
+        theirs = datetime.fromisoformat(str(stamp.get("planned")))
+        # A plan of an older version has no time: any stamp is of a later run.
+        ours = datetime.fromisoformat(planned) if planned else datetime.min.replace(tzinfo=UTC)
+    except ValueError:
+        return False  # a stamp no run wrote: ignore it
+    return (theirs, str(stamp.get("run"))) > (ours, run)
+
+
+def carry_out(
+    output_uri: str, plan: Plan, planned: str, run: str, again: bool = False
+) -> list[str]:
+    """Carry out a plan, one day at a time (again: the rest of one cut short); return days skipped.
+
+    A day is stamped before its first step, and skipped when a later plan stamped it.
+    """
+    store, skipped = open_store(output_uri), []
     for day in sorted(plan):
+        if _newer(read_json(output_uri, stamp_key(day)), planned, run):
+            skipped.append(day)  # a later run published the day: its files stay
+            continue
+        write_json(output_uri, stamp_key(day), {"run": run, "planned": planned})
         publish_day(store, plan[day], again)
+    return skipped
 
 
-def publish(datasets: Datasets, output_uri: str, staging: str, days: list[date]) -> None:
-    """Make each day's partitions hold exactly the run's staged files, one day at a time."""
+@dataclass(frozen=True)
+class Commit:
+    """The table commits a publish makes after writing its plan and before the plan's first step."""
+
+    record: dict[str, Any]  # what the plan keeps of them, for the next run to look them up
+    make: Callable[[], None]  # commits; raises when a commit failed
+    landed: Callable[[], bool | None]  # after a failure: did every commit land (None: unknown)
+
+
+def publish(
+    datasets: Datasets,
+    output_uri: str,
+    staging: str,
+    days: list[date],
+    commit: Commit | None = None,
+) -> list[str]:
+    """Make each day's partitions hold exactly the run's staged files; return days skipped.
+
+    With a commit, the tables are committed between the plan's writing and its first step; a
+    commit that surely did not land drops the plan, so nothing is published.
+    """
     plan = plan_publish(datasets, output_uri, staging, days)
-    steps = {day: [asdict(step) for step in plan[day]] for day in plan}
-    write_json(output_uri, f"{staging}/{PLAN}", {"days": steps})
-    carry_out(output_uri, plan)
+    planned = datetime.now(UTC).isoformat()
+    document: dict[str, Any] = {
+        "run": staging,
+        "planned": planned,
+        "days": {day: [asdict(step) for step in plan[day]] for day in plan},
+    }
+    if commit is not None:
+        document["commits"] = commit.record
+    write_json(output_uri, f"{staging}/{PLAN}", document)
+    if commit is not None:
+        try:
+            commit.make()
+        except BaseException:
+            if commit.landed() is False:  # nothing of the run's is visible: keep it so
+                _remove(output_uri, [f"{staging}/{PLAN}"])
+            raise  # else the plan stays: the next run looks the commit up (leftovers.py)
+    skipped = carry_out(output_uri, plan, planned, staging)
     _remove(output_uri, [f"{staging}/{PLAN}"])  # done: nothing left to finish
+    return skipped
 
 
-def finish(output_uri: str, staging: str) -> list[str] | None:
-    """Carry out the rest of a publish cut short, if the staging prefix holds one; its days."""
-    document = read_json(output_uri, f"{staging}/{PLAN}")
+def read_plan(output_uri: str, staging: str) -> dict[str, Any] | None:
+    """Return the publish plan a staging prefix holds, or None."""
+    return read_json(output_uri, f"{staging}/{PLAN}")
+
+
+def drop(output_uri: str, staging: str) -> None:
+    """Remove a publish plan without carrying it out (its tables' commit never landed)."""
+    _remove(output_uri, [f"{staging}/{PLAN}"])
+
+
+def finish(output_uri: str, staging: str) -> tuple[list[str], list[str]] | None:
+    """Carry out the rest of a publish cut short, if the staging prefix holds one.
+
+    Returns (days carried out, days skipped because a later run published them).
+    """
+    document = read_plan(output_uri, staging)
     if document is None:
         return None
     plan = {day: [Step(**step) for step in steps] for day, steps in document["days"].items()}
-    carry_out(output_uri, plan, again=True)
+    planned, run = str(document.get("planned") or ""), str(document.get("run") or staging)
+    skipped = carry_out(output_uri, plan, planned, run, again=True)
     _remove(output_uri, [f"{staging}/{PLAN}"])
-    return sorted(plan)
+    return [day for day in sorted(plan) if day not in skipped], skipped
 
 
 def _remove(output_uri: str, keys: list[str]) -> None:
@@ -158,6 +246,9 @@ def discard(output_uri: str, staging: str) -> None:
             return
         if not is_remote(output_uri):
             shutil.rmtree(Path(output_uri) / staging, ignore_errors=True)
+            # The last run's prefix gone, `_staging/` is an empty folder (object stores have none).
+            with suppress(OSError):  # not empty: another run stages there
+                (Path(output_uri) / staging).parent.rmdir()
             return
         _remove(output_uri, list_keys(output_uri, f"{staging}/"))
     except Exception as error:  # noqa: BLE001 - a leftover staging prefix is harmless
