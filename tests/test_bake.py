@@ -113,6 +113,7 @@ TEST_FILES = (
     "tests/prefect_server.py",
     "tests/reference.py",
     "tests/signal_runner.py",
+    "tests/sim_site/sitecustomize.py",
     "tests/stores.py",
     "tests/test_cluster_probe.py",
     "tests/test_crash_recovery.py",
