@@ -129,6 +129,7 @@ TEST_FILES = (
     "tests/test_sample_data.py",
     "tests/test_settings.py",
     "tests/test_stop_entries.py",
+    "tests/test_stop_served.py",
     "tests/test_stops.py",
 )
 # Files only one backend keeps (post_gen's BACKEND_ONLY removes them for the others).
