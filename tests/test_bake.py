@@ -114,6 +114,7 @@ TEST_FILES = (
     "tests/prefect_server.py",
     "tests/reference.py",
     "tests/signal_runner.py",
+    "tests/sim_site/sitecustomize.py",
     "tests/stores.py",
     "tests/test_cluster_probe.py",
     "tests/test_crash_recovery.py",
@@ -129,6 +130,7 @@ TEST_FILES = (
     "tests/test_sample_data.py",
     "tests/test_settings.py",
     "tests/test_stop_entries.py",
+    "tests/test_stop_served.py",
     "tests/test_stops.py",
 )
 # Files only one backend keeps (post_gen's BACKEND_ONLY removes them for the others).

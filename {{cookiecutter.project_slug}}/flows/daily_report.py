@@ -7,7 +7,8 @@ published day by day only once every query succeeded. In local mode the same que
 local Polars.
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations` in a flow module: `flow.serve()` pickles the flow's
+# function with only the names its code uses, and Prefect must resolve its parameters' types.
 
 from datetime import date
 

@@ -1,6 +1,7 @@
 """The toy's flow, written as a user writes one: pure queries, thin tasks, the library's run."""
 
-from __future__ import annotations
+# No `from __future__ import annotations` in a flow module: `flow.serve()` pickles the flow's
+# function with only the names its code uses, and Prefect must resolve its parameters' types.
 
 from datetime import date
 

@@ -7,7 +7,8 @@
 Its datasets are not the project's: the run counts the report's rows only.
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations` in a flow module: `flow.serve()` pickles the flow's
+# function with only the names its code uses, and Prefect must resolve its parameters' types.
 
 from datetime import date
 from pathlib import Path

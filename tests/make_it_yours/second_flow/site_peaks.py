@@ -1,6 +1,7 @@
 """A second flow: the peak reading of each sensor per day, from the same daily readings."""
 
-from __future__ import annotations
+# No `from __future__ import annotations` in a flow module: `flow.serve()` pickles the flow's
+# function with only the names its code uses, and Prefect must resolve its parameters' types.
 
 from datetime import date
 
