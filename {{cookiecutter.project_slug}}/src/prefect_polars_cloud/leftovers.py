@@ -10,10 +10,9 @@ looking at the other prefixes. One whose run is gone is finished (its publish ca
 end, publish.finish, unless the table commits it waited for never landed: then it is dropped),
 its tables' files that no snapshot refers to are deleted (iceberg_leftovers.py), and it is
 removed. A prefix whose tables cannot be looked up (the catalog does not answer) is kept for a
-later run. A run is gone
-when its process is no longer alive (same machine), its Prefect flow run has ended (Crashed,
-Failed, ...: the zombie automation of `make alerts` ends a run whose heartbeats stopped), or
-it started longer ago than <PREFIX>STAGING_EXPIRY_HOURS. A run that may still be alive is left
+later run. A run is gone when its process is no longer alive (same machine), its Prefect flow
+run has ended (Crashed, Failed, ...: the zombie automation of `make alerts` ends a run whose
+heartbeats stopped), or it started longer ago than <PREFIX>STAGING_EXPIRY_HOURS. A run that may still be alive is left
 alone: its publish is its own.
 """
 
