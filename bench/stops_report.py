@@ -67,7 +67,7 @@ def one_line(name: str, runs: Runs) -> str:
     if name == "kill_9":
         return "—"
     worst = next((r["interrupted"] for r in runs if r["interrupted"] != 1), 1)
-    return "yes" if worst == 1 else f"no ({worst} lines)"
+    return "yes" if worst == 1 else "no (none)" if worst == 0 else f"no ({worst} lines)"
 
 
 def traceback(name: str, runs: Runs) -> str:
@@ -81,7 +81,14 @@ def notes(name: str, runs: Runs) -> str:
     if name == "kill_9":
         return "until its server frees its port"
     last = [r["last_stop_s"] for r in runs if r.get("last_stop_s") is not None]
-    return f"last cluster stop {max(last):.1f} s after the signal" if last else ""
+    seen = [r["stop_seen_s"] for r in runs if r.get("stop_seen_s") is not None]
+    if last:
+        return f"last cluster stop {max(last):.1f} s after the signal"
+    if seen:
+        return f"last cluster stop seen {max(seen):.1f} s after the signal"
+    if runs and all(r.get("stopped_before") and r["stopped_before"] == r["stopped"] for r in runs):
+        return "its clusters were stopped before the signal, once their queries were done"
+    return ""
 
 
 COLUMNS = {
@@ -96,8 +103,8 @@ COLUMNS = {
 
 def cell(column: str, name: str, measured: dict[str, dict[str, Runs]]) -> str:
     """The column's value for each revision measured, baseline first: `before → after`."""
-    values = [COLUMNS[column](name, runs[name]) if runs.get(name) else "not measured" for runs in measured.values()]
-    return " → ".join(values)
+    values = [COLUMNS[column](name, runs[name]) or "—" if runs.get(name) else "not measured" for runs in measured.values()]
+    return values[0] if len(set(values)) == 1 else " → ".join(values)
 
 
 def section(measured: dict[str, dict], rows: int, repeats: int, about: dict[str, str], why: str | None = None) -> list[str]:
@@ -105,11 +112,12 @@ def section(measured: dict[str, dict], rows: int, repeats: int, about: dict[str,
     names = list(measured)
     baseline = [n.split("(", 1)[1].rstrip(")") for n in names if n.startswith("before (")]
     options = (f" --baseline {baseline[0]}" if baseline else "") + (f" --rows {rows}" if rows != 8_000_000 else "") + (f" --repeats {repeats}" if repeats != 1 else "")
-    reading = f"each cell: the template at {baseline[0]} (before issue 23) → this one" if baseline else "this template"
+    reading = f"each cell: the template at {baseline[0]} (before issue 23) → this one, or one value for both" if baseline else "this template"
     lines = [
         f"{TITLE} by entry and phase ({'median of ' + str(repeats) + ', range in brackets' if repeats > 1 else 'one run each'})",
         "",
-        f"Made by `uv run python bench/stops.py{options}` (the template at that revision, then this one), on:",
+        f"Made by `uv run python bench/stops.py{options}`"
+        + (" (the template at that revision, then this one)" if baseline else "") + ", on:",
         "",
         "| | |",
         "|---|---|",
@@ -122,7 +130,8 @@ def section(measured: dict[str, dict], rows: int, repeats: int, about: dict[str,
         "cancelled); `make run CLOUD=sim` is the bake's own simulated run (`bench/sim_entry.py` only",
         "logs its simulator's calls), signalled 3 s after its flow run began; the local `make run` is",
         "signalled once its orders query writes. Clusters and queries are read from the simulator's",
-        "call log (the runner's own `finally` may not run). Never timed in tests.",
+        "call log (the runner's own `finally` may not run). A traceback counts when it follows the",
+        "INTERRUPTED line, or the signal when the run printed no such line. Never timed in tests.",
         "",
         "| entry | phase | Prefect API | signal | " + " | ".join(COLUMNS) + " |",
         "|---|---|---|---|" + "---|" * len(COLUMNS),
