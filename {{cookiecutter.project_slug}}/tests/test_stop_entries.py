@@ -160,7 +160,7 @@ def test_sigterm_while_publishing_leaves_each_day_as_it_was_or_as_the_run_meant_
     output, seconds = signal_and_wait(run, signal.SIGTERM)
 
     assert_stopped_cleanly(output, seconds, signal.SIGTERM)
-    assert "while publishing" in output, output
+    assert "while publishing: its compute had already stopped" in output, output
     after = day_files(bucket)
     assert after.keys() == new.keys(), "no day folder appeared or went"
     old = {day for day, files in after.items() if files == new[day] | {OLD}}

@@ -72,6 +72,11 @@ class ComputeSession:
         return self.settings.compute_mode != "local"
 
     @property
+    def closed(self) -> bool:
+        """Tell whether the session stopped its compute (its block ended, or a stop came)."""
+        return self._closed
+
+    @property
     def cloud(self) -> bool:
         """Tell whether queries go to Polars Cloud."""
         return self.settings.compute_mode == "cloud"

@@ -134,6 +134,8 @@ class RunStops:
         compute = self.compute
         if compute is None:
             return "no compute was started"
+        if compute.closed:  # publishing or later: its block ended and stopped everything
+            return "its compute had already stopped"
         done: list[str] = []
         stopper = threading.Thread(
             target=lambda: done.append(compute.stop_all().describe()),
