@@ -67,12 +67,13 @@ def run_locally(flow: Callable[..., str], argv: Sequence[str] | None = None) -> 
     os.environ[f"{env_prefix()}COMPUTE_MODE"] = "local"
     get_settings.cache_clear()
     before = _fingerprints(args.output)
+    stops_before = len(interrupted)
     with stop_on_signals() as received:
         try:
             get_settings()  # a bad variable: one ERROR line here, before a flow run starts
             report_uri, days = _run_flow(flow, args)
         except KeyboardInterrupt:
-            if interrupted:  # the run said what it stopped and that nothing was published
+            if len(interrupted) > stops_before:  # the run said what it stopped and published
                 exit_now(exit_code(received))
             changed = sorted(
                 name

@@ -39,7 +39,7 @@ from collections.abc import Callable
 from types import FrameType, TracebackType
 from typing import TYPE_CHECKING, Any
 
-from .storage import discard_writes_in_flight
+from .storage import accept_writes, discard_writes_in_flight
 
 if TYPE_CHECKING:
     from .compute import ComputeSession
@@ -74,19 +74,21 @@ class RunStops:
         self.line = ""  # the INTERRUPTED line, once printed
         self._stopping = False
         self._previous: dict[int, Handler] = {}
+        self._handler = self._handle  # one bound method: `is` tells whether it is still in place
 
     def watch(self, compute: ComputeSession) -> None:
         """Stop this compute session on a signal (the run's; set once it exists)."""
         self.compute = compute
 
     def __enter__(self) -> RunStops:
+        accept_writes()  # a notebook's kernel outlives a stopped run: the next one may write
         if threading.current_thread() is not threading.main_thread():
             return self  # only the main thread may set handlers (Prefect then has none either)
         for number in STOP_SIGNALS:
             current = signal.getsignal(number)
             if current in (signal.SIG_IGN, None):
                 continue  # ignored on purpose (a background job's SIGINT), or not Python's
-            self._previous[number] = signal.signal(number, self._handle)
+            self._previous[number] = signal.signal(number, self._handler)
         return self
 
     def __exit__(
@@ -98,7 +100,7 @@ class RunStops:
         if self.received and not interactive():
             return  # the process is ending: a later signal must end it at once, not reach Prefect
         for number, handler in self._previous.items():
-            if signal.getsignal(number) is self._handle:
+            if signal.getsignal(number) is self._handler:
                 signal.signal(number, handler)  # type: ignore[arg-type]
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:

@@ -46,6 +46,11 @@ def discard_writes_in_flight() -> None:
     _stopping.set()
 
 
+def accept_writes() -> None:
+    """Let writes publish again: a new run starts in a process whose last run was stopped."""
+    _stopping.clear()
+
+
 def remove_stale_partials(folder: str) -> list[Path]:
     """Delete what interrupted writes left in a local folder and its day folders; return it.
 
