@@ -62,7 +62,7 @@ def test_ctrl_c_stops_the_compute_says_so_once_and_hands_the_signal_on(
 
     assert compute.closed, "the compute was stopped by the handler, before the block's exit"
     assert stops.line == (
-        "INTERRUPTED by SIGINT while computing: no compute was running; nothing was published"
+        "INTERRUPTED: SIGINT while computing: no compute was running; nothing was published"
     )
     assert capfd.readouterr().err.count("INTERRUPTED") == 1
 

@@ -84,7 +84,7 @@ def test_in_a_repl_or_a_notebook_ctrl_c_stops_the_compute_and_keeps_the_interpre
     assert run.poll() is None, "the interpreter was ended"
     output, _ = run.communicate("print('still' + ' here')\n", timeout=SANITY_S)
 
-    assert "INTERRUPTED by SIGINT" in output, output
+    assert "INTERRUPTED: SIGINT" in output, output
     assert "KeyboardInterrupt" in output, output
     assert "still here" in output, output
     assert names(calls).count("cancel_direct_query") == 2, output

@@ -118,7 +118,7 @@ class RunStops:
         finally:
             self._stopping = False
         self.line = (
-            f"INTERRUPTED by {signal.Signals(signum).name} while {self.phase}: {what}; "
+            f"INTERRUPTED: {signal.Signals(signum).name} while {self.phase}: {what}; "
             f"{self._outputs()}"
         )
         interrupted.append(self.line)
