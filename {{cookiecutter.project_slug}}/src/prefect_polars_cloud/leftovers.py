@@ -12,8 +12,8 @@ its tables' files that no snapshot refers to are deleted (iceberg_leftovers.py),
 removed. A prefix whose tables cannot be looked up (the catalog does not answer) is kept for a
 later run. A run is gone when its process is no longer alive (same machine), its Prefect flow
 run has ended (Crashed, Failed, ...: the zombie automation of `make alerts` ends a run whose
-heartbeats stopped), or it started longer ago than <PREFIX>STAGING_EXPIRY_HOURS. A run that may still be alive is left
-alone: its publish is its own.
+heartbeats stopped), or it started longer ago than <PREFIX>STAGING_EXPIRY_HOURS. A run that
+may still be alive is left alone: its publish is its own.
 """
 
 from __future__ import annotations
