@@ -249,6 +249,22 @@ def moto_endpoint() -> Iterator[str]:
 
 
 @pytest.fixture
+def dying_api(prefect_api: str) -> Iterator[subprocess.Popen[str]]:
+    """A Prefect API of its own (tests/api_proxy.py before the session's server) to kill -9."""
+    proxy = subprocess.Popen(
+        [sys.executable, "-m", "tests.api_proxy", prefect_api],
+        cwd=Path(__file__).resolve().parent.parent,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        yield proxy
+    finally:
+        proxy.kill()
+        proxy.wait()
+
+
+@pytest.fixture
 def aws(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> str:
     """Point boto3 and Polars at the moto server, with throwaway credentials."""
     for name, value in {

@@ -15,7 +15,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import boto3
@@ -89,22 +88,6 @@ def test_in_a_repl_or_a_notebook_ctrl_c_stops_the_compute_and_keeps_the_interpre
     assert "still here" in output, output
     assert names(calls).count("cancel_direct_query") == 2, output
     assert_every_cluster_stopped(calls)
-
-
-@pytest.fixture
-def dying_api(prefect_api: str) -> Iterator[subprocess.Popen[str]]:
-    """A Prefect API of its own (tests/api_proxy.py before the session's server) to kill -9."""
-    proxy = subprocess.Popen(
-        [sys.executable, "-m", "tests.api_proxy", prefect_api],
-        cwd=PROJECT,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        yield proxy
-    finally:
-        proxy.kill()
-        proxy.wait()
 
 
 def test_a_run_whose_prefect_api_dies_with_the_signal_still_stops_every_cluster(

@@ -176,22 +176,6 @@ def calls(tmp_path: Path) -> Iterator[Path]:
             pass
 
 
-@pytest.fixture
-def dying_api(prefect_api: str) -> Iterator[subprocess.Popen[str]]:
-    """A Prefect API of its own (tests/api_proxy.py before the session's server) to kill -9."""
-    proxy = subprocess.Popen(
-        [sys.executable, "-m", "tests.api_proxy", prefect_api],
-        cwd=PROJECT,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        yield proxy
-    finally:
-        proxy.kill()
-        proxy.wait()
-
-
 def test_served_flows_keep_their_parameter_types() -> None:
     # `flow.serve()` runs each flow run in a spawn child that unpickles the flow: cloudpickle
     # pickles the flow's function by value (its module holds the Flow, not the function), with
