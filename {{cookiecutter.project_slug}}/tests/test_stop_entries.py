@@ -43,7 +43,7 @@ def test_a_script_on_prefects_temporary_server_stops_its_booting_clusters_on_sig
     aws: str, s3_data: str, tmp_path: Path
 ) -> None:
     # SIGTERM to the process group, as a container stop sends: the temporary server dies too,
-    # and Prefect's state reports to it used to be retried for ~70 s before any cluster stop.
+    # and Prefect's state reports to it used to be retried for ~70 s before the run exited.
     calls = tmp_path / "calls.jsonl"
     run = start_cloud_run(None, s3_data, calls, "--boot-seconds", str(BOOT_S))
     wait_until(run, lambda: names(calls).count("start_compute") == 2)
