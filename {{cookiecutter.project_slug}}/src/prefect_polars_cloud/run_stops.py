@@ -12,9 +12,10 @@ stops the same way. On the first signal the handler:
    interrupted a print);
 3. hands the signal on to the handler it replaced (Prefect's raises TerminationSignal, Python's
    KeyboardInterrupt), so the run unwinds, drops its staging, and Prefect records its state;
-4. bounds that bookkeeping: the process ends REPORT_WAIT_S later whatever it is doing, or
-   UNWIND_WAIT_S later if the Prefect API does not answer (a terminal's Ctrl-C or a container
-   stop reaches Prefect's temporary server too, and its client retries a dead API for ~70 s).
+4. bounds that bookkeeping: once the run has unwound (its staging and partial files removed;
+   UNWIND_WAIT_S at most), the process ends REPORT_WAIT_S later whatever it is doing, or at
+   once if the Prefect API does not answer (a terminal's Ctrl-C or a container stop reaches
+   Prefect's temporary server too, and its client retries a dead API for ~70 s).
 
 A second signal while the stops are issued is ignored; after that, one ends the process at once.
 In an interactive session (a notebook's kernel, a REPL) the process is never ended: the stop is
@@ -48,8 +49,8 @@ logger = logging.getLogger(__name__)
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 STOP_WAIT_S = 6.0  # clusters: a start request in flight is waited for up to 5 s (slots.py)
-REPORT_WAIT_S = 3.0  # Prefect's state report and the run's own cleanup, API up
-UNWIND_WAIT_S = 1.5  # the run's own cleanup (staging), API down
+UNWIND_WAIT_S = 3.0  # the run's own cleanup (staging, partial files): done in well under 1 s
+REPORT_WAIT_S = 3.0  # then Prefect's state report, when its API answers
 API_PROBE_S = 1.0
 
 # Each INTERRUPTED line this process printed: an entry point that reports stops of its own
@@ -75,6 +76,7 @@ class RunStops:
         self._stopping = False
         self._previous: dict[int, Handler] = {}
         self._handler = self._handle  # one bound method: `is` tells whether it is still in place
+        self._unwound = threading.Event()  # set once the run's block has ended
 
     def watch(self, compute: ComputeSession) -> None:
         """Stop this compute session on a signal (the run's; set once it exists)."""
@@ -97,6 +99,7 @@ class RunStops:
         exc: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
+        self._unwound.set()
         if self.received and not interactive():
             return  # the process is ending: a later signal must end it at once, not reach Prefect
         for number, handler in self._previous.items():
@@ -159,8 +162,10 @@ class RunStops:
         """End the process once Prefect had its chance to record the run's state."""
 
         def watchdog() -> None:
-            wait = REPORT_WAIT_S if api_url and answers(api_url) else UNWIND_WAIT_S
-            time.sleep(wait)
+            api_answers = bool(api_url) and answers(api_url)
+            self._unwound.wait(UNWIND_WAIT_S)
+            if api_answers:
+                time.sleep(REPORT_WAIT_S)
             end_process(code)
 
         threading.Thread(target=watchdog, name="stop-deadline", daemon=True).start()
