@@ -189,11 +189,7 @@ class TableWrites:
         return creating
 
     def _record(self) -> None:
-        folders = {
-            entry.identifier: self.folder(entry.output)
-            for entry in self._tables.values()
-            if entry.table is not None or entry.creating is not None
-        }
+        folders = {entry.identifier: self.folder(entry.output) for entry in self._committing()}
         record(self.output_uri, self.staging, self.config.name, folders)
 
     def read(self, output: IcebergOutput) -> pl.LazyFrame:

@@ -22,7 +22,7 @@ from .iceberg_catalog import catalog_config, load, local_path
 from .iceberg_table import run_snapshot
 from .publish import read_json, write_json
 from .settings import Settings
-from .storage import is_remote, list_keys
+from .storage import delete_keys, is_remote, list_keys
 
 logger = logging.getLogger(__name__)
 
@@ -111,20 +111,8 @@ def _sweep_folder(catalog: Any, identifier: str, folder: str, run: str) -> int: 
     if len(unreferenced) == len(keys):
         remove_folder(folder)
     else:
-        _delete(path, unreferenced)
+        delete_keys(path, unreferenced)
     return len(unreferenced)
-
-
-def _delete(path: str, keys: list[str]) -> None:
-    """Delete some files below a local folder or an object-store prefix."""
-    import obstore
-    import obstore.store
-
-    if is_remote(path):
-        obstore.delete(obstore.store.from_url(path), keys)
-        return
-    for key in keys:
-        (Path(path) / key).unlink(missing_ok=True)
 
 
 def remove_folder(folder: str) -> None:
@@ -136,6 +124,6 @@ def remove_folder(folder: str) -> None:
             return
         keys = list_keys(path)
         if keys:
-            _delete(path, keys)
+            delete_keys(path, keys)
     except Exception as error:  # noqa: BLE001 - files no commit names are never read
         logger.warning("could not remove %s (%s); no table references it", folder, error)

@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from .datasets import Datasets, SnapshotOutput
-from .storage import exists, is_remote, list_keys, open_store
+from .storage import delete_keys, exists, is_remote, list_keys, open_store
 
 logger = logging.getLogger(__name__)
 
@@ -195,10 +195,10 @@ def publish(
             commit.make()
         except BaseException:
             if commit.landed() is False:  # nothing of the run's is visible: keep it so
-                _remove(output_uri, [f"{staging}/{PLAN}"])
+                delete_keys(output_uri, [f"{staging}/{PLAN}"])
             raise  # else the plan stays: the next run looks the commit up (leftovers.py)
     skipped = carry_out(output_uri, plan, planned, staging)
-    _remove(output_uri, [f"{staging}/{PLAN}"])  # done: nothing left to finish
+    delete_keys(output_uri, [f"{staging}/{PLAN}"])  # done: nothing left to finish
     return skipped
 
 
@@ -209,7 +209,7 @@ def read_plan(output_uri: str, staging: str) -> dict[str, Any] | None:
 
 def drop(output_uri: str, staging: str) -> None:
     """Remove a publish plan without carrying it out (its tables' commit never landed)."""
-    _remove(output_uri, [f"{staging}/{PLAN}"])
+    delete_keys(output_uri, [f"{staging}/{PLAN}"])
 
 
 def finish(output_uri: str, staging: str) -> tuple[list[str], list[str]] | None:
@@ -223,18 +223,8 @@ def finish(output_uri: str, staging: str) -> tuple[list[str], list[str]] | None:
     plan = {day: [Step(**step) for step in steps] for day, steps in document["days"].items()}
     planned, run = str(document.get("planned") or ""), str(document.get("run") or staging)
     skipped = carry_out(output_uri, plan, planned, run, again=True)
-    _remove(output_uri, [f"{staging}/{PLAN}"])
+    delete_keys(output_uri, [f"{staging}/{PLAN}"])
     return [day for day in sorted(plan) if day not in skipped], skipped
-
-
-def _remove(output_uri: str, keys: list[str]) -> None:
-    import obstore
-
-    if keys:
-        try:
-            obstore.delete(open_store(output_uri), keys)
-        except FileNotFoundError:
-            pass
 
 
 def discard(output_uri: str, staging: str) -> None:
@@ -250,6 +240,6 @@ def discard(output_uri: str, staging: str) -> None:
             with suppress(OSError):  # not empty: another run stages there
                 (Path(output_uri) / staging).parent.rmdir()
             return
-        _remove(output_uri, list_keys(output_uri, f"{staging}/"))
+        delete_keys(output_uri, list_keys(output_uri, f"{staging}/"))
     except Exception as error:  # noqa: BLE001 - a leftover staging prefix is harmless
         logger.warning("could not remove %s (%s); it is safe to delete", staging, error)

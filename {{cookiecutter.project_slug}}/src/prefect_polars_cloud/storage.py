@@ -94,6 +94,17 @@ def open_store(uri: str) -> Any:  # noqa: ANN401 - an obstore store
     return obstore.store.LocalStore(str(Path(uri).resolve()), mkdir=True)
 
 
+def delete_keys(uri: str, keys: list[str]) -> None:
+    """Delete these keys below uri (a local folder or an object-store prefix); gone is fine."""
+    import obstore
+
+    if keys:
+        try:
+            obstore.delete(open_store(uri), keys)
+        except FileNotFoundError:
+            pass
+
+
 def list_sizes(uri: str, prefix: str = "") -> dict[str, int]:
     """Return every key below the folder prefix (whole path parts), relative to uri: its size."""
     import obstore
