@@ -112,8 +112,16 @@ def kill_mid_publish(prefect_api: str, new: Path, output: Path, tmp_path: Path, 
         "PREFECT_API_URL": prefect_api,
         f"{ENV_PREFIX}COMPUTE_MODE": "local",
     }
+    command = [sys.executable, str(script), str(new), str(output), str(paused)]
+    kill_when_paused(command, environment, paused, "its publish")
+
+
+def kill_when_paused(
+    command: list[str], environment: dict[str, str], paused: Path, at: str
+) -> None:
+    """Run command until it writes the file paused, then kill it outright (kill -9)."""
     killed = subprocess.Popen(
-        [sys.executable, str(script), str(new), str(output), str(paused)],
+        command,
         cwd=PROJECT,
         env=environment,
         stdout=subprocess.PIPE,
@@ -123,7 +131,7 @@ def kill_mid_publish(prefect_api: str, new: Path, output: Path, tmp_path: Path, 
     deadline = time.monotonic() + 240
     while not paused.exists():
         assert killed.poll() is None, killed.communicate()[0]
-        assert time.monotonic() < deadline, "the run never reached its publish"
+        assert time.monotonic() < deadline, f"the run never reached {at}"
         time.sleep(0.2)
     killed.send_signal(signal.SIGKILL)
     killed.communicate(timeout=30)

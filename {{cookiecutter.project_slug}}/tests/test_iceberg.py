@@ -12,10 +12,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import signal
-import subprocess
 import sys
-import time
 from collections.abc import Callable
 from datetime import date
 from pathlib import Path
@@ -44,6 +41,7 @@ from flows.daily_report import daily_report
 
 from . import reference
 from .conftest import SAMPLE_DAYS
+from .test_crash_recovery import kill_when_paused, with_new_customers
 
 FIRST, SECOND, THIRD = SAMPLE_DAYS
 PROJECT = Path(__file__).resolve().parent.parent
@@ -411,14 +409,6 @@ def test_doctor_checks_the_catalog_answers_and_the_tables_partitioning(
         run(sample_dir, tmp_path, FIRST)
 
 
-def with_new_customers(sample_dir: Path, target: Path) -> Path:
-    """Return a copy of the sample inputs whose customers all changed segment."""
-    shutil.copytree(sample_dir, target)
-    customers = pl.read_ndjson(target / "customers.ndjson").with_columns(segment=pl.lit("vip"))
-    customers.write_ndjson(target / "customers.ndjson")
-    return target
-
-
 def intermediates(output: Path, days: list[date]) -> dict[str, bytes]:
     """Return every published intermediate file of the days, by path below the output."""
     return {
@@ -492,21 +482,8 @@ def kill_at_commit(
     script.write_text(
         KILLED_AT_COMMIT.format(project=str(PROJECT), second=SECOND, third=THIRD, commits=commits)
     )
-    killed = subprocess.Popen(
-        [sys.executable, str(script), str(source), str(output), str(paused)],
-        cwd=PROJECT,
-        env=os.environ | {"PREFECT_API_URL": prefect_api},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    deadline = time.monotonic() + 240
-    while not paused.exists():
-        assert killed.poll() is None, killed.communicate()[0]
-        assert time.monotonic() < deadline, "the run never reached its commit"
-        time.sleep(0.2)
-    killed.send_signal(signal.SIGKILL)
-    killed.communicate(timeout=30)
+    command = [sys.executable, str(script), str(source), str(output), str(paused)]
+    kill_when_paused(command, os.environ | {"PREFECT_API_URL": prefect_api}, paused, "its commit")
     [prefix] = [path.name for path in (output / "_staging").iterdir()]
     return prefix
 

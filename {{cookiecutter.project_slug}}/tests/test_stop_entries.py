@@ -32,6 +32,7 @@ from .test_stops import (
     names,
     signal_and_wait,
     start_cloud_run,
+    start_logged,
     wait_until,
 )
 
@@ -153,24 +154,15 @@ def test_sigterm_while_publishing_leaves_each_day_as_it_was_or_as_the_run_meant_
     assert old, "the days after it were left as they were"
 
 
-def start_logged(command: list[str], cwd: Path, log: Path) -> subprocess.Popen[str]:
-    """Start a command in a session of its own, its output going to log as it comes."""
+def start_locally(command: list[str], cwd: Path, log: Path) -> subprocess.Popen[str]:
+    """Start a command as on a fresh machine: Prefect's temporary server, no cloud, no S3."""
     environment = os.environ | {
         "PREFECT_HOME": str(cwd / "prefect-home"),
         "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "180",
     }
     for name in ("PREFECT_API_URL", f"{ENV_PREFIX}COMPUTE_MODE", "AWS_ENDPOINT_URL"):
         environment.pop(name, None)
-    with log.open("w") as sink:
-        return subprocess.Popen(
-            command,
-            cwd=cwd,
-            env=environment,
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-            text=True,
-            start_new_session=True,
-        )
+    return start_logged(command, cwd, environment, log)
 
 
 def a_project_copy(tmp_path: Path) -> Path:
@@ -200,7 +192,7 @@ def test_make_run_cloud_sim_stops_on_ctrl_c_while_its_queries_run(tmp_path: Path
     simulated_run = "prefect_polars_cloud.testing.simulated_run"
     command = [sys.executable, "-m", simulated_run, "--flow", "daily_report", "--days", "1"]
     command += ["--rows", "3000000"]
-    run = start_logged(command, work, log)
+    run = start_locally(command, work, log)
     wait_until(run, lambda: "Beginning flow run" in log.read_text())
     time.sleep(1)  # the queries are under way (seconds each at 3M rows)
 
@@ -219,7 +211,7 @@ def test_python_flows_module_stops_a_local_run_on_sigterm_and_keeps_the_output(
     previous.parent.mkdir(parents=True)
     previous.write_text("the previous report")
     command = [sys.executable, "flows/daily_report.py", "--days", "1", "--rows", "3000000"]
-    run = start_logged(command, work, log)
+    run = start_locally(command, work, log)
     wait_until(run, lambda: "Beginning flow run" in log.read_text())
     time.sleep(1)
 

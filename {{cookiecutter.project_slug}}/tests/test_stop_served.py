@@ -42,6 +42,7 @@ from .test_stops import (
     assert_every_cluster_stopped,
     assert_stopped_cleanly,
     names,
+    start_logged,
 )
 
 pytestmark = pytest.mark.slow
@@ -120,20 +121,6 @@ def seconds_until_gone(pid: int, calls: Path, since: float) -> float:
     return time.monotonic() - since
 
 
-def start(command: list[str], environment: dict[str, str], log: Path) -> subprocess.Popen[str]:
-    """Start a command in a session of its own, its output going to log as it comes."""
-    with log.open("w") as sink:
-        return subprocess.Popen(
-            command,
-            cwd=PROJECT,
-            env=environment,
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-            text=True,
-            start_new_session=True,
-        )
-
-
 def run_of(deployment_id: UUID, s3_data: str, api: str | None = None) -> UUID:
     """Create a run of the deployment, as a schedule or `prefect deployment run` does.
 
@@ -194,7 +181,8 @@ def test_a_served_flow_stops_its_booting_clusters_when_its_container_stops(
     log, script = tmp_path / "serve.log", tmp_path / "serve.py"
     script.write_text(SERVE_RUNNER)
     name = f"stops-{tmp_path.name}"
-    served = start([sys.executable, str(script), name], served_environment(prefect_api, calls), log)
+    environment = served_environment(prefect_api, calls)
+    served = start_logged([sys.executable, str(script), name], PROJECT, environment, log)
     with get_client(sync_client=True) as client:
 
         def deployed() -> bool:
@@ -243,7 +231,7 @@ def start_worker(pool: str, api: str, calls: Path, log: Path) -> subprocess.Pope
     """Start `prefect worker start --run-once` on the pool: it runs the run waiting there."""
     command = [sys.executable, "-m", "prefect", "worker", "start", "--pool", pool]
     command += ["--type", "process", "--run-once"]
-    return start(command, served_environment(api, calls), log)
+    return start_logged(command, PROJECT, served_environment(api, calls), log)
 
 
 def test_a_workers_run_stops_its_booting_clusters_when_cancelled_from_the_api(

@@ -69,6 +69,22 @@ def start_cloud_run(
     )
 
 
+def start_logged(
+    command: list[str], cwd: Path, environment: dict[str, str], log: Path
+) -> subprocess.Popen[str]:
+    """Start a command in a session of its own, its output going to log as it comes."""
+    with log.open("w") as sink:
+        return subprocess.Popen(
+            command,
+            cwd=cwd,
+            env=environment,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
+        )
+
+
 def read_calls(calls: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in calls.read_text().splitlines()] if calls.exists() else []
 
