@@ -59,12 +59,12 @@ def report_day(day: date) -> object:
 
 
 def parquet_publish(root: str, days: list[date]) -> float:
-    """Stage the days' report files as the query does, then time the publish (publish.py)."""
+    """Stage the days' report files as the query does, then time the publish (storage/publish.py)."""
     import polars as pl
 
-    from prefect_polars_cloud.datasets import DailyInput, DailyOutput, Datasets
-    from prefect_polars_cloud.publish import publish
-    from prefect_polars_cloud.storage import join, new_staging
+    from prefect_polars_cloud.config.datasets import DailyInput, DailyOutput, Datasets
+    from prefect_polars_cloud.storage.publish import publish
+    from prefect_polars_cloud.storage.files import join, new_staging
 
     report = DailyOutput("report")
     datasets = Datasets((DailyInput("input", "csv", {}),), (report,), report)
@@ -82,9 +82,9 @@ def iceberg_commit(catalog: object, identifier: str, days: list[date], run: str)
     import polars as pl
     from pyiceberg.io.pyarrow import schema_to_pyarrow
 
-    from prefect_polars_cloud.iceberg_catalog import local_path
-    from prefect_polars_cloud.iceberg_table import lineage, overwrite_days
-    from prefect_polars_cloud.storage import list_keys
+    from prefect_polars_cloud.storage.iceberg.catalog import local_path
+    from prefect_polars_cloud.storage.iceberg.table import lineage, overwrite_days
+    from prefect_polars_cloud.storage.files import list_keys
 
     table = catalog.load_table(identifier)  # type: ignore[attr-defined]
     folder = f"{table.location().rstrip('/')}/data/{run}/001"

@@ -79,7 +79,7 @@ def main() -> None:
 
 def slow_down_publish(sim: PolarsCloudSimulator, seconds: float) -> None:
     """Log each day's publish, then carry it out `seconds` later (the baseline's module too)."""
-    from prefect_polars_cloud import publish
+    from prefect_polars_cloud.storage import publish
 
     publish_day = publish.publish_day
 

@@ -60,50 +60,60 @@ PACKAGE_MODULES = (
 # Under src/prefect_polars_cloud/: the library, the same bytes in every bake.
 LIBRARY_MODULES = (
     "__init__.py",
-    "alerts.py",
-    "backfill.py",
-    "blocks.py",
-    "checks.py",
-    "cli.py",
-    "cloud.py",
-    "cluster_probe.py",
-    "compute.py",
-    "credentials.py",
-    "daily_run.py",
-    "datasets.py",
-    "deployments.py",
-    "doctor.py",
-    "evidence.py",
-    "flow_run.py",
-    "iceberg.py",
-    "iceberg_catalog.py",
-    "iceberg_leftovers.py",
-    "iceberg_table.py",
-    "input_errors.py",
-    "interrupts.py",
-    "leftovers.py",
-    "local_logging.py",
-    "local_run.py",
-    "local_server.py",
-    "local_sink.py",
-    "manifests.py",
-    "presets.py",
-    "project.py",
-    "publish.py",
-    "remote_sink.py",
-    "retries.py",
-    "run_dates.py",
-    "run_stops.py",
-    "sample_days.py",
-    "settings.py",
-    "slots.py",
-    "storage.py",
-    "summary.py",
+    "compute/__init__.py",
+    "compute/cloud.py",
+    "compute/evidence.py",
+    "compute/local_sink.py",
+    "compute/manifests.py",
+    "compute/presets.py",
+    "compute/probe.py",
+    "compute/remote_sink.py",
+    "compute/session.py",
+    "compute/slots.py",
+    "compute/waits.py",
+    "config/__init__.py",
+    "config/datasets.py",
+    "config/days.py",
+    "config/project.py",
+    "config/settings.py",
+    "credentials/__init__.py",
+    "credentials/blocks.py",
+    "credentials/service_account.py",
+    "local/__init__.py",
+    "local/cli.py",
+    "local/console.py",
+    "local/interrupts.py",
+    "local/options.py",
+    "local/runner.py",
+    "local/sample_days.py",
+    "local/server.py",
+    "operations/__init__.py",
+    "operations/alerts.py",
+    "operations/backfill.py",
+    "operations/deployments.py",
+    "operations/doctor.py",
+    "operations/zombies.py",
+    "run/__init__.py",
+    "run/daily_run.py",
+    "run/flow_run.py",
+    "run/retries.py",
+    "run/stops.py",
+    "storage/__init__.py",
+    "storage/checks.py",
+    "storage/files.py",
+    "storage/iceberg/__init__.py",
+    "storage/iceberg/catalog.py",
+    "storage/iceberg/leftovers.py",
+    "storage/iceberg/table.py",
+    "storage/iceberg/writes.py",
+    "storage/input_errors.py",
+    "storage/leftovers.py",
+    "storage/publish.py",
+    "storage/summary.py",
     "testing/__init__.py",
     "testing/control_plane.py",
     "testing/polars_cloud_sim.py",
     "testing/simulated_run.py",
-    "zombies.py",
 )
 # The pipeline's own tests and the integration; the library's tests are the template's
 # (tests/library, run once by tests/test_library.py), not every bake's.
@@ -216,7 +226,7 @@ def test_pyproject_parses_and_names_the_project(baked: Baked) -> None:
     slug, package = baked.answers["project_slug"], baked.answers["package_name"]
     assert pyproject["project"]["name"] == slug
     assert pyproject["project"]["description"].startswith(baked.answers["project_name"])
-    assert pyproject["project"]["scripts"] == {slug: "prefect_polars_cloud.cli:main"}
+    assert pyproject["project"]["scripts"] == {slug: "prefect_polars_cloud.local.cli:main"}
     modules = pyproject["tool"]["uv"]["build-backend"]["module-name"]
     assert modules == [package, "prefect_polars_cloud"]
     # How the library finds the project: one entry point, naming the package's PROJECT.
@@ -589,7 +599,7 @@ def test_every_make_target_the_docs_name_exists(baked: Baked) -> None:
 
 
 def test_the_settings_doc_names_every_setting(baked: Baked) -> None:
-    library = ast.parse(read(baked, "src/prefect_polars_cloud/settings.py"))
+    library = ast.parse(read(baked, "src/prefect_polars_cloud/config/settings.py"))
     settings = next(node for node in library.body if isinstance(node, ast.ClassDef) and node.name == "Settings")
     fields = [
         statement.target.id

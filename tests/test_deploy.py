@@ -87,7 +87,7 @@ def test_zizmor_finds_nothing(baked: Baked) -> None:
 
 # The library file that lists prefect.yaml's deployments: plain Python and PyYAML, so it loads
 # here without a bake's environment (it is copied into every bake unrendered).
-LISTING = TEMPLATE / "{{cookiecutter.project_slug}}/src/prefect_polars_cloud/deployments.py"
+LISTING = TEMPLATE / "{{cookiecutter.project_slug}}/src/prefect_polars_cloud/operations/deployments.py"
 
 
 @pytest.fixture(scope="module")

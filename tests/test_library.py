@@ -4,7 +4,7 @@ src/prefect_polars_cloud is the same bytes in every bake (test_bake.py), so its 
 environment, not one per bake: the installed defaults bake's (slow: conftest.installed_backend),
 which has Polars, Prefect, moto and pytest-xdist, while this environment has none of them. They
 run with a project of their own (tests/library/toy_pipeline) made current with
-`prefect_polars_cloud.project.using`, so they also show the library needs no example. The tests
+`prefect_polars_cloud.config.project.using`, so they also show the library needs no example. The tests
 that need prefect-aws run in the aws-secret-block bake, the only one that installs it.
 
 By hand, from any installed bake:

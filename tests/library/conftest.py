@@ -1,6 +1,6 @@
 """The library's tests: a project of their own (toy_pipeline), a Prefect API, S3 on loopback.
 
-Every test runs with the toy project current (`prefect_polars_cloud.project.using`), whatever
+Every test runs with the toy project current (`prefect_polars_cloud.config.project.using`), whatever
 project the environment they run in has installed, and with none of the toy's variables set.
 """
 
@@ -20,8 +20,7 @@ from pathlib import Path
 import boto3
 import pytest
 
-from prefect_polars_cloud.project import using
-from prefect_polars_cloud.settings import get_settings
+from prefect_polars_cloud.config.project import get_settings, using
 from prefect_polars_cloud.testing.polars_cloud_sim import PolarsCloudSimulator
 
 from support import CLIENT_ID, CLIENT_SECRET, SAMPLE_DAYS, SAMPLE_ROWS

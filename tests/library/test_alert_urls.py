@@ -8,9 +8,9 @@ import pytest
 from prefect.blocks.notifications import CustomWebhookNotificationBlock
 from prefect.settings import PREFECT_UI_URL, temporary_settings
 
-from prefect_polars_cloud import alerts
-from prefect_polars_cloud.cli import main
-from prefect_polars_cloud.settings import get_settings
+from prefect_polars_cloud.config.project import get_settings
+from prefect_polars_cloud.local.cli import main
+from prefect_polars_cloud.operations import alerts
 
 from toy_pipeline.project import ENV_PREFIX, Settings
 

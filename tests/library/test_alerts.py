@@ -17,9 +17,9 @@ from prefect.blocks.system import Secret
 from prefect.client.orchestration import SyncPrefectClient, get_client
 from prefect.settings import PREFECT_API_URL, temporary_settings
 
-from prefect_polars_cloud import alerts
-from prefect_polars_cloud.cli import main
-from prefect_polars_cloud.settings import get_settings
+from prefect_polars_cloud.config.project import get_settings
+from prefect_polars_cloud.local.cli import main
+from prefect_polars_cloud.operations import alerts
 
 from support import CLIENT_ID, CLIENT_SECRET
 from toy_pipeline.project import ENV_PREFIX, Settings
@@ -234,8 +234,11 @@ def test_doctor_tolerates_missing_automations_until_something_is_deployed(
 def test_a_prefect_secret_may_hold_the_url_beside_the_account(
     prefect_api: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from prefect_polars_cloud.credentials import fetch_optional_text, fetch_service_account
-    from prefect_polars_cloud.settings import get_settings
+    from prefect_polars_cloud.config.project import get_settings
+    from prefect_polars_cloud.credentials.service_account import (
+        fetch_optional_text,
+        fetch_service_account,
+    )
 
     name = f"polars-cloud-{uuid.uuid4().hex[:10]}"
     value = {"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET, "alert_webhook_url": URL}

@@ -11,9 +11,13 @@ from pathlib import Path
 import pytest
 from prefect_aws.secrets_manager import AwsSecret
 
-from prefect_polars_cloud.cli import main
-from prefect_polars_cloud.credentials import CredentialsError, block_name, fetch_service_account
-from prefect_polars_cloud.settings import get_settings
+from prefect_polars_cloud.config.project import get_settings
+from prefect_polars_cloud.credentials.service_account import (
+    CredentialsError,
+    block_name,
+    fetch_service_account,
+)
+from prefect_polars_cloud.local.cli import main
 
 from stores import SecretStore
 from support import CLIENT_ID, CLIENT_SECRET

@@ -13,8 +13,8 @@ from botocore.stub import Stubber
 from prefect.blocks.system import Secret
 from prefect.settings import PREFECT_API_URL, temporary_settings
 
-from prefect_polars_cloud import credentials
-from prefect_polars_cloud.credentials import CredentialsError, fetch_service_account
+from prefect_polars_cloud.credentials import service_account as credentials
+from prefect_polars_cloud.credentials.service_account import CredentialsError, fetch_service_account
 
 from stores import DOCUMENT
 from support import CLIENT_ID, CLIENT_SECRET, shown

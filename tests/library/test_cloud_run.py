@@ -21,9 +21,9 @@ import polars as pl
 import pytest
 from prefect.artifacts import Artifact
 
-from prefect_polars_cloud.cli import main
-from prefect_polars_cloud.compute import ComputeError
-from prefect_polars_cloud.storage import MissingInputError
+from prefect_polars_cloud.compute.session import ComputeError
+from prefect_polars_cloud.local.cli import main
+from prefect_polars_cloud.storage.files import MissingInputError
 from prefect_polars_cloud.testing.polars_cloud_sim import PolarsCloudSimulator
 
 from support import CLIENT_ID, CLIENT_SECRET, SAMPLE_DAYS, expected_totals
@@ -187,7 +187,7 @@ from pathlib import Path
 import pytest
 
 sys.path[:0] = [{library_tests!r}]
-from prefect_polars_cloud.project import using
+from prefect_polars_cloud.config.project import using
 from prefect_polars_cloud.testing.polars_cloud_sim import PolarsCloudSimulator
 from toy_pipeline.flow import toy_totals
 from toy_pipeline.project import PROJECT

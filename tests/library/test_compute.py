@@ -11,8 +11,8 @@ import polars as pl
 import pytest
 from prefect.exceptions import TerminationSignal
 
-from prefect_polars_cloud.compute import ComputeError, ComputeSession
-from prefect_polars_cloud.presets import Preset, load_presets
+from prefect_polars_cloud.compute.presets import Preset, load_presets
+from prefect_polars_cloud.compute.session import ComputeError, ComputeSession
 from prefect_polars_cloud.testing.polars_cloud_sim import PolarsCloudSimulator
 
 from support import CLIENT_ID, CLIENT_SECRET

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from prefect_polars_cloud.credentials import (
+from prefect_polars_cloud.credentials.service_account import (
     CredentialsError,
     ServiceAccount,
     fetch_service_account,

@@ -17,9 +17,9 @@ from prefect.client.orchestration import get_client
 from prefect.flow_engine import run_flow
 from prefect.states import Scheduled
 
-from prefect_polars_cloud.input_errors import InputError
-from prefect_polars_cloud.run_dates import RunDatesError
-from prefect_polars_cloud.storage import MissingInputError
+from prefect_polars_cloud.config.days import RunDatesError
+from prefect_polars_cloud.storage.files import MissingInputError
+from prefect_polars_cloud.storage.input_errors import InputError
 from prefect_polars_cloud.testing.polars_cloud_sim import PolarsCloudSimulator
 
 from support import SAMPLE_DAYS, expected_totals

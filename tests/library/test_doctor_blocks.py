@@ -8,8 +8,8 @@ import pytest
 from prefect.blocks.system import Secret
 from prefect.settings import PREFECT_API_URL, temporary_settings
 
-from prefect_polars_cloud.cli import main
-from prefect_polars_cloud.local_run import run_locally
+from prefect_polars_cloud.local.cli import main
+from prefect_polars_cloud.local.runner import run_locally
 
 from stores import SecretStore
 from support import CLIENT_ID, CLIENT_SECRET

@@ -16,10 +16,10 @@ import polars as pl
 import pytest
 from prefect.artifacts import Artifact
 
-from prefect_polars_cloud.datasets import DailyInput, SnapshotInput, scan_file
-from prefect_polars_cloud.input_errors import InputError, named_input
-from prefect_polars_cloud.local_run import run_locally
-from prefect_polars_cloud.settings import get_settings
+from prefect_polars_cloud.config.datasets import DailyInput, SnapshotInput, scan_file
+from prefect_polars_cloud.config.project import get_settings
+from prefect_polars_cloud.local.runner import run_locally
+from prefect_polars_cloud.storage.input_errors import InputError, named_input
 from prefect_polars_cloud.testing.polars_cloud_sim import PolarsCloudSimulator
 
 from support import SAMPLE_DAYS

@@ -8,9 +8,9 @@ import polars as pl
 import polars_cloud.polars_cloud as pcr
 import pytest
 
-from prefect_polars_cloud.cli import main
-from prefect_polars_cloud.compute import ComputeError, ComputeSession
-from prefect_polars_cloud.presets import load_presets
+from prefect_polars_cloud.compute.presets import load_presets
+from prefect_polars_cloud.compute.session import ComputeError, ComputeSession
+from prefect_polars_cloud.local.cli import main
 from prefect_polars_cloud.testing.polars_cloud_sim import PolarsCloudSimulator
 
 from support import CLIENT_ID, CLIENT_SECRET

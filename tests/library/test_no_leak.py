@@ -15,7 +15,7 @@ import pytest
 from prefect.client.orchestration import get_client
 from prefect.logging.handlers import APILogHandler
 
-from prefect_polars_cloud.cli import main
+from prefect_polars_cloud.local.cli import main
 from prefect_polars_cloud.testing.polars_cloud_sim import PolarsCloudSimulator
 
 from stores import SecretStore

@@ -2,8 +2,8 @@
 
 The simulator replaces only the compiled client's network calls. Here each replaced call is
 checked against the real one (same parameters), the seam is checked to be where the client
-really calls through, and the client behaviours compute.py is written around are pinned: when an
-upgrade changes one, a test here says which, instead of a production run.
+really calls through, and the client behaviours compute/session.py is written around are pinned:
+when an upgrade changes one, a test here says which, instead of a production run.
 
 Upgrading polars-cloud: bump it in pyproject.toml, `uv lock`, then run `make test`; a failure
 here names the call or the behaviour that moved.
@@ -26,8 +26,8 @@ import polars_cloud.polars_cloud as pcr
 import polars_cloud.query._utils
 import pytest
 
-from prefect_polars_cloud.compute import query_id
-from prefect_polars_cloud.presets import Preset
+from prefect_polars_cloud.compute.presets import Preset
+from prefect_polars_cloud.compute.session import query_id
 from prefect_polars_cloud.testing.control_plane import ControlPlane
 from prefect_polars_cloud.testing.polars_cloud_sim import (
     PolarsCloudSimulator,
@@ -91,7 +91,8 @@ def test_the_client_calls_the_network_where_the_simulator_sits() -> None:
 
 
 def test_default_scaling_refuses_a_single_file_sink(cloud_sim: PolarsCloudSimulator) -> None:
-    # Why compute.py names the scaling mode of every query and asks for single files explicitly.
+    # Why compute/session.py names the scaling mode of every query and asks for single files
+    # explicitly.
     polars_cloud.authenticate(interactive=False, **service_account())
     context = polars_cloud.ComputeContext(cpus=1, memory=1)
     with pytest.raises(ValueError, match="sink_to_single_file"):
@@ -124,7 +125,7 @@ def test_concurrent_first_queries_boot_two_clusters(
 def test_a_cancelled_query_does_not_raise_from_await_result(
     cloud_sim: PolarsCloudSimulator, tmp_path: Path
 ) -> None:
-    # Why compute.py checks the status after waiting.
+    # Why compute/session.py checks the status after waiting.
     cloud_sim.script(lambda q: True, "cancel")
     polars_cloud.authenticate(interactive=False, **service_account())
     context = polars_cloud.ComputeContext(cpus=1, memory=1)
@@ -166,8 +167,8 @@ def test_stopping_a_context_that_never_started_raises_not_running(
 def test_a_context_still_booting_stops_from_another_thread(
     monkeypatch: pytest.MonkeyPatch, service_account_env: None
 ) -> None:
-    # What slots.py relies on: in direct mode start() blocks until the cluster is up, even with
-    # wait=False; the compute id is set once the start request is answered; stop() from another
+    # What compute/slots.py relies on: in direct mode start() blocks until the cluster is up, even
+    # with wait=False; the compute id is set once the start request is answered; stop() from another
     # thread then stops the cluster, and the waiting start() raises instead of waiting on.
     sim = PolarsCloudSimulator(boot_seconds=120, **service_account()).install(monkeypatch)
     polars_cloud.authenticate(interactive=False, **service_account())
@@ -202,7 +203,7 @@ def test_a_context_still_booting_stops_from_another_thread(
 def test_a_named_context_is_the_manifest_and_refuses_other_versions(
     cloud_sim: PolarsCloudSimulator,
 ) -> None:
-    # What manifests.py relies on: a named context shows the registered env_vars (the
+    # What compute/manifests.py relies on: a named context shows the registered env_vars (the
     # fingerprint), a missing name is NotFoundError, other versions ComputeClusterMisspecified,
     # and start() reconnects to a live cluster instead of booting another.
     polars_cloud.authenticate(interactive=False, **service_account())
@@ -260,7 +261,9 @@ def test_every_preset_field_the_session_passes_is_a_context_keyword() -> None:
     )
     passed = set(every_field.context_keywords(Settings()))
     assert passed <= accepted, passed - accepted
-    assert {"name", "workspace"} <= accepted, "how manifests.py and compute.py name the rest"
+    assert {"name", "workspace"} <= accepted, (
+        "how compute/manifests.py and compute/session.py name the rest"
+    )
     assert "instance_type" in accepted
 
 
@@ -280,7 +283,7 @@ def test_lineage_takes_the_keywords_the_session_sends() -> None:
 def test_query_labels_are_limited_as_the_session_fits_them() -> None:
     import polars_cloud.query.query as client_query
 
-    from prefect_polars_cloud.evidence import MAX_LABEL_BYTES, fit_label
+    from prefect_polars_cloud.compute.evidence import MAX_LABEL_BYTES, fit_label
 
     assert client_query._MAX_LABEL_NAME_LEN == MAX_LABEL_BYTES
     hostile = " é" * 40 + "\n"
@@ -290,7 +293,7 @@ def test_query_labels_are_limited_as_the_session_fits_them() -> None:
 
 
 def test_the_client_has_no_transient_error_class_and_times_out_with_timeouterror() -> None:
-    # retries.py classifies by exact type and message because of these two facts.
+    # run/retries.py classifies by exact type and message because of these two facts.
     import polars_cloud.exceptions
     import polars_cloud.query.query_in_progress as in_progress
 

@@ -7,8 +7,8 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from prefect_polars_cloud.compute import ComputeError, ComputeSession
-from prefect_polars_cloud.presets import PresetError, load_presets
+from prefect_polars_cloud.compute.presets import PresetError, load_presets
+from prefect_polars_cloud.compute.session import ComputeError, ComputeSession
 from prefect_polars_cloud.testing.polars_cloud_sim import PolarsCloudSimulator
 
 from toy_pipeline.project import ENV_PREFIX, Settings

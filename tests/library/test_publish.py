@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from prefect_polars_cloud import publish
+from prefect_polars_cloud.storage import publish
 
 from support import SAMPLE_DAYS
 from toy_pipeline.project import DATASETS, TOTALS

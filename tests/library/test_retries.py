@@ -5,9 +5,9 @@ from __future__ import annotations
 import polars as pl
 import pytest
 
-from prefect_polars_cloud.compute import ComputeError, QueryTimeout
-from prefect_polars_cloud.input_errors import InputError
-from prefect_polars_cloud.retries import is_transient
+from prefect_polars_cloud.compute.session import ComputeError, QueryTimeout
+from prefect_polars_cloud.run.retries import is_transient
+from prefect_polars_cloud.storage.input_errors import InputError
 from prefect_polars_cloud.testing.polars_cloud_sim import TRANSPORT_ERROR
 
 

@@ -6,13 +6,13 @@ from datetime import UTC, date, datetime, timedelta, timezone
 
 import pytest
 
-from prefect_polars_cloud.cli import main
-from prefect_polars_cloud.run_dates import (
+from prefect_polars_cloud.config.days import (
     RunDatesError,
     describe,
     refuse_future_days,
     resolve_days,
 )
+from prefect_polars_cloud.local.cli import main
 
 from toy_pipeline.project import ENV_PREFIX
 

@@ -1,4 +1,4 @@
-"""The run's own signal handlers (run_stops.py), in this process: installed, handed on, put back.
+"""The run's own signal handlers (run/stops.py), in this process: installed, handed on, put back.
 
 A signal here is raised in-process with the interpreter taken as a person's (a notebook's), so
 the handler never ends the test process; the bake's test_stops.py and test_stop_entries.py
@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from prefect_polars_cloud import run_stops
-from prefect_polars_cloud.compute import ComputeSession
-from prefect_polars_cloud.run_stops import RunStops
-from prefect_polars_cloud.storage import atomic_target, discard_writes_in_flight
+from prefect_polars_cloud.compute.session import ComputeSession
+from prefect_polars_cloud.run import stops as run_stops
+from prefect_polars_cloud.run.stops import RunStops
+from prefect_polars_cloud.storage.files import atomic_target, discard_writes_in_flight
 
 from toy_pipeline.project import Settings
 

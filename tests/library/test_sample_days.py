@@ -8,15 +8,15 @@ from pathlib import Path
 
 import pytest
 
-from prefect_polars_cloud.cli import main
-from prefect_polars_cloud.sample_days import (
+from prefect_polars_cloud.local.cli import main
+from prefect_polars_cloud.local.sample_days import (
     days_to_report,
     has_sample_data,
     last_days,
     sample_days,
     write_missing_sample,
 )
-from prefect_polars_cloud.storage import atomic_target, remove_stale_partials
+from prefect_polars_cloud.storage.files import atomic_target, remove_stale_partials
 
 from toy_pipeline.project import DATASETS, PAGES, VISITS
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from prefect_polars_cloud.cli import main
-from prefect_polars_cloud.presets import PresetError, load_presets
-from prefect_polars_cloud.settings import env_prefix, get_settings
+from prefect_polars_cloud.compute.presets import PresetError, load_presets
+from prefect_polars_cloud.config.project import env_prefix, get_settings
+from prefect_polars_cloud.local.cli import main
 
 from toy_pipeline.project import ENV_PREFIX, LABEL, Settings
 

@@ -16,8 +16,7 @@ from prefect import flow, task
 from prefect.cache_policies import NONE
 from prefect.futures import wait
 
-from prefect_polars_cloud.daily_run import DailyRun, daily_run
-from prefect_polars_cloud.flow_run import retried, run_name
+from prefect_polars_cloud import DailyRun, daily_run, retried, run_name
 
 from {{ cookiecutter.package_name }} import queries
 from {{ cookiecutter.package_name }}.datasets import (
@@ -74,6 +73,6 @@ def daily_report(
 
 
 if __name__ == "__main__":
-    from prefect_polars_cloud.local_run import run_locally
+    from prefect_polars_cloud import run_locally
 
     raise SystemExit(run_locally(daily_report))

@@ -17,8 +17,8 @@ from pathlib import Path
 import boto3
 import pytest
 
-from prefect_polars_cloud.datasets import IcebergOutput
-from prefect_polars_cloud.settings import get_settings
+from prefect_polars_cloud.config.datasets import IcebergOutput
+from prefect_polars_cloud.config.project import get_settings
 from prefect_polars_cloud.testing.polars_cloud_sim import PolarsCloudSimulator
 
 from {{ cookiecutter.package_name }}.datasets import DATASETS

@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 
-from prefect_polars_cloud import publish
+from prefect_polars_cloud.storage import publish
 from prefect_polars_cloud.testing.polars_cloud_sim import PolarsCloudSimulator
 
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 import boto3
 import pytest
 
-from prefect_polars_cloud import credentials
+from prefect_polars_cloud.credentials import service_account as credentials
 
 from {{ cookiecutter.package_name }}.settings import ENV_PREFIX
 

@@ -18,9 +18,9 @@ import polars as pl
 import pytest
 from prefect.settings import PREFECT_API_URL, temporary_settings
 
-from prefect_polars_cloud import cluster_probe
-from prefect_polars_cloud.cli import main
-from prefect_polars_cloud.compute import ComputeError, ComputeSession
+from prefect_polars_cloud.compute import probe as cluster_probe
+from prefect_polars_cloud.compute.session import ComputeError, ComputeSession
+from prefect_polars_cloud.local.cli import main
 from prefect_polars_cloud.testing.polars_cloud_sim import PolarsCloudSimulator
 
 from {{ cookiecutter.package_name }}.settings import ENV_PREFIX, Settings

@@ -30,13 +30,14 @@ from prefect.client.orchestration import SyncPrefectClient, get_client
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterTags
 from prefect.states import Crashed
 
-from prefect_polars_cloud import alerts, publish, zombies
-from prefect_polars_cloud.cli import main
-from prefect_polars_cloud.leftovers import machine
-from prefect_polars_cloud.settings import get_settings
+from prefect_polars_cloud.config.project import get_settings
+from prefect_polars_cloud.local.cli import main
+from prefect_polars_cloud.operations import alerts, zombies
+from prefect_polars_cloud.storage import publish
+from prefect_polars_cloud.storage.leftovers import machine
 from prefect_polars_cloud.testing.polars_cloud_sim import PolarsCloudSimulator
 
-from {{ cookiecutter.package_name }}.settings import ENV_PREFIX
+from daily_reports.settings import ENV_PREFIX
 
 from flows.daily_report import daily_report
 
@@ -54,7 +55,7 @@ import sys, time
 from pathlib import Path
 
 sys.path[:0] = [{project!r}]
-from prefect_polars_cloud import publish
+from prefect_polars_cloud.storage import publish
 
 carry_out_day, days = publish.publish_day, []
 

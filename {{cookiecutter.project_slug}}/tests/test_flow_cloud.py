@@ -17,10 +17,10 @@ import polars as pl
 import pytest
 from prefect.artifacts import Artifact
 
-from prefect_polars_cloud.cli import main
-from prefect_polars_cloud.evidence import fit_label
-from prefect_polars_cloud.input_errors import InputError
-from prefect_polars_cloud.settings import get_settings
+from prefect_polars_cloud.compute.evidence import fit_label
+from prefect_polars_cloud.config.project import get_settings
+from prefect_polars_cloud.local.cli import main
+from prefect_polars_cloud.storage.input_errors import InputError
 from prefect_polars_cloud.testing.polars_cloud_sim import PolarsCloudSimulator
 
 from {{ cookiecutter.package_name }}.settings import ENV_PREFIX

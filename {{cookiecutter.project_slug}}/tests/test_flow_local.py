@@ -16,8 +16,8 @@ from prefect.client.orchestration import get_client
 from prefect.flow_engine import run_flow
 from prefect.states import Scheduled
 
-from prefect_polars_cloud.run_dates import RunDatesError
-from prefect_polars_cloud.settings import get_settings
+from prefect_polars_cloud.config.days import RunDatesError
+from prefect_polars_cloud.config.project import get_settings
 
 from {{ cookiecutter.package_name }}.sample_data import write_sample_data
 from {{ cookiecutter.package_name }}.settings import ENV_PREFIX

@@ -25,13 +25,13 @@ from pyiceberg.catalog import load_catalog
 from pyiceberg.catalog.sql import SqlCatalog
 from pyiceberg.exceptions import CommitFailedException
 
-from prefect_polars_cloud import iceberg
-from prefect_polars_cloud.doctor import run_doctor
-from prefect_polars_cloud.iceberg import TableWrites
-from prefect_polars_cloud.iceberg_catalog import IcebergError, local_path
-from prefect_polars_cloud.input_errors import InputError
-from prefect_polars_cloud.settings import get_settings
-from prefect_polars_cloud.storage import list_keys
+from prefect_polars_cloud.storage.iceberg import writes as iceberg
+from prefect_polars_cloud.operations.doctor import run_doctor
+from prefect_polars_cloud.storage.iceberg.writes import TableWrites
+from prefect_polars_cloud.storage.iceberg.catalog import IcebergError, local_path
+from prefect_polars_cloud.storage.input_errors import InputError
+from prefect_polars_cloud.config.project import get_settings
+from prefect_polars_cloud.storage.files import list_keys
 from prefect_polars_cloud.testing.polars_cloud_sim import PolarsCloudSimulator
 
 from {{ cookiecutter.package_name }} import queries
@@ -232,7 +232,7 @@ def test_a_run_cancelled_before_its_commit_commits_nothing_and_leaves_no_file(
     def cancelled(self: TableWrites) -> None:
         # Every query wrote its files: the cancellation arrives just before the commit.
         assert any(entry.parts for entry in self._tables.values())
-        raise KeyboardInterrupt  # what `make run` turns SIGTERM and Ctrl-C into (interrupts.py)
+        raise KeyboardInterrupt  # what `make run` turns SIGTERM and Ctrl-C into (local/interrupts.py)
 
     monkeypatch.setattr(TableWrites, "commit", cancelled)
     with pytest.raises(KeyboardInterrupt):
@@ -455,7 +455,7 @@ import sys, time
 from pathlib import Path
 
 sys.path[:0] = [{project!r}]
-from prefect_polars_cloud import iceberg
+from prefect_polars_cloud.storage.iceberg import writes as iceberg
 
 commit = iceberg.overwrite_days
 

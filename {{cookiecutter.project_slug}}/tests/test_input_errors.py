@@ -17,8 +17,8 @@ import polars as pl
 import pytest
 from prefect.artifacts import Artifact
 
-from prefect_polars_cloud.input_errors import InputError
-from prefect_polars_cloud.local_run import run_locally
+from prefect_polars_cloud.local.runner import run_locally
+from prefect_polars_cloud.storage.input_errors import InputError
 
 from {{ cookiecutter.package_name }}.settings import ENV_PREFIX
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from prefect_polars_cloud.deployments import is_local, read_deployments
+from prefect_polars_cloud.operations.deployments import is_local, read_deployments
 
 PROJECT = Path(__file__).resolve().parent.parent
 DEPLOYMENTS = read_deployments(PROJECT / "prefect.yaml")

@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 import yaml
 
-from prefect_polars_cloud.deployments import is_local, read_deployments
-from prefect_polars_cloud.settings import get_settings
+from prefect_polars_cloud.config.project import get_settings
+from prefect_polars_cloud.operations.deployments import is_local, read_deployments
 
 from {{ cookiecutter.package_name }}.settings import ENV_PREFIX
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from prefect_polars_cloud.presets import load_presets
+from prefect_polars_cloud.compute.presets import load_presets
 
 from {{ cookiecutter.package_name }}.settings import Settings
 

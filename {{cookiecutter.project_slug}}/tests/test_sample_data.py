@@ -12,7 +12,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from prefect_polars_cloud.sample_days import sample_days as days_in
+from prefect_polars_cloud.local.sample_days import sample_days as days_in
 
 from {{ cookiecutter.package_name }}.datasets import DATASETS
 from {{ cookiecutter.package_name }}.sample_data import customer_count, write_sample_data

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from prefect_polars_cloud.settings import get_settings
+from prefect_polars_cloud.config.project import get_settings
 
 from {{ cookiecutter.package_name }}.settings import ENV_PREFIX, Settings
 

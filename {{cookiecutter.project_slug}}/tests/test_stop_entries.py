@@ -1,6 +1,6 @@
 """Every way of starting a run stops the same: the entries and phases test_stops.py leaves out.
 
-The run, not its entry point, owns its stops (prefect_polars_cloud/run_stops.py). Each test
+The run, not its entry point, owns its stops (prefect_polars_cloud/run/stops.py). Each test
 starts the flow as a user would (a script on Prefect's temporary server, a script whose Prefect
 API dies with the signal, `make run CLOUD=sim`, `python flows/<flow>.py`), signals it in one
 phase (boot, query, publish) and checks what it left: one INTERRUPTED line and no traceback, an

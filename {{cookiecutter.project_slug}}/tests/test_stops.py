@@ -181,8 +181,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import polars as pl
 
-from prefect_polars_cloud.compute import ComputeSession
-from prefect_polars_cloud.interrupts import exit_code, stop_on_signals
+from prefect_polars_cloud.compute.session import ComputeSession
+from prefect_polars_cloud.local.interrupts import exit_code, stop_on_signals
 from {{ cookiecutter.package_name }}.settings import Settings
 
 rows, target = sys.argv[1], sys.argv[2]
@@ -235,7 +235,7 @@ def test_ctrl_c_during_a_local_query_exits_without_it_and_keeps_the_previous_fil
 SERVER_RUNNER = """
 import time
 
-from prefect_polars_cloud.local_server import local_prefect_api
+from prefect_polars_cloud.local.server import local_prefect_api
 
 with local_prefect_api() as url:
     print(url, flush=True)

@@ -9,8 +9,7 @@ import polars as pl
 from prefect import flow, task
 from prefect.cache_policies import NONE
 
-from prefect_polars_cloud.daily_run import DailyRun, daily_run
-from prefect_polars_cloud.flow_run import retried, run_name
+from prefect_polars_cloud import DailyRun, daily_run, retried, run_name
 
 from .project import CLEAN_VISITS, DATASETS, PAGES, PAGES_USED, TOTALS, VISITS
 

@@ -9,16 +9,16 @@ from pathlib import Path
 import polars as pl
 from pydantic_settings import SettingsConfigDict
 
-from prefect_polars_cloud.datasets import (
+from prefect_polars_cloud import (
     DailyInput,
     DailyOutput,
     Datasets,
+    Project,
     SnapshotInput,
     SnapshotOutput,
+    atomic_target,
 )
-from prefect_polars_cloud.project import Project
-from prefect_polars_cloud.settings import Settings as LibrarySettings
-from prefect_polars_cloud.storage import atomic_target
+from prefect_polars_cloud import Settings as LibrarySettings
 
 ENV_PREFIX = "TOY_PIPELINE_"
 LABEL = "toy-pipeline"

@@ -17,8 +17,7 @@ import polars as pl
 from prefect import flow, task
 from prefect.cache_policies import NONE
 
-from prefect_polars_cloud.daily_run import DailyRun, daily_run
-from prefect_polars_cloud.datasets import DailyInput, Datasets
+from prefect_polars_cloud import DailyInput, DailyRun, Datasets, daily_run
 
 from .flow import clean_visits, section_time
 from .project import DATASETS, PAGES, TOTALS, VISITS

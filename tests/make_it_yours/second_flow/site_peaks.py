@@ -6,15 +6,12 @@
 from datetime import date
 
 import polars as pl
+from PACKAGE import queries
+from PACKAGE.datasets import READINGS
 from prefect import flow, task
 from prefect.cache_policies import NONE
 
-from prefect_polars_cloud.daily_run import DailyRun, daily_run
-from prefect_polars_cloud.datasets import DailyOutput, Datasets
-from prefect_polars_cloud.flow_run import retried, run_name
-
-from PACKAGE import queries
-from PACKAGE.datasets import READINGS
+from prefect_polars_cloud import DailyOutput, DailyRun, Datasets, daily_run, retried, run_name
 
 SENSOR_PEAKS = DailyOutput("sensor_peaks")
 PEAKS = Datasets(inputs=(READINGS,), outputs=(SENSOR_PEAKS,), report=SENSOR_PEAKS)
@@ -51,6 +48,6 @@ def site_peaks(
 
 
 if __name__ == "__main__":
-    from prefect_polars_cloud.local_run import run_locally
+    from prefect_polars_cloud import run_locally
 
     raise SystemExit(run_locally(site_peaks))

@@ -5,13 +5,6 @@
 
 from datetime import date
 
-from prefect import flow, task
-from prefect.cache_policies import NONE
-from prefect.futures import wait
-
-from prefect_polars_cloud.daily_run import DailyRun, daily_run
-from prefect_polars_cloud.flow_run import retried, run_name
-
 from PACKAGE import queries
 from PACKAGE.datasets import (
     DATASETS,
@@ -21,6 +14,11 @@ from PACKAGE.datasets import (
     SITE_STATS,
     VALID_READINGS,
 )
+from prefect import flow, task
+from prefect.cache_policies import NONE
+from prefect.futures import wait
+
+from prefect_polars_cloud import DailyRun, daily_run, retried, run_name
 
 
 @task(cache_policy=NONE)
@@ -64,6 +62,6 @@ def daily_report(
 
 
 if __name__ == "__main__":
-    from prefect_polars_cloud.local_run import run_locally
+    from prefect_polars_cloud import run_locally
 
     raise SystemExit(run_locally(daily_report))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from prefect_polars_cloud.datasets import (
+from prefect_polars_cloud import (
     DailyInput,
     DailyOutput,
     Datasets,

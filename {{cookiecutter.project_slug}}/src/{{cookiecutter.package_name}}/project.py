@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prefect_polars_cloud.project import Project
+from prefect_polars_cloud import Project
 
 from .datasets import DATASETS
 from .sample_data import write_sample_data

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import polars as pl
 
-from prefect_polars_cloud.storage import atomic_target
+from prefect_polars_cloud import atomic_target
 
 from .datasets import CUSTOMERS, DATASETS, ORDERS
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
-from prefect_polars_cloud.settings import Alerts, SecretBackend
-from prefect_polars_cloud.settings import Settings as LibrarySettings
+from prefect_polars_cloud import Alerts, SecretBackend
+from prefect_polars_cloud import Settings as LibrarySettings
 
 ENV_PREFIX = "{{ cookiecutter.package_name | upper }}_"
 

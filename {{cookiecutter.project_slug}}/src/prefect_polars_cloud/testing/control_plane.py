@@ -12,13 +12,10 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from types import SimpleNamespace
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 from uuid import UUID
 
 import polars_cloud.polars_cloud as pcr
-
-if TYPE_CHECKING:
-    from .polars_cloud_sim import PolarsCloudSimulator
 
 
 @dataclass
@@ -69,6 +66,27 @@ class Manifest:
     live_cluster_id: UUID | None = None
 
 
+class SimulatorState(Protocol):
+    """What the control plane reads and changes of the simulator (a PolarsCloudSimulator).
+
+    A protocol rather than an import: the simulator builds its control plane, so importing it
+    back here would make the two modules a cycle.
+    """
+
+    client_id: str
+    client_secret: str
+    authenticated: bool
+    request_seconds: float
+    workspace: SimpleNamespace
+    clusters: dict[UUID, Cluster]
+    manifests: dict[str, Manifest]
+
+    def record(self, name: str, **arguments: object) -> None: ...
+    def require_login(self, name: str) -> None: ...
+    def cluster(self, compute_id: UUID) -> Cluster: ...
+    def compute_model(self, cluster: Cluster) -> SimpleNamespace: ...
+
+
 class ControlPlane:
     """Stands in for `polars_cloud.constants.API_CLIENT` (a compiled `ApiClient`).
 
@@ -76,7 +94,7 @@ class ControlPlane:
     with AttributeError, which is how a test learns that the client grew a new network call.
     """
 
-    def __init__(self, sim: PolarsCloudSimulator) -> None:
+    def __init__(self, sim: SimulatorState) -> None:
         self.sim = sim
 
     def authenticate(

@@ -44,7 +44,7 @@ import polars as pl
 import polars_cloud.constants
 import polars_cloud.polars_cloud as pcr
 
-from .control_plane import Cluster, ControlPlane, Manifest
+from prefect_polars_cloud.testing.control_plane import Cluster, ControlPlane, Manifest
 
 # sink_of() reads a plan through its JSON form, deprecated as a storage format only. A filter,
 # not catch_warnings(): queries are submitted from several threads and that is not thread-safe.
@@ -170,7 +170,7 @@ class PolarsCloudSimulator:
     def serve_cluster(self, cpus: int = 8, nodes: int = 1) -> tuple[str, Cluster]:
         """Host a self-hosted cluster on a loopback port that greets as a gRPC server does.
 
-        The project greets the scheduler before any query (cluster_probe.py): the port answers
+        The project greets the scheduler before any query (compute/probe.py): the port answers
         that greeting for real; the queries then reach the simulated SchedulerClient. Returns
         the cluster's URI and the cluster.
         """

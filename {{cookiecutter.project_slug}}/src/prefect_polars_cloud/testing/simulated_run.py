@@ -25,18 +25,17 @@ import polars as pl
 import pytest
 from moto.server import ThreadedMotoServer
 
-from ..cli import OUTPUT_DIR, SAMPLE_DIR, add_day_options
-from ..daily_run import last_summary
-from ..iceberg_catalog import catalog_config, load, local_path
-from ..local_run import load_flow, prefect_api
-from ..manifests import register_all
-from ..presets import load_presets
-from ..project import current
-from ..run_dates import describe
-from ..sample_days import days_to_report, write_missing_sample
-from ..settings import env_prefix, get_settings
-from ..storage import list_keys
-from .polars_cloud_sim import PolarsCloudSimulator
+from prefect_polars_cloud.compute.manifests import register_all
+from prefect_polars_cloud.compute.presets import load_presets
+from prefect_polars_cloud.config.days import describe
+from prefect_polars_cloud.config.project import current, env_prefix, get_settings
+from prefect_polars_cloud.local.options import OUTPUT_DIR, SAMPLE_DIR, add_day_options
+from prefect_polars_cloud.local.runner import load_flow, prefect_api
+from prefect_polars_cloud.local.sample_days import days_to_report, write_missing_sample
+from prefect_polars_cloud.run.daily_run import last_summary
+from prefect_polars_cloud.storage.files import list_keys
+from prefect_polars_cloud.storage.iceberg.catalog import catalog_config, load, local_path
+from prefect_polars_cloud.testing.polars_cloud_sim import PolarsCloudSimulator
 
 BANNER = "SIMULATION: Polars Cloud is simulated in this process; nothing is sent or billed."
 

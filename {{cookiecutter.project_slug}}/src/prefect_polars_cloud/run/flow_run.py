@@ -1,0 +1,71 @@
+"""What a flow asks of its Prefect run: a name after its days, query labels, lineage, retries."""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+from prefect import runtime
+from prefect.tasks import exponential_backoff
+
+from prefect_polars_cloud.compute.remote_sink import Lineage
+from prefect_polars_cloud.config.days import RunDatesError, describe, resolve_days
+from prefect_polars_cloud.config.project import get_settings
+from prefect_polars_cloud.run.retries import retry_transient
+
+QueryTask = TypeVar("QueryTask")
+
+
+def run_name() -> str:
+    """Name a flow run after its flow and days, e.g. `my-flow 2026-11-24`.
+
+    Use it as `@flow(flow_run_name=run_name)`: it reads the run's start and end parameters.
+    """
+    parameters = runtime.flow_run.parameters
+    flow = runtime.flow_run.flow_name
+    try:
+        days = resolve_days(
+            parameters.get("start"),
+            parameters.get("end"),
+            runtime.flow_run.scheduled_start_time,
+            max_days=100_000,  # the flow refuses long ranges itself, with the reason
+        )
+    except RunDatesError:
+        return f"{flow} (dates refused)"
+    return f"{flow} {describe(days)}"
+
+
+def labels(task_name: str) -> list[str]:
+    """Tag a query with the run that sent it, for the Polars Cloud dashboard."""
+    run = runtime.flow_run
+    return [
+        task_name,
+        get_settings().label,
+        runtime.deployment.name or "no-deployment",
+        str(run.id).replace("-", ""),  # the flow run's id: 32 hex characters, a label's limit
+        run.name,
+    ]
+
+
+def lineage(task_name: str) -> Lineage:
+    """Name a query for OpenLineage, the flow run as its parent (self-hosted clusters only)."""
+    run = runtime.flow_run
+    return Lineage(
+        namespace=get_settings().label,
+        job=task_name,
+        parent_run_id=str(run.id),
+        parent_job=runtime.deployment.name or run.flow_name,
+    )
+
+
+def retried(query_task: QueryTask) -> QueryTask:
+    """Retry a query's task on transient failures only, backing off with jitter."""
+    settings = get_settings()
+    task: Any = query_task
+    return task.with_options(  # type: ignore[no-any-return]
+        retries=settings.query_retries,
+        retry_delay_seconds=exponential_backoff(settings.query_retry_delay_seconds)(
+            max(1, settings.query_retries)
+        ),
+        retry_jitter_factor=0.5,
+        retry_condition_fn=retry_transient,
+    )
