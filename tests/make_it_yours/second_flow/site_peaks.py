@@ -6,12 +6,13 @@
 from datetime import date
 
 import polars as pl
-from PACKAGE import queries
-from PACKAGE.datasets import READINGS
 from prefect import flow, task
 from prefect.cache_policies import NONE
 
 from prefect_polars_cloud import DailyOutput, DailyRun, Datasets, daily_run, retried, run_name
+
+from PACKAGE import queries
+from PACKAGE.datasets import READINGS
 
 SENSOR_PEAKS = DailyOutput("sensor_peaks")
 PEAKS = Datasets(inputs=(READINGS,), outputs=(SENSOR_PEAKS,), report=SENSOR_PEAKS)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date
 
 import polars as pl
+
 from flows.site_peaks import sensor_peaks
 
 DAY = date(2026, 11, 1)
