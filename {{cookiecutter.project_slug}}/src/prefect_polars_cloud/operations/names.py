@@ -147,7 +147,7 @@ _DEPLOYMENT_OPTION = "|".join(
         r"\bdeploy\b.*?--name[\s=]+",
         _LISTED.format("name"),
         r"deployment run\s+",
-        r"deployment_by_name\(\s*",
+        r"deployment_by_name\(\s*(?=f?[\"'])",
     )
 )
 PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
@@ -161,7 +161,7 @@ PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
     # `prefect deployment run '<flow>/<name>'`, read_deployment_by_name("<flow>/<name>")
     (
         "deployment",
-        re.compile(rf"(?:{_DEPLOYMENT_OPTION}){_QUOTE}(?P<name>(?:{NAME}/)?{NAME})(?![\w/{{.-])"),
+        re.compile(rf"(?:{_DEPLOYMENT_OPTION}){_QUOTE}(?P<name>(?:{NAME}/)?{NAME})(?![\w/{{(.-])"),
     ),
     # prose: the flow `<name>`, the deployment `<name>`, `<name>` flow, `<name>-local`
     ("flow", re.compile(rf"\bflows?,?\s+`(?P<name>{NAME})`")),
