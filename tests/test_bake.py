@@ -431,7 +431,9 @@ def test_the_report_is_declared_in_the_chosen_output_format(baked: Baked) -> Non
     # Only an Iceberg project speaks of Iceberg in its README; the others read as before.
     readme = read(baked, "README.md")
     assert ("Iceberg" in readme) == iceberg
-    assert ("data/output/daily_report/date=YYYY-MM-DD/" in readme) != iceberg
+    assert ("data/output/<output>/date=YYYY-MM-DD/" in readme) != iceberg
+    # The example's own layout is on its page (docs/pipeline.md), not in the README.
+    assert ("<output_uri>/daily_report/date=YYYY-MM-DD/" in read(baked, "docs/pipeline.md")) != iceberg
 
 
 def test_presets_are_the_answers(baked: Baked) -> None:
