@@ -20,15 +20,18 @@ from prefect_polars_cloud.local.options import (
     FlowNotFound,
     add_day_options,
 )
+from prefect_polars_cloud.operations.names import FLOWS_DIR, default_flow_module
 from prefect_polars_cloud.storage.files import STAGING
 
-FLOWS_DIR = Path("flows")
 
+def load_flow(module: str | None = None, folder: Path = FLOWS_DIR) -> Callable[..., Any]:
+    """Return the flow defined in flows/<module>.py (the one of the module's name if several).
 
-def load_flow(module: str, folder: Path = FLOWS_DIR) -> Callable[..., Any]:
-    """Return the flow defined in flows/<module>.py (the one of the module's name if several)."""
+    No module: the one module of flows/ (with several, the error lists them).
+    """
     from prefect import Flow
 
+    module = module or default_flow_module(folder)
     path = folder / f"{module.removesuffix('.py')}.py"
     if not path.is_file():
         there = sorted(item.stem for item in folder.glob("*.py") if item.stem != "__init__")
