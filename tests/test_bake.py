@@ -97,6 +97,7 @@ LIBRARY_MODULES = (
     "run/__init__.py",
     "run/daily_run.py",
     "run/flow_run.py",
+    "run/handle.py",
     "run/retries.py",
     "run/stops.py",
     "storage/__init__.py",
