@@ -82,7 +82,7 @@ class DailyInput(_Fields):
         ```python
         import polars as pl
         from prefect_polars_cloud import DailyInput
-        ORDERS = DailyInput("orders", format="csv", schema={"id": pl.Int64, "ts": pl.String})
+        SALES = DailyInput("sales", format="csv", schema={"store": pl.Int64, "amount": pl.Float64})
         ```
     """
 
@@ -107,7 +107,7 @@ class SnapshotInput(_Fields):
     Example:
         ```python
         from prefect_polars_cloud import SnapshotInput
-        CUSTOMERS = SnapshotInput("customers.ndjson", format="ndjson", schema={"id": pl.Int64})
+        STORES = SnapshotInput("stores.ndjson", format="ndjson", schema={"store": pl.Int64})
         ```
     """
 
@@ -136,7 +136,7 @@ class DailyOutput:
     Example:
         ```python
         from prefect_polars_cloud import DailyOutput
-        REPORT = DailyOutput("daily_report")  # its query carries the partition key column
+        TOTALS = DailyOutput("store_totals")  # its query carries the partition key column
         ```
     """
 
@@ -153,7 +153,7 @@ class SnapshotOutput:
     Example:
         ```python
         from prefect_polars_cloud import SnapshotOutput
-        CUSTOMERS_USED = SnapshotOutput("customers")  # what the run's days were computed with
+        STORES_USED = SnapshotOutput("stores")  # what the run's days were computed with
         ```
     """
 
@@ -172,7 +172,7 @@ class IcebergOutput:
     Example:
         ```python
         from prefect_polars_cloud import IcebergOutput
-        REPORT = IcebergOutput("daily_report", table="analytics.daily_report")
+        TOTALS = IcebergOutput("store_totals", table="analytics.store_totals")
         ```
     """
 
@@ -197,7 +197,7 @@ class Datasets:
     Example:
         ```python
         from prefect_polars_cloud import Datasets
-        DATASETS = Datasets(inputs=(ORDERS, CUSTOMERS), outputs=(REPORT,), report=REPORT)
+        DATASETS = Datasets(inputs=(SALES, STORES), outputs=(TOTALS,), report=TOTALS)
         ```
     """
 

@@ -54,7 +54,7 @@ class Project:
         write_sample_data: Writes sample inputs for the given days into a folder:
             `(folder, days, rows_a_day)`; `make sample-data` and `make run` call it.
         day_totals: Totals one day of the report for the run's artifact, e.g.
-            `{"rows": 42, "revenue": 9.5}`.
+            `{"rows": 42, "amount": 9.5}`.
 
     Example:
         ```python

@@ -44,11 +44,11 @@ class Settings(BaseSettings):
         from prefect_polars_cloud import Settings as LibrarySettings
 
         class Settings(LibrarySettings):
-            model_config = SettingsConfigDict(env_prefix="DAILY_REPORTS_")
-            label: str = "daily-reports"  # the project's name on Polars Cloud and Prefect
+            model_config = SettingsConfigDict(env_prefix="MY_PIPELINE_")
+            label: str = "my-pipeline"  # the project's name on Polars Cloud and Prefect
 
-        settings = Settings()  # reads DAILY_REPORTS_COMPUTE_MODE, DAILY_REPORTS_DATA_URI, ...
-        settings.output_uri  # "data/reports", unless DAILY_REPORTS_DATA_URI is set
+        settings = Settings()  # reads MY_PIPELINE_COMPUTE_MODE, MY_PIPELINE_DATA_URI, ...
+        settings.output_uri  # "data/reports", unless MY_PIPELINE_DATA_URI is set
         ```
     """
 

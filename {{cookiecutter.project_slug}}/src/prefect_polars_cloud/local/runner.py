@@ -69,10 +69,10 @@ def run_locally(flow: Callable[..., str], argv: Sequence[str] | None = None) -> 
 
     Example:
         ```python
-        if __name__ == "__main__":  # at the end of flows/daily_report.py
+        if __name__ == "__main__":  # at the end of flows/store_totals.py
             from prefect_polars_cloud import run_locally
 
-            raise SystemExit(run_locally(daily_report))
+            raise SystemExit(run_locally(store_totals))
         ```
     """
     from prefect_polars_cloud.config.project import env_prefix, get_settings

@@ -136,11 +136,11 @@ def daily_run(
         from prefect_polars_cloud import daily_run, retried, run_name
 
         @flow(flow_run_name=run_name)
-        def daily_report(start: date | None = None, end: date | None = None) -> str:
+        def store_totals(start: date | None = None, end: date | None = None) -> str:
             with daily_run(DATASETS, start, end, None, None) as run:
                 run.start("small")  # boot now, before the first query needs it
-                retried(prepare_orders)(run)
-            return run.location(CLEAN_ORDERS)
+                retried(prepare_sales)(run)
+            return run.location(TOTALS)
         ```
     """
     with RunStops() as stops:  # the run's own: a signal stops its compute, however it started

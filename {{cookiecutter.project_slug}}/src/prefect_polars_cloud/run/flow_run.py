@@ -30,7 +30,7 @@ def run_name() -> str:
         from prefect_polars_cloud import run_name
 
         @flow(flow_run_name=run_name)
-        def daily_report(start: date | None = None, end: date | None = None) -> str: ...
+        def store_totals(start: date | None = None, end: date | None = None) -> str: ...
         ```
     """
     parameters = runtime.flow_run.parameters
@@ -88,7 +88,7 @@ def retried(query_task: QueryTask) -> QueryTask:
         ```python
         from prefect_polars_cloud import retried
 
-        orders = retried(prepare_orders).submit(run)  # inside `with daily_run(...) as run:`
+        sales = retried(prepare_sales).submit(run)  # inside `with daily_run(...) as run:`
         ```
     """
     settings = get_settings()

@@ -54,9 +54,9 @@ class DailyRun:
         from prefect_polars_cloud import DailyRun
 
         @task(cache_policy=NONE)
-        def prepare_orders(run: DailyRun) -> None:
-            with run.scan(ORDERS) as orders:  # sink inside the block: the files are read then
-                run.sink(clean_orders(orders), CLEAN_ORDERS, "small")
+        def prepare_sales(run: DailyRun) -> None:
+            with run.scan(SALES) as sales:  # sink inside the block: the files are read then
+                run.sink(clean_sales(sales), CLEAN_SALES, "small")
         ```
     """
 

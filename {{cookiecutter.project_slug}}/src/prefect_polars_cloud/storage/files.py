@@ -248,7 +248,7 @@ def atomic_target(uri: str) -> Iterator[str]:
         ```python
         from prefect_polars_cloud import atomic_target
 
-        with atomic_target("data/sample/customers.ndjson") as path:
+        with atomic_target("data/sample/stores.ndjson") as path:
             frame.write_ndjson(path)
         ```
     """
