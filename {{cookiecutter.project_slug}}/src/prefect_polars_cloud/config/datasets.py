@@ -69,14 +69,28 @@ class _Fields:
 
 @dataclass(frozen=True)
 class DailyInput(_Fields):
-    """Files partitioned by day under `<source_uri>/<name>/<key>=YYYY-MM-DD/`."""
+    """Files partitioned by day under `<source_uri>/<name>/<key>=YYYY-MM-DD/`.
+
+    Args:
+        name: The input's folder below the source uri.
+        format: "csv", "ndjson" or "parquet".
+        schema: Each field's Polars type; a row lacking a field not in `nullable` fails the run.
+        nullable: Fields a row may leave empty (CSV) or out (NDJSON).
+        encoding: CSV only: "utf8-lossy" reads a byte that is not UTF-8 as U+FFFD.
+
+    Example:
+        ```python
+        import polars as pl
+        from prefect_polars_cloud import DailyInput
+        SALES = DailyInput("sales", format="csv", schema={"store": pl.Int64, "amount": pl.Float64})
+        ```
+    """
 
     name: str
     format: Format
     schema: Schema
-    # Fields a row may leave empty (CSV) or out (NDJSON); the others are required.
     nullable: tuple[str, ...] = ()
-    encoding: Encoding = "utf8"  # CSV only: "utf8-lossy" reads a byte not UTF-8 as U+FFFD
+    encoding: Encoding = "utf8"
 
     def __post_init__(self) -> None:
         self._check_fields()
@@ -84,7 +98,18 @@ class DailyInput(_Fields):
 
 @dataclass(frozen=True)
 class SnapshotInput(_Fields):
-    """One file read whole by every run, e.g. a dimension: `<source_uri>/<path>`."""
+    """One file read whole by every run, e.g. a dimension: `<source_uri>/<path>`.
+
+    Args:
+        path: The file below the source uri; its name without the extension names the input.
+        format, schema, nullable, encoding: As for a DailyInput.
+
+    Example:
+        ```python
+        from prefect_polars_cloud import SnapshotInput
+        STORES = SnapshotInput("stores.ndjson", format="ndjson", schema={"store": pl.Int64})
+        ```
+    """
 
     path: str
     format: Format
@@ -103,14 +128,34 @@ class SnapshotInput(_Fields):
 
 @dataclass(frozen=True)
 class DailyOutput:
-    """A dataset a query writes per day: `<output_uri>/<name>/<key>=YYYY-MM-DD/*.parquet`."""
+    """A dataset a query writes per day: `<output_uri>/<name>/<key>=YYYY-MM-DD/*.parquet`.
+
+    Args:
+        name: The output's folder below the output uri.
+
+    Example:
+        ```python
+        from prefect_polars_cloud import DailyOutput
+        TOTALS = DailyOutput("store_totals")  # its query carries the partition key column
+        ```
+    """
 
     name: str
 
 
 @dataclass(frozen=True)
 class SnapshotOutput:
-    """A dataset written once per run and published into every day of the run."""
+    """A dataset written once per run and published into every day of the run.
+
+    Args:
+        name: The output's folder below the output uri.
+
+    Example:
+        ```python
+        from prefect_polars_cloud import SnapshotOutput
+        STORES_USED = SnapshotOutput("stores")  # what the run's days were computed with
+        ```
+    """
 
     name: str
 
@@ -119,8 +164,16 @@ class SnapshotOutput:
 class IcebergOutput:
     """A dataset a query writes per day into an Iceberg table, partitioned by the day.
 
-    table: `namespace.table` in the catalog; None takes the ICEBERG_TABLE setting. The query
-    must carry the partition key column; the table is created from its schema on the first run.
+    Args:
+        name: The output's name, unique among the run's outputs (errors name it).
+        table: `namespace.table` in the catalog; None takes the ICEBERG_TABLE setting. The
+            table is created from the query's schema (with the partition key) on the first run.
+
+    Example:
+        ```python
+        from prefect_polars_cloud import IcebergOutput
+        TOTALS = IcebergOutput("store_totals", table="analytics.store_totals")
+        ```
     """
 
     name: str
@@ -133,7 +186,20 @@ Output = DailyOutput | SnapshotOutput | IcebergOutput
 
 @dataclass(frozen=True)
 class Datasets:
-    """Every dataset of the pipeline, and which output the run's summary shows."""
+    """Every dataset of the pipeline, and which output the run's summary shows.
+
+    Args:
+        inputs: Every input; at least one DailyInput (its days are the days that have data).
+        outputs: Every output, each with its own name.
+        report: The output whose days the run's artifact and `make run` summarise.
+        partition_key: The column, and folder key, that holds each row's day.
+
+    Example:
+        ```python
+        from prefect_polars_cloud import Datasets
+        DATASETS = Datasets(inputs=(SALES, STORES), outputs=(TOTALS,), report=TOTALS)
+        ```
+    """
 
     inputs: tuple[Input, ...]
     outputs: tuple[Output, ...]
