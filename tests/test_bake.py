@@ -113,6 +113,7 @@ LIBRARY_MODULES = (
     "testing/__init__.py",
     "testing/control_plane.py",
     "testing/polars_cloud_sim.py",
+    "testing/scheduler.py",
     "testing/simulated_run.py",
 )
 # The pipeline's own tests and the integration; the library's tests are the template's
