@@ -1,0 +1,161 @@
+"""Servers the tests start on loopback: a Prefect API, moto (S3 and Secrets Manager), a silent port.
+
+Each runs in a subprocess or a thread of its own and is stopped by whoever started it (the
+plugin's fixtures). Prefect is imported only where its workers are drained.
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+
+def free_port() -> int:
+    """Return a loopback port nothing listens on (yet)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class PrefectServer:
+    """A temporary Prefect API in a subprocess, with its own SQLite database.
+
+    What prefect.testing's harness starts, but not waited for: it boots (database migrations,
+    seconds of CPU) while the tests that need no API run.
+    """
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.log = folder / "server.log"
+        self.process: subprocess.Popen[bytes] | None = None
+        self.url = ""
+
+    def start(self) -> None:
+        """Start the server on a free port; return at once."""
+        port = free_port()
+        self.url = f"http://127.0.0.1:{port}/api"
+        environment = {key: value for key, value in os.environ.items() if key != "PREFECT_API_URL"}
+        environment |= {
+            "PREFECT_HOME": str(self.folder / "home"),
+            "PREFECT_SERVER_DATABASE_CONNECTION_URL": (
+                f"sqlite+aiosqlite:///{self.folder / 'prefect.db'}"
+            ),
+            "PREFECT_UI_ENABLED": "0",
+            "PREFECT__SERVER_EPHEMERAL": "1",  # the services an embedded server runs, no more
+            "PREFECT__SERVER_FINAL": "1",
+        }
+        command = [sys.executable, "-m", "uvicorn", "--factory"]
+        command += ["prefect.server.api.server:create_app", "--host", "127.0.0.1"]
+        command += ["--port", str(port), "--log-level", "error", "--lifespan", "on"]
+        with self.log.open("ab") as log:
+            self.process = subprocess.Popen(
+                command, env=environment, stdin=subprocess.DEVNULL, stdout=log, stderr=log
+            )
+
+    def wait(self, timeout: float = 120) -> str:
+        """Return the API URL once the server answers; start again if its port was taken."""
+        deadline = time.monotonic() + timeout
+        for _ in range(3):
+            assert self.process is not None
+            while self.process.poll() is None and time.monotonic() < deadline:
+                try:
+                    urllib.request.urlopen(f"{self.url}/health", timeout=2)  # noqa: S310 - loopback
+                    return self.url
+                except OSError:
+                    time.sleep(0.2)
+            if self.process.poll() is None:
+                break  # still starting at the deadline
+            self.start()  # it exited: most likely the free port was taken meanwhile
+        self.stop()
+        raise RuntimeError(f"the Prefect server did not start:\n{self.log.read_text()[-3000:]}")
+
+    def stop(self) -> None:
+        """Stop the server."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+async def drain_workers() -> None:
+    """Send every queued log line and event to the API."""
+    from prefect.events.worker import EventsWorker
+    from prefect.logging.handlers import APILogWorker
+
+    try:
+        drained = APILogWorker.instance().drain()
+        if inspect.isawaitable(drained):
+            await drained
+    except RuntimeError:
+        pass  # the worker never started: nothing was logged to the API
+    drained = EventsWorker.drain_all()
+    if inspect.isawaitable(drained):
+        await drained
+
+
+@contextmanager
+def moto_server(timeout: float = 30) -> Iterator[str]:
+    """Run a moto server on loopback (S3 and Secrets Manager); yield its endpoint URL."""
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    endpoint = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                urllib.request.urlopen(f"{endpoint}/moto-api/", timeout=1)  # noqa: S310 - loopback
+                break
+            except OSError:
+                if time.monotonic() > deadline or server.poll() is not None:
+                    raise RuntimeError("moto server did not start") from None
+                time.sleep(0.2)
+        yield endpoint
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+@contextmanager
+def silent_server() -> Iterator[int]:
+    """Listen on a loopback port that accepts every connection and never answers; yield it."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(64)
+    listener.settimeout(0.2)
+    held: list[socket.socket] = []
+    done = threading.Event()
+
+    def accept() -> None:
+        while not done.is_set():
+            try:
+                connection, _ = listener.accept()
+            except TimeoutError:
+                continue
+            held.append(connection)  # kept open and never read: the client waits for a reply
+
+    acceptor = threading.Thread(target=accept, name="silent-server", daemon=True)
+    acceptor.start()
+    try:
+        yield listener.getsockname()[1]
+    finally:
+        done.set()
+        acceptor.join()
+        for connection in held:
+            connection.close()
+        listener.close()
