@@ -169,7 +169,7 @@ def test_a_bad_file_among_several_days_is_named_by_its_path(
     input_errors.assert_refused(daily_report, name, content, problem, start=DAY, end="2026-11-03")
 
 
-# docs/testing.md shows these two tests (test_the_docs_show_these_tests keeps them the same).
+# docs/pipeline.md shows these two tests (test_the_docs_show_these_tests keeps them the same).
 def test_an_empty_customers_file_is_one_error_line(local_mode, input_errors):
     input_errors.assert_refused(
         daily_report, "customers.ndjson", b"", "no rows", start="2026-11-01"
@@ -183,8 +183,8 @@ def test_the_flow_stops_every_cluster_it_started(cloud_mode, s3_data):
 
 
 def test_the_docs_show_these_tests() -> None:
-    docs = (Path(__file__).resolve().parent.parent / "docs" / "testing.md").read_text()
-    block = docs.split("## Testing your own flow", 1)[1].split("```python\n", 1)[1].split("```")[0]
+    docs = (Path(__file__).resolve().parent.parent / "docs" / "pipeline.md").read_text()
+    block = docs.split("## Testing the flow", 1)[1].split("```python\n", 1)[1].split("```")[0]
     imports, tests = block.split("\n\n\n", 1)
     source = Path(__file__).read_text()
     assert all(line in source.splitlines() for line in imports.splitlines())

@@ -61,7 +61,7 @@ def start_cloud_run(
         environment["PREFECT_API_URL"] = prefect_api
     interactive = ["-i"] if repl else []
     command = [sys.executable, *interactive, "-m", FLOW_SCRIPT, str(calls), s3_data]
-    command += ["--flow", "daily_report", *options]
+    command += options
     return runner.start(command, cwd=PROJECT, env=environment, stdin=repl)
 
 

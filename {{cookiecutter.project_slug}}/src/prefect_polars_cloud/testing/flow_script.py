@@ -24,7 +24,8 @@ from typing import Any
 
 import pytest
 
-from prefect_polars_cloud.local.runner import FLOWS_DIR, load_flow
+from prefect_polars_cloud.local.runner import load_flow
+from prefect_polars_cloud.operations.names import default_flow_module
 from prefect_polars_cloud.storage import publish
 from prefect_polars_cloud.testing.polars_cloud_sim import PolarsCloudSimulator
 
@@ -52,21 +53,13 @@ def main() -> None:
     sim.install(pytest.MonkeyPatch())
     if args.slow_publish:
         slow_down_publish(sim, args.slow_publish)
-    flow = load_flow(args.flow or only_flow_module())
+    flow = load_flow(args.flow or default_flow_module())
     flow(
         start=args.start,
         end=args.end,
         source_uri=f"{args.base}/raw",
         output_uri=f"{args.base}/reports",
     )
-
-
-def only_flow_module() -> str:
-    """Return the name of the one module in flows/, or fail naming them."""
-    modules = sorted(path.stem for path in FLOWS_DIR.glob("*.py") if path.stem != "__init__")
-    if len(modules) != 1:
-        raise SystemExit(f"flows/ holds {modules or 'no module'}: name one with --flow")
-    return modules[0]
 
 
 def slow_down_publish(sim: PolarsCloudSimulator, seconds: float) -> None:
