@@ -227,9 +227,12 @@ def test_an_iceberg_bake_runs_into_its_table_locally_and_on_the_simulator(
     assert [line for line in iceberg_project.unclean_files() if "data/" in line] == []
 
 
-def test_a_64_character_slug_passes_its_tests(tmp_path_factory: pytest.TempPathFactory) -> None:
+def test_a_64_character_slug_passes_its_tests_and_lint(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
     # The longest slug allowed, in every name the bake derives from it: Polars Cloud cuts query
-    # labels to 32 bytes, and the tests compare them as the client sends them.
+    # labels to 32 bytes, and the tests compare them as the client sends them; ruff must find
+    # nothing to re-wrap in the lines that hold the package's name, right after the bake.
     answers = {"project_name": "Api Key Usage Reports For The Platform Engineering Billing Group"}
     assert len(answers_for(answers)["project_slug"]) == 64
     root = tmp_path_factory.mktemp("slug-64")
@@ -237,6 +240,6 @@ def test_a_64_character_slug_passes_its_tests(tmp_path_factory: pytest.TempPathF
     env = clean_environment(
         PREFECT_HOME=str(root / "prefect-home"), PREFECT_SERVER_ANALYTICS_ENABLED="false"
     )
-    for target in ("install", "test"):
+    for target in ("install", "test", "lint"):
         result = run(["make", target], project, env=env, timeout=1200)
         assert result.returncode == 0, describe(result)

@@ -24,7 +24,10 @@ from prefect_polars_cloud.local.cli import main
 from prefect_polars_cloud.testing.polars_cloud_sim import PolarsCloudSimulator
 from prefect_polars_cloud.testing.servers import free_port
 
-from {{ cookiecutter.package_name }}.settings import ENV_PREFIX, Settings
+from {{ cookiecutter.package_name }}.settings import (
+    ENV_PREFIX,
+    Settings,
+)
 
 PROJECT = Path(__file__).resolve().parent.parent
 # A hang, not a time: the probe gives up after seconds, while a command importing Prefect on a

@@ -20,7 +20,9 @@ from prefect_polars_cloud.config.days import RunDatesError
 from prefect_polars_cloud.config.project import get_settings
 from prefect_polars_cloud.testing import SAMPLE_DAYS
 
-from {{ cookiecutter.package_name }}.sample_data import write_sample_data
+from {{ cookiecutter.package_name }}.sample_data import (
+    write_sample_data,
+)
 from {{ cookiecutter.package_name }}.settings import ENV_PREFIX
 
 from flows.daily_report import daily_report

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from prefect_polars_cloud.config.project import env_prefix
 from prefect_polars_cloud.operations.deployments import is_local, read_deployments
 
 PROJECT = Path(__file__).resolve().parent.parent
@@ -95,7 +96,7 @@ def test_the_worker_builds_a_job_configuration_from_them(deployment: dict[str, A
     for key, value in values.items():
         if key != "env":  # the worker merges env with its own variables
             assert getattr(configuration, key, value) == value, key
-    assert configuration.env["{{ cookiecutter.package_name | upper }}_COMPUTE_MODE"] in ("cloud", "local")
+    assert configuration.env[f"{env_prefix()}COMPUTE_MODE"] in ("cloud", "local")
 
 
 @pytest.mark.parametrize(

@@ -15,8 +15,12 @@ import pytest
 from prefect_polars_cloud.local.sample_days import sample_days as days_in
 from prefect_polars_cloud.testing import SAMPLE_DAYS
 
+from {{ cookiecutter.package_name }} import sample_data
 from {{ cookiecutter.package_name }}.datasets import DATASETS
-from {{ cookiecutter.package_name }}.sample_data import customer_count, write_sample_data
+from {{ cookiecutter.package_name }}.sample_data import (
+    customer_count,
+    write_sample_data,
+)
 
 
 def orders_of(folder: Path, day: date) -> Path:
@@ -49,7 +53,7 @@ def test_every_day_holds_every_kind_of_dirty_row(sample_dir: Path, day: date) ->
 
 
 def test_rows_scale_in_chunks_with_nothing_left_over(tmp_path: Path, monkeypatch) -> None:
-    monkeypatch.setattr("{{ cookiecutter.package_name }}.sample_data.CHUNK_ROWS", 700)
+    monkeypatch.setattr(sample_data, "CHUNK_ROWS", 700)
     days = [date(2026, 11, 1), date(2026, 11, 2)]
     out = write_sample_data(tmp_path, days, rows=2_500)
     ids = pl.concat([pl.read_csv(orders_of(out, day)) for day in days])["order_id"]

@@ -12,7 +12,10 @@ import yaml
 
 from prefect_polars_cloud.config.project import get_settings
 
-from {{ cookiecutter.package_name }}.settings import ENV_PREFIX, Settings
+from {{ cookiecutter.package_name }}.settings import (
+    ENV_PREFIX,
+    Settings,
+)
 
 
 def test_defaults_are_the_answers_given_at_generation() -> None:

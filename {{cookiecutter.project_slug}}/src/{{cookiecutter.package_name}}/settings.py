@@ -23,7 +23,11 @@ class Settings(LibrarySettings):
 
     # The project's name on Polars Cloud (labels, manifests) and on Prefect (the deployments'
     # tag, which the alerts match): renaming the project's label is this one line.
-    label: str = Field(default="{{ cookiecutter.project_slug }}", min_length=1)
+    # (Exploded, with a trailing comma, so that ruff keeps a 64-character slug's line as it is.)
+    label: str = Field(
+        default="{{ cookiecutter.project_slug }}",
+        min_length=1,
+    )
     secret_backend: SecretBackend = {{ cookiecutter.secret_backend | tojson }}  # noqa: S105 - a name
     secret_name: str = Field(default={{ cookiecutter.secret_name | tojson }}, min_length=1)
     aws_region: str = {{ cookiecutter.aws_region | tojson }}
@@ -32,4 +36,6 @@ class Settings(LibrarySettings):
     data_uri: str = {{ cookiecutter.data_uri | tojson }}
     alerts: Alerts = {{ cookiecutter.alerts | tojson }}
     # The report's Iceberg table, `namespace.table`, when REPORT is an IcebergOutput.
-    iceberg_table: str | None = {{ (cookiecutter.package_name ~ ".daily_report") | tojson }}
+    iceberg_table: str | None = Field(
+        default={{ (cookiecutter.package_name ~ ".daily_report") | tojson }},
+    )
