@@ -77,9 +77,29 @@ class DailyInput(_Fields):
     # Fields a row may leave empty (CSV) or out (NDJSON); the others are required.
     nullable: tuple[str, ...] = ()
     encoding: Encoding = "utf8"  # CSV only: "utf8-lossy" reads a byte not UTF-8 as U+FFFD
+    # Another dataset's published output (this flow's or another flow's), read from
+    # `<output_uri>/<output>/` instead of `<source_uri>/<name>/`: a flow that feeds a flow.
+    from_output: DailyOutput | None = None
+    # Days before the run's first day read too (a rolling window). Those days are read when
+    # published and left out when not (history starts somewhere); the run's own days are
+    # required as always (but of the run's own output, whose days it is computing), and the
+    # run still writes only its own days.
+    lookback_days: int = 0
 
     def __post_init__(self) -> None:
         self._check_fields()
+        if self.lookback_days < 0:
+            raise ValueError(f"{self.name}: lookback_days is a number of days >= 0")
+        if self.from_output is not None and self.format != "parquet":
+            raise ValueError(
+                f"{self.name}: an output is Parquet; declare from_output inputs with "
+                'format="parquet"'
+            )
+
+    @property
+    def folder(self) -> str:
+        """Return the folder holding the input's days: its own name, or the output's."""
+        return self.from_output.name if self.from_output is not None else self.name
 
 
 @dataclass(frozen=True)
@@ -106,6 +126,7 @@ class DailyOutput:
     """A dataset a query writes per day: `<output_uri>/<name>/<key>=YYYY-MM-DD/*.parquet`."""
 
     name: str
+    float_decimals: int | None = None  # see FLOAT_DECIMALS
 
 
 @dataclass(frozen=True)
@@ -113,6 +134,7 @@ class SnapshotOutput:
     """A dataset written once per run and published into every day of the run."""
 
     name: str
+    float_decimals: int | None = None  # see FLOAT_DECIMALS
 
 
 @dataclass(frozen=True)
@@ -125,10 +147,15 @@ class IcebergOutput:
 
     name: str
     table: str | None = None
+    float_decimals: int | None = None  # see FLOAT_DECIMALS
 
 
 Input = DailyInput | SnapshotInput
 Output = DailyOutput | SnapshotOutput | IcebergOutput
+# FLOAT_DECIMALS: an output's `float_decimals=N` rounds every float column to N decimals where
+# the run sinks it. A float sum or mean is computed in whatever order the engine's threads
+# finish, so its last bits can differ between two runs of the same data; rounded, two runs
+# write the same bytes. Money is better kept in integer cents; a measurement's mean, rounded.
 
 
 @dataclass(frozen=True)
@@ -148,6 +175,16 @@ class Datasets:
             raise ValueError(f"the report {self.report.name!r} is not one of the outputs")
         if not self.daily_inputs:
             raise ValueError("at least one DailyInput is needed: it says which days have data")
+        for output in self.outputs:
+            if output.float_decimals is not None and output.float_decimals < 0:
+                raise ValueError(f"output {output.name!r}: float_decimals is a number >= 0")
+        for item in self.daily_inputs:
+            if self.reads_own_output(item) and not item.lookback_days:
+                raise ValueError(
+                    f"input {item.name!r} reads {item.folder!r}, which this run writes: only "
+                    "its earlier days can be read (lookback_days); use run.read() for the "
+                    "run's own"
+                )
         for name in outputs:
             if name.startswith("_") or "/" in name:
                 raise ValueError(f"output {name!r}: a plain folder name, not starting with _")
@@ -173,6 +210,10 @@ class Datasets:
     def snapshots(self) -> list[SnapshotInput]:
         """Return the inputs read whole."""
         return [item for item in self.inputs if isinstance(item, SnapshotInput)]
+
+    def reads_own_output(self, item: DailyInput) -> bool:
+        """Tell whether an input is one of these outputs: then only its lookback days are read."""
+        return item.from_output is not None and item.folder in {o.name for o in self.outputs}
 
     def partition(self, name: str, day: date) -> str:
         """Return the key of one day's partition of a dataset, e.g. `events/date=2026-11-01`."""

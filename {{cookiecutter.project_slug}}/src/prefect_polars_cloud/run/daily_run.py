@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 
 import polars as pl
+import polars.selectors as cs
 from prefect import get_run_logger, runtime, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NONE
@@ -38,6 +39,7 @@ from prefect_polars_cloud.config.datasets import (
     IcebergOutput,
     Input,
     Output,
+    SnapshotOutput,
     scan_days,
     scan_file,
 )
@@ -114,6 +116,7 @@ class DailyRun:
         """
         context = TaskRunContext.get()
         name = context.task.name if context else output.name
+        query = self._declared(query, output)
         if isinstance(output, IcebergOutput):  # into the table's location, committed later
             with self._tables.writing(output, query) as (query, target, schema):
                 self.compute.sink_parquet(
@@ -143,6 +146,18 @@ class DailyRun:
         if isinstance(output, IcebergOutput):
             return self._tables.location(output)
         return join(self.output_uri, output.name)
+
+    def _declared(self, query: pl.LazyFrame, output: Output) -> pl.LazyFrame:
+        """Apply what the output declares: its float precision; and keep the run's own days.
+
+        With a lookback window a query may return earlier days too; the run writes its own.
+        """
+        if output.float_decimals is not None:
+            query = query.with_columns(cs.float().round(output.float_decimals))
+        lookback = any(item.lookback_days for item in self.datasets.daily_inputs)
+        if lookback and not isinstance(output, SnapshotOutput):
+            query = query.filter(pl.col(self.datasets.partition_key).is_in(self.days))
+        return query
 
     @property
     def _tables(self) -> TableWrites:
@@ -247,7 +262,7 @@ def _run(
     output_uri = output_uri or settings.output_uri
     validate_uris(settings, source_uri, output_uri)
     clean_up_staging(output_uri, settings)
-    inputs = find_inputs(datasets, source_uri, days)  # a missing day fails here, before compute
+    inputs = find_inputs(datasets, source_uri, days, output_uri)  # a missing day fails here
     check_inputs(datasets, inputs, days, settings.allow_empty_days)
     staging = new_staging()
     tables = TableWrites.open(datasets, settings, days, staging, output_uri)  # or no run
