@@ -28,7 +28,9 @@ from {{ cookiecutter.package_name }}.settings import ENV_PREFIX, Settings
 from .conftest import _free_port
 
 PROJECT = Path(__file__).resolve().parent.parent
-BOUND_S = 20
+# A hang, not a time: the probe gives up after seconds, while a command importing Prefect on a
+# loaded two-core machine took 33 s (the test measures the whole `make doctor` process).
+BOUND_S = 90
 SETTING = f"{ENV_PREFIX}CLUSTER_URI"
 MAKE = shutil.which("make")
 

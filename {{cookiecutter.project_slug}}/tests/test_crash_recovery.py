@@ -37,7 +37,7 @@ from prefect_polars_cloud.storage import publish
 from prefect_polars_cloud.storage.leftovers import machine
 from prefect_polars_cloud.testing.polars_cloud_sim import PolarsCloudSimulator
 
-from daily_reports.settings import ENV_PREFIX
+from {{ cookiecutter.package_name }}.settings import ENV_PREFIX
 
 from flows.daily_report import daily_report
 
