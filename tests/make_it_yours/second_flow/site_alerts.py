@@ -6,7 +6,6 @@
 from datetime import date
 
 import polars as pl
-from PACKAGE.datasets import SITE_STATS
 from prefect import flow, task
 from prefect.cache_policies import NONE
 
@@ -19,6 +18,8 @@ from prefect_polars_cloud import (
     retried,
     run_name,
 )
+
+from PACKAGE.datasets import SITE_STATS
 
 WEEK = 7
 # A mean this far (in the readings' unit) from the site's 7-day mean raises an alert.

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 import polars as pl
+
 from flows.site_alerts import week_deviations
 
 DAY = date(2026, 11, 7)

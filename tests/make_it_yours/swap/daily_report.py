@@ -5,6 +5,12 @@
 
 from datetime import date
 
+from prefect import flow, task
+from prefect.cache_policies import NONE
+from prefect.futures import wait
+
+from prefect_polars_cloud import DailyRun, daily_run, retried, run_name
+
 from PACKAGE import queries
 from PACKAGE.datasets import (
     DATASETS,
@@ -14,11 +20,6 @@ from PACKAGE.datasets import (
     SITE_STATS,
     VALID_READINGS,
 )
-from prefect import flow, task
-from prefect.cache_policies import NONE
-from prefect.futures import wait
-
-from prefect_polars_cloud import DailyRun, daily_run, retried, run_name
 
 
 @task(cache_policy=NONE)

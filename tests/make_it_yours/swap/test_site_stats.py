@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date
 
 import polars as pl
+
 from PACKAGE import queries
 
 DAY = date(2026, 11, 1)
