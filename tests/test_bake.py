@@ -37,6 +37,7 @@ COMMON_FILES = (
     "docs/data-layout.md",
     "docs/deploy.md",
     "docs/operations.md",
+    "docs/pipeline.md",
     "docs/presets.md",
     "docs/secret-backends.md",
     "docs/settings.md",
@@ -62,6 +63,7 @@ LIBRARY_MODULES = (
     "__init__.py",
     "compute/__init__.py",
     "compute/cloud.py",
+    "compute/clusters.py",
     "compute/evidence.py",
     "compute/local_sink.py",
     "compute/manifests.py",
@@ -92,10 +94,12 @@ LIBRARY_MODULES = (
     "operations/backfill.py",
     "operations/deployments.py",
     "operations/doctor.py",
+    "operations/names.py",
     "operations/zombies.py",
     "run/__init__.py",
     "run/daily_run.py",
     "run/flow_run.py",
+    "run/handle.py",
     "run/retries.py",
     "run/stops.py",
     "storage/__init__.py",
@@ -104,11 +108,13 @@ LIBRARY_MODULES = (
     "storage/iceberg/__init__.py",
     "storage/iceberg/catalog.py",
     "storage/iceberg/leftovers.py",
+    "storage/iceberg/run_files.py",
     "storage/iceberg/table.py",
     "storage/iceberg/writes.py",
     "storage/input_errors.py",
     "storage/leftovers.py",
     "storage/publish.py",
+    "storage/scan.py",
     "storage/summary.py",
     "testing/__init__.py",
     "testing/control_plane.py",
@@ -134,6 +140,7 @@ TEST_FILES = (
     "tests/test_hung_api.py",
     "tests/test_input_errors.py",
     "tests/test_job_variables.py",
+    "tests/test_names.py",
     "tests/test_prefect_yaml.py",
     "tests/test_presets.py",
     "tests/test_scheduler.py",
@@ -428,7 +435,9 @@ def test_the_report_is_declared_in_the_chosen_output_format(baked: Baked) -> Non
     # Only an Iceberg project speaks of Iceberg in its README; the others read as before.
     readme = read(baked, "README.md")
     assert ("Iceberg" in readme) == iceberg
-    assert ("data/output/daily_report/date=YYYY-MM-DD/" in readme) != iceberg
+    assert ("data/output/<output>/date=YYYY-MM-DD/" in readme) != iceberg
+    # The example's own layout is on its page (docs/pipeline.md), not in the README.
+    assert ("<output_uri>/daily_report/date=YYYY-MM-DD/" in read(baked, "docs/pipeline.md")) != iceberg
 
 
 def test_presets_are_the_answers(baked: Baked) -> None:

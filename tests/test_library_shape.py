@@ -161,7 +161,6 @@ def test_the_public_api_names_each_export_once_and_where_it_lives() -> None:
         assert name in defined, f"{name} is not defined in {module}"
 
 
-@pytest.mark.xfail(strict=True, reason="in progress: docstrings to write")
 def test_every_public_name_has_a_google_docstring_with_an_example() -> None:
     _, exports = public_api()
     missing = []

@@ -124,8 +124,9 @@ def test_the_swap_and_the_second_flow_touch_only_the_room_and_the_flows(project:
         ["install"],
         ["test"],
         ["lint"],
-        ["run"],
-        ["run", "CLOUD=sim"],
+        # Two flows now: `make run` alone lists them and asks for FLOW.
+        ["run", "FLOW=daily_report"],
+        ["run", "CLOUD=sim", "FLOW=daily_report"],
         ["run", "FLOW=site_alerts"],
         ["run", "CLOUD=sim", "FLOW=site_alerts"],
     ],

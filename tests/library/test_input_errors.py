@@ -16,7 +16,8 @@ import polars as pl
 import pytest
 from prefect.artifacts import Artifact
 
-from prefect_polars_cloud.config.datasets import DailyInput, SnapshotInput, scan_file
+from prefect_polars_cloud.config.datasets import DailyInput, SnapshotInput
+from prefect_polars_cloud.storage.scan import scan_file
 from prefect_polars_cloud.config.project import get_settings
 from prefect_polars_cloud.local.runner import run_locally
 from prefect_polars_cloud.storage.input_errors import InputError, named_input

@@ -3,7 +3,8 @@
 Checking that prefect.yaml *has* a schedule proves nothing about the server: with whenever 0.10
 on Python 3.11, Prefect 3.9.1's scheduler service failed every loop and no cron deployment ever
 got a run. So this starts `prefect server start` with its services (scheduler included, looping
-every second), deploys `daily-report` with `prefect deploy` and waits for its Scheduled runs.
+every second), deploys prefect.yaml's (first) scheduled production deployment with `prefect deploy`
+and waits for its Scheduled runs.
 """
 
 from __future__ import annotations
@@ -22,13 +23,22 @@ from typing import Any
 import pytest
 import yaml
 
+from prefect_polars_cloud.operations.deployments import is_local, read_deployments
+from prefect_polars_cloud.operations.names import full_name
+
 from .conftest import _free_port
 
 # A server with every service and a `prefect deploy`: tens of seconds, so not in `make test`.
 pytestmark = pytest.mark.slow
 
 PROJECT = Path(__file__).resolve().parent.parent
-DEPLOYMENT = "daily-report"
+# Taken from prefect.yaml, not written down: the first production deployment with a schedule.
+SCHEDULED = next(
+    item
+    for item in read_deployments(PROJECT / "prefect.yaml")
+    if not is_local(item) and item.get("schedules")
+)
+DEPLOYMENT = SCHEDULED["name"]
 STARTUP_TIMEOUT_S = 120  # a first start creates the database; a busy 2-core machine is slow
 SCHEDULED_WITHIN_S = 60  # the scheduler loops every second here; Prefect's default is 60 s
 # Job variables are checked against the deployment's real worker in test_job_variables.py; here
@@ -103,10 +113,15 @@ def scheduling_server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     pytest.fail("no free port held for the Prefect server in three tries")
 
 
+def same(deployment: dict[str, Any], other: dict[str, Any]) -> bool:
+    """Tell whether two deployments are one (a name may repeat for another flow)."""
+    return (deployment["name"], deployment["entrypoint"]) == (other["name"], other["entrypoint"])
+
+
 def buildless_production(path: Path) -> Path:
     """Write prefect.yaml's production deployment, on a process pool and with no image build."""
     document = yaml.safe_load((PROJECT / "prefect.yaml").read_text(encoding="utf-8"))
-    [production] = [item for item in document["deployments"] if item["name"] == DEPLOYMENT]
+    [production] = [item for item in document["deployments"] if same(item, SCHEDULED)]
     production.pop("build", None)
     production.pop("push", None)
     production["work_pool"] = {
@@ -167,7 +182,7 @@ def test_the_server_schedules_the_production_deployment(
         )
         assert deployed.returncode == 0, deployed.stdout + deployed.stderr
         with get_client(sync_client=True) as client:
-            deployment = client.read_deployment_by_name(f"daily-report/{DEPLOYMENT}")
+            deployment = client.read_deployment_by_name(full_name(SCHEDULED, PROJECT / "flows"))
         deadline = time.monotonic() + SCHEDULED_WITHIN_S
         while not (runs := scheduled_runs(deployment.id)) and time.monotonic() < deadline:
             time.sleep(1)
@@ -179,7 +194,7 @@ def test_the_server_schedules_the_production_deployment(
     )
     [schedule] = deployment.schedules
     expected = yaml.safe_load((PROJECT / "prefect.yaml").read_text(encoding="utf-8"))
-    [production] = [item for item in expected["deployments"] if item["name"] == DEPLOYMENT]
+    [production] = [item for item in expected["deployments"] if same(item, SCHEDULED)]
     assert schedule.schedule.cron == production["schedules"][0]["cron"]
     now = datetime.now(UTC)
     starts = [run.expected_start_time for run in runs]

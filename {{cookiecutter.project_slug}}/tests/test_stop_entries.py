@@ -190,7 +190,8 @@ def exit_after(run: subprocess.Popen[str], log: Path, signum: int) -> tuple[str,
 def test_make_run_cloud_sim_stops_on_ctrl_c_while_its_queries_run(tmp_path: Path) -> None:
     work, log = a_project_copy(tmp_path), tmp_path / "run.log"
     simulated_run = "prefect_polars_cloud.testing.simulated_run"
-    command = [sys.executable, "-m", simulated_run, "--flow", "daily_report", "--days", "1"]
+    # No --flow: make run CLOUD=sim takes the one module of flows/.
+    command = [sys.executable, "-m", simulated_run, "--days", "1"]
     command += ["--rows", "3000000"]
     run = start_locally(command, work, log)
     wait_until(run, lambda: "Beginning flow run" in log.read_text())

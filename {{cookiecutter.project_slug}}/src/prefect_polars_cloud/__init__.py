@@ -32,8 +32,9 @@ if TYPE_CHECKING:
     from prefect_polars_cloud.config.project import DayTotals, Project
     from prefect_polars_cloud.config.settings import Alerts, SecretBackend, Settings
     from prefect_polars_cloud.local.runner import run_locally
-    from prefect_polars_cloud.run.daily_run import DailyRun, daily_run
+    from prefect_polars_cloud.run.daily_run import daily_run
     from prefect_polars_cloud.run.flow_run import retried, run_name
+    from prefect_polars_cloud.run.handle import DailyRun
     from prefect_polars_cloud.storage.files import atomic_target
 
 # Public name -> the module that defines it.
@@ -50,7 +51,7 @@ _EXPORTS = {
     "SecretBackend": "prefect_polars_cloud.config.settings",
     "Settings": "prefect_polars_cloud.config.settings",
     "run_locally": "prefect_polars_cloud.local.runner",
-    "DailyRun": "prefect_polars_cloud.run.daily_run",
+    "DailyRun": "prefect_polars_cloud.run.handle",
     "daily_run": "prefect_polars_cloud.run.daily_run",
     "retried": "prefect_polars_cloud.run.flow_run",
     "run_name": "prefect_polars_cloud.run.flow_run",

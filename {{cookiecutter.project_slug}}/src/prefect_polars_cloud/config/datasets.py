@@ -12,7 +12,7 @@ table in an Iceberg catalog instead of a folder: each run replaces its days in o
 
 Every field of an input's schema is required unless the input names it in `nullable`: a row
 whose required field is missing (NDJSON) or empty (CSV) fails the run, naming the file and the
-field. The check runs inside the query that reads the file (`all_required`), wherever it runs.
+field. The check runs inside the query that reads the file (storage.scan), wherever it runs.
 Text is UTF-8: a file with another byte fails the run, naming its line, unless a CSV input
 declares `encoding="utf8-lossy"` (such bytes are then read as U+FFFD).
 """
@@ -69,21 +69,36 @@ class _Fields:
 
 @dataclass(frozen=True)
 class DailyInput(_Fields):
-    """Files partitioned by day under `<source_uri>/<name>/<key>=YYYY-MM-DD/`."""
+    """Files partitioned by day under `<source_uri>/<name>/<key>=YYYY-MM-DD/`.
+
+    Args:
+        name: The input's folder below the source uri.
+        format: "csv", "ndjson" or "parquet".
+        schema: Each field's Polars type; a row lacking a field not in `nullable` fails the run.
+        nullable: Fields a row may leave empty (CSV) or out (NDJSON).
+        encoding: CSV only: "utf8-lossy" reads a byte that is not UTF-8 as U+FFFD.
+        from_output: Another flow's DailyOutput (or this flow's, with a lookback): read from
+            `<output_uri>/<output>/` where that flow published it, instead of the source uri.
+        lookback_days: Days before the run's first day read too, for a rolling window: read
+            when published, left out when not. The run still writes only its own days.
+
+    Example:
+        ```python
+        import polars as pl
+        from prefect_polars_cloud import DailyInput
+        SALES = DailyInput("sales", format="csv", schema={"store": pl.Int64, "amount": pl.Float64})
+        # Another flow's published TOTALS, for each run day and the six days before it:
+        WEEK = DailyInput("totals", format="parquet", schema={"store": pl.Int64},
+                          from_output=TOTALS, lookback_days=6)
+        ```
+    """
 
     name: str
     format: Format
     schema: Schema
-    # Fields a row may leave empty (CSV) or out (NDJSON); the others are required.
     nullable: tuple[str, ...] = ()
-    encoding: Encoding = "utf8"  # CSV only: "utf8-lossy" reads a byte not UTF-8 as U+FFFD
-    # Another dataset's published output (this flow's or another flow's), read from
-    # `<output_uri>/<output>/` instead of `<source_uri>/<name>/`: a flow that feeds a flow.
+    encoding: Encoding = "utf8"
     from_output: DailyOutput | None = None
-    # Days before the run's first day read too (a rolling window). Those days are read when
-    # published and left out when not (history starts somewhere); the run's own days are
-    # required as always (but of the run's own output, whose days it is computing), and the
-    # run still writes only its own days.
     lookback_days: int = 0
 
     def __post_init__(self) -> None:
@@ -104,7 +119,18 @@ class DailyInput(_Fields):
 
 @dataclass(frozen=True)
 class SnapshotInput(_Fields):
-    """One file read whole by every run, e.g. a dimension: `<source_uri>/<path>`."""
+    """One file read whole by every run, e.g. a dimension: `<source_uri>/<path>`.
+
+    Args:
+        path: The file below the source uri; its name without the extension names the input.
+        format, schema, nullable, encoding: As for a DailyInput.
+
+    Example:
+        ```python
+        from prefect_polars_cloud import SnapshotInput
+        STORES = SnapshotInput("stores.ndjson", format="ndjson", schema={"store": pl.Int64})
+        ```
+    """
 
     path: str
     format: Format
@@ -123,31 +149,65 @@ class SnapshotInput(_Fields):
 
 @dataclass(frozen=True)
 class DailyOutput:
-    """A dataset a query writes per day: `<output_uri>/<name>/<key>=YYYY-MM-DD/*.parquet`."""
+    """A dataset a query writes per day: `<output_uri>/<name>/<key>=YYYY-MM-DD/*.parquet`.
+
+    Args:
+        name: The output's folder below the output uri.
+        float_decimals: Rounds every float column to this many decimals where the run writes
+            it, so two runs of the same data write the same bytes (see FLOAT_DECIMALS).
+
+    Example:
+        ```python
+        from prefect_polars_cloud import DailyOutput
+        TOTALS = DailyOutput("store_totals")  # its query carries the partition key column
+        ```
+    """
 
     name: str
-    float_decimals: int | None = None  # see FLOAT_DECIMALS
+    float_decimals: int | None = None
 
 
 @dataclass(frozen=True)
 class SnapshotOutput:
-    """A dataset written once per run and published into every day of the run."""
+    """A dataset written once per run and published into every day of the run.
+
+    Args:
+        name: The output's folder below the output uri.
+        float_decimals: Rounds every float column to this many decimals where the run writes
+            it, so two runs of the same data write the same bytes (see FLOAT_DECIMALS).
+
+    Example:
+        ```python
+        from prefect_polars_cloud import SnapshotOutput
+        STORES_USED = SnapshotOutput("stores")  # what the run's days were computed with
+        ```
+    """
 
     name: str
-    float_decimals: int | None = None  # see FLOAT_DECIMALS
+    float_decimals: int | None = None
 
 
 @dataclass(frozen=True)
 class IcebergOutput:
     """A dataset a query writes per day into an Iceberg table, partitioned by the day.
 
-    table: `namespace.table` in the catalog; None takes the ICEBERG_TABLE setting. The query
-    must carry the partition key column; the table is created from its schema on the first run.
+    Args:
+        name: The output's name, unique among the run's outputs (errors name it).
+        table: `namespace.table` in the catalog; None takes the ICEBERG_TABLE setting. The
+            table is created from the query's schema (with the partition key) on the first run.
+        float_decimals: Rounds every float column to this many decimals where the run writes
+            it, so two runs of the same data write the same bytes (see FLOAT_DECIMALS).
+
+    Example:
+        ```python
+        from prefect_polars_cloud import IcebergOutput
+        TOTALS = IcebergOutput("store_totals", table="analytics.store_totals")
+        ```
     """
 
     name: str
     table: str | None = None
-    float_decimals: int | None = None  # see FLOAT_DECIMALS
+    float_decimals: int | None = None
 
 
 Input = DailyInput | SnapshotInput
@@ -160,7 +220,20 @@ Output = DailyOutput | SnapshotOutput | IcebergOutput
 
 @dataclass(frozen=True)
 class Datasets:
-    """Every dataset of the pipeline, and which output the run's summary shows."""
+    """Every dataset of the pipeline, and which output the run's summary shows.
+
+    Args:
+        inputs: Every input; at least one DailyInput (its days are the days that have data).
+        outputs: Every output, each with its own name.
+        report: The output whose days the run's artifact and `make run` summarise.
+        partition_key: The column, and folder key, that holds each row's day.
+
+    Example:
+        ```python
+        from prefect_polars_cloud import Datasets
+        DATASETS = Datasets(inputs=(SALES, STORES), outputs=(TOTALS,), report=TOTALS)
+        ```
+    """
 
     inputs: tuple[Input, ...]
     outputs: tuple[Output, ...]
@@ -218,57 +291,3 @@ class Datasets:
     def partition(self, name: str, day: date) -> str:
         """Return the key of one day's partition of a dataset, e.g. `events/date=2026-11-01`."""
         return f"{name}/{self.partition_key}={day.isoformat()}"
-
-
-def scan_file(dataset: Input, uri: str, index: int = 0) -> pl.LazyFrame:
-    """Scan one input file with its declared schema; a row lacking a required field fails.
-
-    index: the file's place among the run's files of the input, which a failure names.
-    """
-    if dataset.format == "csv":
-        frame = pl.scan_csv(uri, schema=dict(dataset.schema), encoding=dataset.encoding)
-    elif dataset.format == "ndjson":
-        frame = pl.scan_ndjson(uri, schema=dict(dataset.schema))
-    else:
-        frame = pl.scan_parquet(uri).select(
-            [pl.col(name).cast(dtype) for name, dtype in dataset.schema.items()]
-        )
-    return frame.filter(all_required(dataset, index)) if dataset.required else frame
-
-
-def all_required(dataset: Input, index: int) -> pl.Expr:
-    """Return a predicate that is true for every row, and fails the query on a missing field.
-
-    Polars itself fills a missing field with null. A strict cast of a text that names the
-    field and the file fails wherever the query runs (on Polars Cloud too), and Polars quotes
-    the text in its error, which input_errors turns back into the file and the field.
-    """
-    fields = list(dataset.schema)
-    required = [(fields.index(name), name) for name in dataset.required]
-    position, name = required[0]
-    verdict = pl.when(pl.col(name).is_null()).then(pl.lit(missing_field(position, index)))
-    for position, name in required[1:]:
-        verdict = verdict.when(pl.col(name).is_null()).then(pl.lit(missing_field(position, index)))
-    return verdict.otherwise(None).cast(pl.UInt8, strict=True).is_null()
-
-
-def missing_field(position: int, index: int) -> str:
-    """Return the text a failed check quotes: which field (by position) of which file."""
-    return f"required field {position} missing in file {index}"
-
-
-def scan_days(dataset: DailyInput, files: Mapping[date, list[str]], key: str) -> pl.LazyFrame:
-    """Scan a daily input's files, each row carrying its file's day in the column `key`.
-
-    A literal per file, not the day parsed out of each row's path: that costs about a second
-    per 16M rows, and the run knows each file's day already. Files are numbered in the order
-    Inputs.files lists them.
-    """
-    ordered = [(day, uri) for day, uris in sorted(files.items()) for uri in uris]
-    return pl.concat(
-        [
-            scan_file(dataset, uri, index).with_columns(pl.lit(day, dtype=pl.Date).alias(key))
-            for index, (day, uri) in enumerate(ordered)
-        ],
-        how="vertical",
-    )

@@ -43,7 +43,31 @@ class ProjectError(RuntimeError):
 
 @dataclass(frozen=True)
 class Project:
-    """What the library needs to know of the project that uses it."""
+    """What the library needs to know of the project that uses it.
+
+    The project's package declares one, and names it in its pyproject.toml under
+    `[project.entry-points."prefect_polars_cloud"]` as `project = "<package>.project:PROJECT"`.
+
+    Args:
+        settings: The project's Settings subclass (its prefix and defaults).
+        datasets: The pipeline's Datasets.
+        write_sample_data: Writes sample inputs for the given days into a folder:
+            `(folder, days, rows_a_day)`; `make sample-data` and `make run` call it.
+        day_totals: Totals one day of the report for the run's artifact, e.g.
+            `{"rows": 42, "amount": 9.5}`.
+
+    Example:
+        ```python
+        from prefect_polars_cloud import Project
+
+        PROJECT = Project(
+            settings=Settings,
+            datasets=DATASETS,
+            write_sample_data=write_sample_data,
+            day_totals=day_totals,
+        )
+        ```
+    """
 
     settings: type[Settings]
     datasets: Datasets

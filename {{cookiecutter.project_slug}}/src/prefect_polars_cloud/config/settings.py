@@ -28,7 +28,29 @@ MIN_QUERY_TIMEOUT_MINS = 1.0
 
 
 class Settings(BaseSettings):
-    """What a run needs to know; a project's subclass sets the prefix and its own defaults."""
+    """What a run needs to know; a project's subclass sets the prefix and its own defaults.
+
+    Each field is read from the variable `<prefix><FIELD>` (an empty one means the default);
+    the comments below and docs/settings.md say what each does. The library reads the project's
+    subclass once per process.
+
+    Attributes:
+        source_uri: Where the deployed flow reads its inputs, `<data_uri>/raw`.
+        output_uri: Where the deployed flow writes its outputs, `<data_uri>/reports`.
+
+    Example:
+        ```python
+        from pydantic_settings import SettingsConfigDict
+        from prefect_polars_cloud import Settings as LibrarySettings
+
+        class Settings(LibrarySettings):
+            model_config = SettingsConfigDict(env_prefix="MY_PIPELINE_")
+            label: str = "my-pipeline"  # the project's name on Polars Cloud and Prefect
+
+        settings = Settings()  # reads MY_PIPELINE_COMPUTE_MODE, MY_PIPELINE_DATA_URI, ...
+        settings.output_uri  # "data/reports", unless MY_PIPELINE_DATA_URI is set
+        ```
+    """
 
     # An empty variable (as in a copied .env.example) means "use the default". The subclass
     # sets env_prefix, e.g. SettingsConfigDict(env_prefix="DAILY_REPORTS_").

@@ -44,17 +44,19 @@ def backfill(argv: Sequence[str] | None = None) -> int:
     """Ask a deployment for one flow run of START..END (`make backfill START=.. END=..`)."""
     from prefect_polars_cloud.config.project import get_settings
     from prefect_polars_cloud.operations.backfill import request_backfill
+    from prefect_polars_cloud.operations.names import default_deployment
 
     parser = argparse.ArgumentParser(description=backfill.__doc__)
     parser.add_argument("--start", type=parse_day, required=True, help="first day, YYYY-MM-DD")
     parser.add_argument("--end", type=parse_day, help="last day, YYYY-MM-DD (default: start)")
     parser.add_argument(
         "--deployment",
-        required=True,
-        help="<flow>/<deployment>, or a deployment name that only one flow has",
+        help="<flow>/<deployment>, or a deployment name that only one flow has "
+        "(default: prefect.yaml's one production deployment)",
     )
     args = parser.parse_args(argv)
-    link = request_backfill(get_settings(), args.start, args.end or args.start, args.deployment)
+    deployment = args.deployment or default_deployment()
+    link = request_backfill(get_settings(), args.start, args.end or args.start, deployment)
     print(f"flow run: {link}")
     return 0
 
@@ -154,7 +156,9 @@ def run(argv: Sequence[str] | None = None) -> int:
     from prefect_polars_cloud.local.runner import load_flow, run_locally
 
     parser = argparse.ArgumentParser(description=run.__doc__, add_help=False)
-    parser.add_argument("--flow", required=True, help="a module of flows/ (make run FLOW=...)")
+    parser.add_argument(
+        "--flow", help="a module of flows/ (make run FLOW=...); default: the only one there is"
+    )
     args, rest = parser.parse_known_args(argv)
     return run_locally(load_flow(args.flow), rest)
 

@@ -22,6 +22,7 @@ from prefect_polars_cloud.local.server import LocalServerError
 from prefect_polars_cloud.operations.alerts import AlertsError
 from prefect_polars_cloud.operations.deployments import DeploymentsError
 from prefect_polars_cloud.operations.doctor import PrefectApiUnreachable
+from prefect_polars_cloud.operations.names import NamesError
 from prefect_polars_cloud.storage.files import MissingInputError
 from prefect_polars_cloud.storage.iceberg.catalog import IcebergError
 from prefect_polars_cloud.storage.input_errors import InputError
@@ -41,6 +42,7 @@ EXPECTED_ERRORS = (
     CredentialsError,
     ComputeError,
     DeploymentsError,
+    NamesError,
     ValidationError,
     SettingsError,
     InputError,

@@ -20,15 +20,18 @@ from prefect_polars_cloud.local.options import (
     FlowNotFound,
     add_day_options,
 )
+from prefect_polars_cloud.operations.names import FLOWS_DIR, default_flow_module
 from prefect_polars_cloud.storage.files import STAGING
 
-FLOWS_DIR = Path("flows")
 
+def load_flow(module: str | None = None, folder: Path = FLOWS_DIR) -> Callable[..., Any]:
+    """Return the flow defined in flows/<module>.py (the one of the module's name if several).
 
-def load_flow(module: str, folder: Path = FLOWS_DIR) -> Callable[..., Any]:
-    """Return the flow defined in flows/<module>.py (the one of the module's name if several)."""
+    No module: the one module of flows/ (with several, the error lists them).
+    """
     from prefect import Flow
 
+    module = module or default_flow_module(folder)
     path = folder / f"{module.removesuffix('.py')}.py"
     if not path.is_file():
         there = sorted(item.stem for item in folder.glob("*.py") if item.stem != "__init__")
@@ -52,7 +55,29 @@ def load_flow(module: str, folder: Path = FLOWS_DIR) -> Callable[..., Any]:
 
 
 def run_locally(flow: Callable[..., str], argv: Sequence[str] | None = None) -> int:
-    """Run the flow on local Polars: every sample day, or START..END (`make run`)."""
+    """Run the flow on local Polars: every sample day, or START..END (`make run`).
+
+    Missing sample data is written first (the project's `write_sample_data`); the flow runs
+    against the configured Prefect API, or a local server started for this run only; the
+    report's summary is printed. An error is one `ERROR:` line; a signal stops the run and ends
+    the process at once, with the signal's exit code.
+
+    Args:
+        flow: The flow, which takes start, end, source_uri and output_uri.
+        argv: The arguments (default: sys.argv[1:]): --source, --output, --start, --end,
+            --days, --rows, --debug.
+
+    Returns:
+        The exit code: 0 once the report is published, 1 on an error.
+
+    Example:
+        ```python
+        if __name__ == "__main__":  # at the end of flows/store_totals.py
+            from prefect_polars_cloud import run_locally
+
+            raise SystemExit(run_locally(store_totals))
+        ```
+    """
     from prefect_polars_cloud.config.project import env_prefix, get_settings
     from prefect_polars_cloud.local.interrupts import exit_code, exit_now, stop_on_signals
     from prefect_polars_cloud.run.daily_run import last_summary

@@ -21,149 +21,28 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import date, timedelta
 
-import polars as pl
-import polars.selectors as cs
 from prefect import get_run_logger, runtime, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NONE
-from prefect.context import TaskRunContext
 
 from prefect_polars_cloud.compute.session import ComputeSession, validate_uris
-from prefect_polars_cloud.config.datasets import (
-    DailyInput,
-    DailyOutput,
-    Datasets,
-    IcebergOutput,
-    Input,
-    Output,
-    SnapshotOutput,
-    scan_days,
-    scan_file,
-)
+from prefect_polars_cloud.config.datasets import Datasets, IcebergOutput
 from prefect_polars_cloud.config.days import refuse_future_days, resolve_days
 from prefect_polars_cloud.config.project import DayTotals, current, get_settings
 from prefect_polars_cloud.config.settings import Settings
-from prefect_polars_cloud.run.flow_run import labels, lineage
+from prefect_polars_cloud.run.handle import DailyRun
 from prefect_polars_cloud.run.stops import RunStops
 from prefect_polars_cloud.storage.checks import check_inputs, check_staged
-from prefect_polars_cloud.storage.files import Inputs, find_inputs, join, list_keys, new_staging
+from prefect_polars_cloud.storage.files import find_inputs, join, new_staging
 from prefect_polars_cloud.storage.iceberg.writes import TableWrites
-from prefect_polars_cloud.storage.input_errors import named_input
 from prefect_polars_cloud.storage.leftovers import clean_up, mark_run
 from prefect_polars_cloud.storage.publish import Commit, discard, publish
 from prefect_polars_cloud.storage.summary import RunSummary, summarize
 
 # The summary of the last run this process published, for `make run` to print.
 last_summary: list[RunSummary] = []
-
-
-@dataclass
-class DailyRun:
-    """What a run's tasks need: scan inputs, read staged outputs, sink queries on a preset.
-
-    Tasks take it as their argument (with `cache_policy=NONE`: it holds live compute).
-    """
-
-    datasets: Datasets
-    days: list[date]
-    inputs: Inputs
-    output_uri: str
-    staging_uri: str
-    compute: ComputeSession
-    settings: Settings
-    tables: TableWrites | None = None  # the run's IcebergOutputs, if any
-
-    @contextmanager
-    def scan(self, dataset: Input) -> Iterator[pl.LazyFrame]:
-        """Yield the input's files of the run as one LazyFrame; a bad file is named in an error.
-
-        Sink the query inside the block: Polars reads the files only then.
-        """
-        files = self.inputs.files(dataset)
-        if isinstance(dataset, DailyInput):
-            frame = scan_days(dataset, self.inputs.daily[dataset.name], self.datasets.partition_key)
-        else:
-            frame = scan_file(dataset, files[0])
-        with named_input(dataset, files):
-            yield frame
-
-    def staged(self, output: Output) -> str:
-        """Return where the run stages an output: a folder (per day) or one Parquet file."""
-        folder = join(self.staging_uri, output.name)
-        return folder if isinstance(output, DailyOutput) else join(folder, f"{output.name}.parquet")
-
-    def read(self, output: Output) -> pl.LazyFrame:
-        """Scan an output this run staged (an earlier task's), for a later query."""
-        if isinstance(output, IcebergOutput):
-            return self._tables.read(output)
-        if isinstance(output, DailyOutput):
-            return pl.scan_parquet(f"{self.staged(output).rstrip('/')}/", hive_partitioning=True)
-        return pl.scan_parquet(self.staged(output))
-
-    def has_rows(self, output: Output) -> bool:
-        """Tell whether an earlier task staged any file of the output."""
-        if isinstance(output, IcebergOutput):
-            return self._tables.has_rows(output)
-        return bool(list_keys(self.staging_uri, f"{output.name}/"))
-
-    def sink(self, query: pl.LazyFrame, output: Output, preset: str) -> None:
-        """Run query on the preset's compute into the output's staging, a folder per day.
-
-        The query of a DailyOutput must carry the partition key column (see Datasets).
-        """
-        context = TaskRunContext.get()
-        name = context.task.name if context else output.name
-        query = self._declared(query, output)
-        if isinstance(output, IcebergOutput):  # into the table's location, committed later
-            with self._tables.writing(output, query) as (query, target, schema):
-                self.compute.sink_parquet(
-                    query, target, preset, labels(name), lineage(name), arrow_schema=schema
-                )
-            return
-        target: str | pl.PartitionBy = self.staged(output)
-        if isinstance(output, DailyOutput):
-            target = pl.PartitionBy(
-                f"{self.staged(output).rstrip('/')}/",
-                key=self.datasets.partition_key,
-                include_key=False,
-            )
-        self.compute.sink_parquet(query, target, preset, labels(name), lineage(name))
-
-    def start(self, *presets: str) -> None:
-        """Boot the presets' clusters side by side now (unless BOOT_ALL_AT_START is false)."""
-        if self.settings.boot_all_at_start:
-            self.compute.start(*presets)
-
-    def release(self, preset: str) -> None:
-        """Stop the preset's cluster now: the run sends it no more queries."""
-        self.compute.release(preset)
-
-    def location(self, output: Output) -> str:
-        """Return where an output is published."""
-        if isinstance(output, IcebergOutput):
-            return self._tables.location(output)
-        return join(self.output_uri, output.name)
-
-    def _declared(self, query: pl.LazyFrame, output: Output) -> pl.LazyFrame:
-        """Apply what the output declares: its float precision; and keep the run's own days.
-
-        With a lookback window a query may return earlier days too; the run writes its own.
-        """
-        if output.float_decimals is not None:
-            query = query.with_columns(cs.float().round(output.float_decimals))
-        lookback = any(item.lookback_days for item in self.datasets.daily_inputs)
-        if lookback and not isinstance(output, SnapshotOutput):
-            query = query.filter(pl.col(self.datasets.partition_key).is_in(self.days))
-        return query
-
-    @property
-    def _tables(self) -> TableWrites:
-        if self.tables is None:  # only an output the run's datasets do not declare
-            raise ValueError("this run's datasets declare no IcebergOutput")
-        return self.tables
 
 
 @task(cache_policy=NONE)
@@ -233,8 +112,36 @@ def daily_run(
 ) -> Iterator[DailyRun]:
     """Open a run of the days start..end (default: the day before the scheduled start).
 
-    The artifact totals each day of `datasets.report` with `totals`, by default the project's
-    (Project.day_totals) when datasets are the project's own; else it counts rows only.
+    Call it in a flow. Leaving the block stops the run's compute; then, only if the block
+    succeeded, the outputs are published day by day: a failed or stopped run publishes nothing.
+
+    Args:
+        datasets: What the run reads and writes; `datasets.report` is what its artifact shows.
+        start: The first day, a date or "YYYY-MM-DD".
+        end: The last day, included. Given one of the two, the run is that day; neither, the
+            day before the flow run's scheduled start.
+        source_uri: Where the inputs are; None: the `source_uri` setting.
+        output_uri: Where the outputs are published; None: the `output_uri` setting.
+        totals: Totals a day of the report for the artifact; None: the project's own
+            (Project.day_totals) when datasets are the project's, else rows only.
+
+    Yields:
+        The DailyRun its tasks take.
+
+    Example:
+        ```python
+        from datetime import date
+
+        from prefect import flow
+        from prefect_polars_cloud import daily_run, retried, run_name
+
+        @flow(flow_run_name=run_name)
+        def store_totals(start: date | None = None, end: date | None = None) -> str:
+            with daily_run(DATASETS, start, end, None, None) as run:
+                run.start("small")  # boot now, before the first query needs it
+                retried(prepare_sales)(run)
+            return run.location(TOTALS)
+        ```
     """
     with RunStops() as stops:  # the run's own: a signal stops its compute, however it started
         yield from _run(stops, datasets, start, end, source_uri, output_uri, totals)

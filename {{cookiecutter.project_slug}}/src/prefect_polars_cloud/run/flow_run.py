@@ -19,6 +19,19 @@ def run_name() -> str:
     """Name a flow run after its flow and days, e.g. `my-flow 2026-11-24`.
 
     Use it as `@flow(flow_run_name=run_name)`: it reads the run's start and end parameters.
+
+    Returns:
+        The flow's name and the run's days; `<flow> (dates refused)` when the days are wrong,
+        which the run then says why.
+
+    Example:
+        ```python
+        from prefect import flow
+        from prefect_polars_cloud import run_name
+
+        @flow(flow_run_name=run_name)
+        def store_totals(start: date | None = None, end: date | None = None) -> str: ...
+        ```
     """
     parameters = runtime.flow_run.parameters
     flow = runtime.flow_run.flow_name
@@ -58,7 +71,26 @@ def lineage(task_name: str) -> Lineage:
 
 
 def retried(query_task: QueryTask) -> QueryTask:
-    """Retry a query's task on transient failures only, backing off with jitter."""
+    """Retry a query's task on transient failures only, backing off with jitter.
+
+    A transient failure (a transport error, throttling, a 5xx, an elapsed POLARS_TIMEOUT_MS) is
+    retried `query_retries` times on the cluster already running, the delay starting at
+    `query_retry_delay_seconds` and doubling; anything else (the query's own error, its
+    timeout, a stop) fails at once (run/retries.py).
+
+    Args:
+        query_task: A Prefect task that sends queries.
+
+    Returns:
+        A copy of the task with those retries (`task.with_options`); the task is unchanged.
+
+    Example:
+        ```python
+        from prefect_polars_cloud import retried
+
+        sales = retried(prepare_sales).submit(run)  # inside `with daily_run(...) as run:`
+        ```
+    """
     settings = get_settings()
     task: Any = query_task
     return task.with_options(  # type: ignore[no-any-return]

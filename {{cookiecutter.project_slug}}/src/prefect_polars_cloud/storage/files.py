@@ -254,6 +254,20 @@ def atomic_target(uri: str) -> Iterator[str]:
     success. A folder, not a file: when a query fails, Polars' streaming sink may still create
     its file a moment after the error reached us (seen under load); once the folder is gone,
     it cannot.
+
+    Args:
+        uri: The file's final place: a local path or an object-store uri.
+
+    Yields:
+        The path to write to; the file is at uri once the block ends without an error.
+
+    Example:
+        ```python
+        from prefect_polars_cloud import atomic_target
+
+        with atomic_target("data/sample/stores.ndjson") as path:
+            frame.write_ndjson(path)
+        ```
     """
     if is_remote(uri):
         yield uri

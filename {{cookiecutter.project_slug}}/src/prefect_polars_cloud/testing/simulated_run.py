@@ -51,7 +51,9 @@ def free_port() -> int:
 def main() -> int:
     """Run a flow of flows/ in cloud mode against the simulator and a local S3."""
     parser = argparse.ArgumentParser(description=main.__doc__)
-    parser.add_argument("--flow", required=True, help="a module of flows/ (make run FLOW=...)")
+    parser.add_argument(
+        "--flow", help="a module of flows/ (make run FLOW=...); default: the only one there is"
+    )
     add_day_options(parser, " of missing sample data")
     args = parser.parse_args()
     flow = load_flow(args.flow)
