@@ -150,7 +150,7 @@ def test_the_readme_rename_recipe_leaves_no_stale_name(names: ModuleType, tmp_pa
     for path in importers:
         replace(path, rf"flows([./]){old.module}\b", rf"flows\g<1>{NEW_MODULE}")
     page = project / "docs" / "pipeline.md"
-    replace(page, rf"flows/{old.module}\.py", f"flows/{NEW_MODULE}.py")
+    replace(page, rf"flows([./]){old.module}\b", rf"flows\g<1>{NEW_MODULE}")
     for name, new in {old.name: NEW_FLOW, **renamed}.items():
         replace(page, f"`{re.escape(name)}`", f"`{new}`")
 

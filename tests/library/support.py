@@ -1,4 +1,4 @@
-"""What the library's tests share: a service account never to be shown, the toy's totals."""
+"""What the library's tests share about the toy: its sample size, its totals; how errors show."""
 
 from __future__ import annotations
 
@@ -10,13 +10,7 @@ from pathlib import Path
 
 from toy_pipeline.project import DATASETS, VISITS
 
-SAMPLE_ROWS = 200  # visits a day
-# Fixed days, so expectations never depend on today's date.
-SAMPLE_DAYS = [date(2026, 11, 1), date(2026, 11, 2), date(2026, 11, 3)]
-# Values that must never show up in a log, a parameter, an error or a file.
-CLIENT_ID = "client-id-e2a9c7f3"
-CLIENT_SECRET = "client-secret-5b1d8e44"
-DOCUMENT = json.dumps({"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET})
+SAMPLE_ROWS = 200  # visits a day (the plugin's sample_rows, overridden in conftest.py)
 
 
 def shown(error: BaseException) -> str:

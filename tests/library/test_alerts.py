@@ -20,8 +20,8 @@ from prefect.settings import PREFECT_API_URL, temporary_settings
 from prefect_polars_cloud.config.project import get_settings
 from prefect_polars_cloud.local.cli import main
 from prefect_polars_cloud.operations import alerts
+from prefect_polars_cloud.testing import CLIENT_ID, CLIENT_SECRET
 
-from support import CLIENT_ID, CLIENT_SECRET
 from toy_pipeline.project import ENV_PREFIX, Settings
 
 LABEL = Settings().label

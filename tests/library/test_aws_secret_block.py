@@ -18,9 +18,9 @@ from prefect_polars_cloud.credentials.service_account import (
     fetch_service_account,
 )
 from prefect_polars_cloud.local.cli import main
+from prefect_polars_cloud.testing import CLIENT_ID, CLIENT_SECRET
+from prefect_polars_cloud.testing.secret_stores import SecretStore
 
-from stores import SecretStore
-from support import CLIENT_ID, CLIENT_SECRET
 from test_no_leak import exercise_and_search
 from toy_pipeline.project import Settings
 

@@ -15,9 +15,10 @@ from prefect.settings import PREFECT_API_URL, temporary_settings
 
 from prefect_polars_cloud.credentials import service_account as credentials
 from prefect_polars_cloud.credentials.service_account import CredentialsError, fetch_service_account
+from prefect_polars_cloud.testing import CLIENT_ID, CLIENT_SECRET
+from prefect_polars_cloud.testing.values import DOCUMENT
 
-from stores import DOCUMENT
-from support import CLIENT_ID, CLIENT_SECRET, shown
+from support import shown
 from toy_pipeline.project import Settings
 
 

@@ -24,9 +24,10 @@ from prefect.artifacts import Artifact
 from prefect_polars_cloud.compute.session import ComputeError
 from prefect_polars_cloud.local.cli import main
 from prefect_polars_cloud.storage.files import MissingInputError
+from prefect_polars_cloud.testing import CLIENT_ID, CLIENT_SECRET, SAMPLE_DAYS
 from prefect_polars_cloud.testing.polars_cloud_sim import PolarsCloudSimulator
 
-from support import CLIENT_ID, CLIENT_SECRET, SAMPLE_DAYS, expected_totals
+from support import expected_totals
 from toy_pipeline.flow import toy_totals
 from toy_pipeline.project import DATASETS, ENV_PREFIX, TOTALS, VISITS
 

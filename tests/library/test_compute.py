@@ -13,9 +13,9 @@ from prefect.exceptions import TerminationSignal
 
 from prefect_polars_cloud.compute.presets import Preset, load_presets
 from prefect_polars_cloud.compute.session import ComputeError, ComputeSession
+from prefect_polars_cloud.testing import CLIENT_ID, CLIENT_SECRET
 from prefect_polars_cloud.testing.polars_cloud_sim import PolarsCloudSimulator
 
-from support import CLIENT_ID, CLIENT_SECRET
 from toy_pipeline.project import ENV_PREFIX, Settings
 
 QUERY = pl.LazyFrame({"a": [1, 2, 3]})

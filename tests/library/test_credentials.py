@@ -12,8 +12,9 @@ from prefect_polars_cloud.credentials.service_account import (
     fetch_service_account,
     parse_service_account,
 )
+from prefect_polars_cloud.testing import CLIENT_ID, CLIENT_SECRET
 
-from support import CLIENT_ID, CLIENT_SECRET, shown
+from support import shown
 from toy_pipeline.project import ENV_PREFIX, Settings
 
 

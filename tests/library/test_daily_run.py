@@ -20,9 +20,10 @@ from prefect.states import Scheduled
 from prefect_polars_cloud.config.days import RunDatesError
 from prefect_polars_cloud.storage.files import MissingInputError
 from prefect_polars_cloud.storage.input_errors import InputError
+from prefect_polars_cloud.testing import SAMPLE_DAYS
 from prefect_polars_cloud.testing.polars_cloud_sim import PolarsCloudSimulator
 
-from support import SAMPLE_DAYS, expected_totals
+from support import expected_totals
 from toy_pipeline.flow import toy_totals
 from toy_pipeline.project import CLEAN_VISITS, DATASETS, ENV_PREFIX, PAGES_USED, TOTALS, VISITS
 

@@ -14,9 +14,9 @@ from prefect.settings import PREFECT_API_URL, temporary_settings
 from prefect_polars_cloud.local.cli import main
 from prefect_polars_cloud.local.runner import run_locally
 from prefect_polars_cloud.operations import doctor
+from prefect_polars_cloud.testing import CLIENT_ID, CLIENT_SECRET
+from prefect_polars_cloud.testing.secret_stores import SecretStore
 
-from stores import SecretStore
-from support import CLIENT_ID, CLIENT_SECRET
 from toy_pipeline.flow import toy_totals
 
 

@@ -19,11 +19,11 @@ from prefect.artifacts import Artifact
 from prefect_polars_cloud.config.datasets import DailyInput, SnapshotInput
 from prefect_polars_cloud.storage.scan import scan_file
 from prefect_polars_cloud.config.project import get_settings
-from prefect_polars_cloud.local.runner import run_locally
 from prefect_polars_cloud.storage.input_errors import InputError, named_input
+from prefect_polars_cloud.testing import SAMPLE_DAYS
+from prefect_polars_cloud.testing.input_errors import InputErrors, published
 from prefect_polars_cloud.testing.polars_cloud_sim import PolarsCloudSimulator
 
-from support import SAMPLE_DAYS
 from toy_pipeline.flow import toy_totals
 from toy_pipeline.project import DATASETS, ENV_PREFIX, PAGES, VISITS
 from toy_pipeline.timings import TIMINGS, TIMINGS_DATASETS, toy_timings, write_timings
@@ -42,63 +42,31 @@ BAD_INPUTS = {
 }
 
 
-@pytest.fixture
-def local_mode(monkeypatch: pytest.MonkeyPatch, prefect_api: str) -> None:
-    monkeypatch.setenv(f"{ENV_PREFIX}COMPUTE_MODE", "local")
-
-
-def with_file(sample_dir: Path, tmp_path: Path, name: str, content: bytes) -> Path:
-    """Return a copy of the sample inputs with one file replaced."""
-    source = tmp_path / "source"
-    shutil.copytree(sample_dir, source)
-    (source / name).write_bytes(content)
-    return source
-
-
 @pytest.mark.parametrize("case", BAD_INPUTS, ids=list(BAD_INPUTS))
 def test_a_bad_input_is_one_error_line_naming_the_file(
-    case: str,
-    local_mode: None,
-    sample_dir: Path,
-    tmp_path: Path,
-    capfd: pytest.CaptureFixture[str],
+    case: str, local_mode: None, input_errors: InputErrors
 ) -> None:
     name, content, problem = BAD_INPUTS[case]
-    source = with_file(sample_dir, tmp_path, name, content)
-    output = tmp_path / "output"
 
-    argv = ["--start", DAY, "--source", str(source), "--output", str(output)]
-    code = run_locally(toy_totals, argv)
-
-    out, err = capfd.readouterr()
-    errors = [line for line in (out + err).splitlines() if line.startswith("ERROR:")]
-    assert code == 1
-    assert len(errors) == 1, out + err
-    assert errors[0].startswith(f"ERROR: {source.resolve() / name}: ")
-    assert problem in errors[0]
-    assert "Traceback" not in out + err
-    assert not list(output.rglob("*.partial"))
+    input_errors.assert_refused(toy_totals, name, content, problem, start=DAY)
 
 
-def test_debug_shows_the_traceback(
-    local_mode: None, sample_dir: Path, tmp_path: Path, capfd: pytest.CaptureFixture[str]
-) -> None:
+def test_debug_shows_the_traceback(local_mode: None, input_errors: InputErrors) -> None:
     name, content, _ = BAD_INPUTS["snapshot-without-a-column"]
-    source = with_file(sample_dir, tmp_path, name, content)
+    source = input_errors.with_file(name, content)
 
-    code = run_locally(
-        toy_totals,
-        ["--debug", "--start", DAY, "--source", str(source), "--output", str(tmp_path / "out")],
-    )
+    run = input_errors.run(toy_totals, source, start=DAY, extra=["--debug"])
 
-    assert code == 1
-    assert "Traceback" in capfd.readouterr().err
+    assert run.code == 1
+    assert "Traceback" in run.err
 
 
-def test_the_failed_state_says_the_same(local_mode: None, sample_dir: Path, tmp_path: Path) -> None:
+def test_the_failed_state_says_the_same(
+    local_mode: None, input_errors: InputErrors, tmp_path: Path
+) -> None:
     # What a deployed run shows in the UI: the file and the problem, not a Polars error.
     name, content, problem = BAD_INPUTS["snapshot-without-a-column"]
-    source = with_file(sample_dir, tmp_path, name, content)
+    source = input_errors.with_file(name, content)
 
     state = toy_totals(
         start=DAY, source_uri=str(source), output_uri=str(tmp_path / "out"), return_state=True
@@ -113,13 +81,13 @@ def test_the_failed_state_says_the_same(local_mode: None, sample_dir: Path, tmp_
 def test_a_day_with_no_rows_is_refused_unless_allowed_then_published_empty_with_a_warning(
     local_mode: None,
     monkeypatch: pytest.MonkeyPatch,
-    sample_dir: Path,
+    input_errors: InputErrors,
     tmp_path: Path,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     # Every visit of the day without seconds: the query that cleans them keeps none.
     no_seconds = b'{"visit_id": 1, "page_id": 1, "seconds": null}\n' * 3
-    source = with_file(sample_dir, tmp_path, VISITS_FILE, no_seconds)
+    source = input_errors.with_file(VISITS_FILE, no_seconds)
     caplog.set_level(logging.WARNING)
     with pytest.raises(InputError, match=f"{ENV_PREFIX}ALLOW_EMPTY_DAYS=true"):
         toy_totals(start=DAY, source_uri=str(source), output_uri=str(tmp_path / "out"))
@@ -169,49 +137,28 @@ def timings_dir(sample_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> P
     return write_timings(source, SAMPLE_DAYS)
 
 
-def published(output: Path) -> dict[Path, bytes]:
-    """Return every file published under output, with its bytes."""
-    return {path: path.read_bytes() for path in output.rglob("*") if path.is_file()}
-
-
 @pytest.mark.parametrize("case", SHORT_INPUTS, ids=list(SHORT_INPUTS))
 def test_a_bad_file_of_a_run_of_days_is_named_with_what_to_do_and_nothing_is_published(
-    case: str,
-    local_mode: None,
-    timings_dir: Path,
-    tmp_path: Path,
-    capfd: pytest.CaptureFixture[str],
+    case: str, local_mode: None, timings_dir: Path, tmp_path: Path, input_errors: InputErrors
 ) -> None:
     flow, name, content, problem = SHORT_INPUTS[case]
-    output = tmp_path / "output"
-    days = ["--start", str(SAMPLE_DAYS[0]), "--end", str(SAMPLE_DAYS[-1])]
-    assert run_locally(flow, [*days, "--source", str(timings_dir), "--output", str(output)]) == 0
-    before = published(output)
+    days = {"start": str(SAMPLE_DAYS[0]), "end": str(SAMPLE_DAYS[-1])}
+    assert input_errors.run(flow, timings_dir, **days).code == 0
+    assert published(input_errors.output), "the good run published its days"
     if content is None:  # the day's own file, cut in half
         content = (timings_dir / name).read_bytes()[:200]
     elif isinstance(content, pl.DataFrame):
         content.write_parquet(tmp_path / "written.parquet")
         content = (tmp_path / "written.parquet").read_bytes()
-    source = with_file(timings_dir, tmp_path, name, content)
-    capfd.readouterr()
 
-    code = run_locally(flow, [*days, "--source", str(source), "--output", str(output)])
-
-    out, err = capfd.readouterr()
-    errors = [line for line in (out + err).splitlines() if line.startswith("ERROR:")]
-    assert code == 1
-    assert len(errors) == 1, out + err
-    assert errors[0].startswith(f"ERROR: {source.resolve() / name}: "), errors[0]
-    assert problem in errors[0]
-    assert "Traceback" not in out + err
-    assert published(output) == before
+    input_errors.assert_refused(flow, name, content, problem, base=timings_dir, **days)
 
 
 def test_of_two_inputs_read_in_one_query_the_one_that_fails_alone_is_named(
-    timings_dir: Path, tmp_path: Path
+    timings_dir: Path, input_errors: InputErrors
 ) -> None:
     # The timings' block is the outer one: the snapshot's (inner) sees the error first.
-    source = with_file(timings_dir, tmp_path, TIMINGS_FILE, b"not parquet\n" * 8000)
+    source = input_errors.with_file(TIMINGS_FILE, b"not parquet\n" * 8000, base=timings_dir)
     timings = [str(path) for path in sorted((source / TIMINGS.name).rglob("*.parquet"))]
     pages = [str(source / PAGES.path)]
     frames = [scan_file(TIMINGS, uri, index) for index, uri in enumerate(timings)]

@@ -16,10 +16,10 @@ from prefect.client.orchestration import get_client
 from prefect.logging.handlers import APILogHandler
 
 from prefect_polars_cloud.local.cli import main
+from prefect_polars_cloud.testing import CLIENT_ID, CLIENT_SECRET, SAMPLE_DAYS
 from prefect_polars_cloud.testing.polars_cloud_sim import PolarsCloudSimulator
+from prefect_polars_cloud.testing.secret_stores import SecretStore
 
-from stores import SecretStore
-from support import CLIENT_ID, CLIENT_SECRET, SAMPLE_DAYS
 from toy_pipeline.flow import toy_totals
 from toy_pipeline.project import ENV_PREFIX
 

@@ -28,13 +28,13 @@ import pytest
 
 from prefect_polars_cloud.compute.presets import Preset
 from prefect_polars_cloud.compute.session import query_id
+from prefect_polars_cloud.testing import CLIENT_ID, CLIENT_SECRET
 from prefect_polars_cloud.testing.control_plane import ControlPlane
 from prefect_polars_cloud.testing.polars_cloud_sim import (
     PolarsCloudSimulator,
     scheduler_client_class,
 )
 
-from support import CLIENT_ID, CLIENT_SECRET
 from toy_pipeline.project import Settings
 
 QUERY = pl.LazyFrame({"a": [1, 2, 3]})

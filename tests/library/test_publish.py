@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from prefect_polars_cloud.storage import publish
+from prefect_polars_cloud.testing import SAMPLE_DAYS
 
-from support import SAMPLE_DAYS
 from toy_pipeline.project import DATASETS, TOTALS
 
 FIRST, SECOND, _ = SAMPLE_DAYS

@@ -22,10 +22,9 @@ from prefect_polars_cloud.compute import probe as cluster_probe
 from prefect_polars_cloud.compute.session import ComputeError, ComputeSession
 from prefect_polars_cloud.local.cli import main
 from prefect_polars_cloud.testing.polars_cloud_sim import PolarsCloudSimulator
+from prefect_polars_cloud.testing.servers import free_port
 
 from {{ cookiecutter.package_name }}.settings import ENV_PREFIX, Settings
-
-from .conftest import _free_port
 
 PROJECT = Path(__file__).resolve().parent.parent
 # A hang, not a time: the probe gives up after seconds, while a command importing Prefect on a
@@ -58,7 +57,7 @@ def quick_bound(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_a_closed_port_fails_before_any_query_naming_the_uri_and_the_setting(
     tmp_path: Path,
 ) -> None:
-    uri = f"http://127.0.0.1:{_free_port()}"
+    uri = f"http://127.0.0.1:{free_port()}"
 
     error, elapsed = session_error(uri, tmp_path)
 

@@ -35,13 +35,12 @@ from prefect_polars_cloud.local.cli import main
 from prefect_polars_cloud.operations import alerts, zombies
 from prefect_polars_cloud.storage import publish
 from prefect_polars_cloud.storage.leftovers import machine
+from prefect_polars_cloud.testing import SAMPLE_DAYS
 from prefect_polars_cloud.testing.polars_cloud_sim import PolarsCloudSimulator
 
 from {{ cookiecutter.package_name }}.settings import ENV_PREFIX
 
 from flows.daily_report import daily_report
-
-from .conftest import SAMPLE_DAYS
 
 PROJECT = Path(__file__).resolve().parent.parent
 FIRST, SECOND, THIRD = SAMPLE_DAYS

@@ -20,7 +20,7 @@ from pathlib import Path, PurePosixPath
 
 import pytest
 
-from .conftest import SECRET_VARIABLES
+from prefect_polars_cloud.testing import SECRET_VARIABLES
 
 PROJECT = Path(__file__).resolve().parent.parent
 DOCKERFILE = PROJECT / "Dockerfile"

@@ -21,15 +21,15 @@ from prefect_polars_cloud.compute.evidence import fit_label
 from prefect_polars_cloud.config.project import get_settings
 from prefect_polars_cloud.local.cli import main
 from prefect_polars_cloud.storage.input_errors import InputError
+from prefect_polars_cloud.testing import CLIENT_ID, CLIENT_SECRET, SAMPLE_DAYS
 from prefect_polars_cloud.testing.polars_cloud_sim import PolarsCloudSimulator
+from prefect_polars_cloud.testing.secret_stores import SecretStore, count_secret_reads
 
 from {{ cookiecutter.package_name }}.settings import ENV_PREFIX
 
 from flows.daily_report import daily_report
 
 from . import reference
-from .conftest import CLIENT_ID, CLIENT_SECRET, SAMPLE_DAYS
-from .stores import SecretStore, count_secret_reads
 
 FIRST, SECOND, THIRD = SAMPLE_DAYS
 

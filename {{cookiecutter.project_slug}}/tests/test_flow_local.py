@@ -18,6 +18,7 @@ from prefect.states import Scheduled
 
 from prefect_polars_cloud.config.days import RunDatesError
 from prefect_polars_cloud.config.project import get_settings
+from prefect_polars_cloud.testing import SAMPLE_DAYS
 
 from {{ cookiecutter.package_name }}.sample_data import write_sample_data
 from {{ cookiecutter.package_name }}.settings import ENV_PREFIX
@@ -25,7 +26,6 @@ from {{ cookiecutter.package_name }}.settings import ENV_PREFIX
 from flows.daily_report import daily_report
 
 from . import reference
-from .conftest import SAMPLE_DAYS
 
 FIRST, SECOND, THIRD = SAMPLE_DAYS
 

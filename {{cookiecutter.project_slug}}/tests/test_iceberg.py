@@ -40,7 +40,7 @@ from {{ cookiecutter.package_name }}.settings import ENV_PREFIX
 from flows.daily_report import daily_report
 
 from . import reference
-from .conftest import SAMPLE_DAYS
+from prefect_polars_cloud.testing import SAMPLE_DAYS
 from .test_crash_recovery import kill_when_paused, with_new_customers
 
 FIRST, SECOND, THIRD = SAMPLE_DAYS

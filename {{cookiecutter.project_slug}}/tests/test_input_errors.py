@@ -10,15 +10,14 @@ rows are the library's (the template's tests/library).
 from __future__ import annotations
 
 import logging
-import shutil
 from pathlib import Path
 
 import polars as pl
 import pytest
 from prefect.artifacts import Artifact
 
-from prefect_polars_cloud.local.runner import run_locally
 from prefect_polars_cloud.storage.input_errors import InputError
+from prefect_polars_cloud.testing.input_errors import InputErrors, published
 
 from {{ cookiecutter.package_name }}.settings import ENV_PREFIX
 
@@ -73,48 +72,19 @@ BAD_INPUTS = {
 }
 
 
-@pytest.fixture
-def local_mode(monkeypatch: pytest.MonkeyPatch, prefect_api: str) -> None:
-    monkeypatch.setenv(f"{ENV_PREFIX}COMPUTE_MODE", "local")
-
-
-def with_file(sample_dir: Path, tmp_path: Path, name: str, content: bytes) -> Path:
-    """Return a copy of the sample inputs with one file replaced."""
-    source = tmp_path / "source"
-    shutil.copytree(sample_dir, source)
-    (source / name).write_bytes(content)
-    return source
-
-
 @pytest.mark.parametrize("case", BAD_INPUTS, ids=list(BAD_INPUTS))
 def test_a_bad_input_is_one_error_line_naming_the_file(
-    case: str,
-    local_mode: None,
-    sample_dir: Path,
-    tmp_path: Path,
-    capfd: pytest.CaptureFixture[str],
+    case: str, local_mode: None, input_errors: InputErrors
 ) -> None:
     name, content, problem = BAD_INPUTS[case]
-    source = with_file(sample_dir, tmp_path, name, content)
-    output = tmp_path / "output"
 
-    argv = ["--start", DAY, "--source", str(source), "--output", str(output)]
-    code = run_locally(daily_report, argv)
-
-    out, err = capfd.readouterr()
-    errors = [line for line in (out + err).splitlines() if line.startswith("ERROR:")]
-    assert code == 1
-    assert len(errors) == 1, out + err
-    assert errors[0].startswith(f"ERROR: {source.resolve() / name}: ")
-    assert problem in errors[0]
-    assert "Traceback" not in out + err
-    assert not list(output.rglob("*.partial"))
+    input_errors.assert_refused(daily_report, name, content, problem, start=DAY)
 
 
 def test_a_day_without_rows_names_the_setting_that_allows_it(
-    local_mode: None, sample_dir: Path, tmp_path: Path
+    local_mode: None, input_errors: InputErrors, tmp_path: Path
 ) -> None:
-    source = with_file(sample_dir, tmp_path, ORDERS, HEADER)
+    source = input_errors.with_file(ORDERS, HEADER)
 
     with pytest.raises(InputError) as refused:
         daily_report(start=DAY, source_uri=str(source), output_uri=str(tmp_path / "out"))
@@ -126,21 +96,21 @@ def test_a_day_without_rows_names_the_setting_that_allows_it(
     "case", ["empty-customers", "header-only-orders", "no-valid-order", "order-without-customer"]
 )
 def test_suspicious_data_leaves_the_published_days_as_they_were(
-    case: str, local_mode: None, sample_dir: Path, tmp_path: Path
+    case: str, local_mode: None, sample_dir: Path, input_errors: InputErrors
 ) -> None:
-    output = tmp_path / "output"
+    output = input_errors.output
     daily_report(start=DAY, source_uri=str(sample_dir), output_uri=str(output))
-    before = {p: p.read_bytes() for p in output.rglob("*") if p.is_file()}
+    before = published(output)
     name, content, _ = BAD_INPUTS[case]
 
     with pytest.raises(InputError):
         daily_report(
             start=DAY,
-            source_uri=str(with_file(sample_dir, tmp_path, name, content)),
+            source_uri=str(input_errors.with_file(name, content)),
             output_uri=str(output),
         )
 
-    assert {p: p.read_bytes() for p in output.rglob("*") if p.is_file()} == before
+    assert published(output) == before
 
 
 @pytest.mark.parametrize("content", [HEADER, HEADER + b"1,1,2026-11-01T10:00:00Z,-5.0\n"])
@@ -148,12 +118,12 @@ def test_allowed_empty_days_are_published_empty_with_a_warning(
     content: bytes,
     local_mode: None,
     monkeypatch: pytest.MonkeyPatch,
-    sample_dir: Path,
+    input_errors: InputErrors,
     tmp_path: Path,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     monkeypatch.setenv(f"{ENV_PREFIX}ALLOW_EMPTY_DAYS", "true")
-    source = with_file(sample_dir, tmp_path, ORDERS, content)
+    source = input_errors.with_file(ORDERS, content)
     caplog.set_level(logging.WARNING)
 
     location = daily_report(start=DAY, source_uri=str(source), output_uri=str(tmp_path / "out"))
@@ -166,11 +136,11 @@ def test_allowed_empty_days_are_published_empty_with_a_warning(
 
 @pytest.mark.parquet_report
 def test_a_field_may_be_empty_where_the_datasets_say_so(
-    local_mode: None, sample_dir: Path, tmp_path: Path
+    local_mode: None, input_errors: InputErrors, tmp_path: Path
 ) -> None:
     # The orders' amount is nullable (datasets.py): an order without one is dropped, not refused.
     content = HEADER + b"1,1,2026-11-01T10:00:00Z,5.0\n2,1,2026-11-01T11:00:00Z,\n"
-    source = with_file(sample_dir, tmp_path, ORDERS, content)
+    source = input_errors.with_file(ORDERS, content)
 
     location = daily_report(start=DAY, source_uri=str(source), output_uri=str(tmp_path / "out"))
 
@@ -191,22 +161,31 @@ IN_A_RANGE = {
 
 @pytest.mark.parametrize("case", IN_A_RANGE, ids=list(IN_A_RANGE))
 def test_a_bad_file_among_several_days_is_named_by_its_path(
-    case: str,
-    local_mode: None,
-    sample_dir: Path,
-    tmp_path: Path,
-    capfd: pytest.CaptureFixture[str],
+    case: str, local_mode: None, input_errors: InputErrors
 ) -> None:
     content, problem = IN_A_RANGE[case]
     name = f"orders/date={BAD_DAY}/orders.csv"
-    source = with_file(sample_dir, tmp_path, name, content)
 
-    argv = ["--start", DAY, "--end", "2026-11-03", "--source", str(source)]
-    code = run_locally(daily_report, [*argv, "--output", str(tmp_path / "output")])
+    input_errors.assert_refused(daily_report, name, content, problem, start=DAY, end="2026-11-03")
 
-    out, err = capfd.readouterr()
-    errors = [line for line in (out + err).splitlines() if line.startswith("ERROR:")]
-    assert code == 1
-    assert len(errors) == 1, out + err
-    assert errors[0].startswith(f"ERROR: {source.resolve() / name}: "), errors[0]
-    assert problem in errors[0]
+
+# docs/pipeline.md shows these two tests (test_the_docs_show_these_tests keeps them the same).
+def test_an_empty_customers_file_is_one_error_line(local_mode, input_errors):
+    input_errors.assert_refused(
+        daily_report, "customers.ndjson", b"", "no rows", start="2026-11-01"
+    )
+
+
+def test_the_flow_stops_every_cluster_it_started(cloud_mode, s3_data):
+    daily_report(start="2026-11-01", source_uri=f"{s3_data}/raw", output_uri=f"{s3_data}/reports")
+    assert cloud_mode.names().count("start_compute") > 0
+    assert cloud_mode.running() == []
+
+
+def test_the_docs_show_these_tests() -> None:
+    docs = (Path(__file__).resolve().parent.parent / "docs" / "pipeline.md").read_text()
+    block = docs.split("## Testing the flow", 1)[1].split("```python\n", 1)[1].split("```")[0]
+    imports, tests = block.split("\n\n\n", 1)
+    source = Path(__file__).read_text()
+    assert all(line in source.splitlines() for line in imports.splitlines())
+    assert tests in source

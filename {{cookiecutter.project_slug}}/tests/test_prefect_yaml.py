@@ -18,10 +18,9 @@ import yaml
 
 from prefect_polars_cloud.config.project import get_settings
 from prefect_polars_cloud.operations.deployments import is_local, read_deployments
+from prefect_polars_cloud.testing import CLIENT_ID, CLIENT_SECRET, SECRET_VARIABLES
 
 from {{ cookiecutter.package_name }}.settings import ENV_PREFIX
-
-from .conftest import CLIENT_ID, CLIENT_SECRET, SECRET_VARIABLES
 
 PROJECT = Path(__file__).resolve().parent.parent
 DEPLOYMENTS = read_deployments(PROJECT / "prefect.yaml")

@@ -13,11 +13,10 @@ import polars as pl
 import pytest
 
 from prefect_polars_cloud.local.sample_days import sample_days as days_in
+from prefect_polars_cloud.testing import SAMPLE_DAYS
 
 from {{ cookiecutter.package_name }}.datasets import DATASETS
 from {{ cookiecutter.package_name }}.sample_data import customer_count, write_sample_data
-
-from .conftest import SAMPLE_DAYS
 
 
 def orders_of(folder: Path, day: date) -> Path:

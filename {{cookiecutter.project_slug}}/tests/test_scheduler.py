@@ -25,8 +25,7 @@ import yaml
 
 from prefect_polars_cloud.operations.deployments import is_local, read_deployments
 from prefect_polars_cloud.operations.names import full_name
-
-from .conftest import _free_port
+from prefect_polars_cloud.testing.servers import free_port
 
 # A server with every service and a `prefect deploy`: tens of seconds, so not in `make test`.
 pytestmark = pytest.mark.slow
@@ -84,7 +83,7 @@ def scheduling_server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     }
     log = tmp_path / "server.log"
     for _ in range(3):  # the free port may be taken between choosing and binding it
-        port = _free_port()
+        port = free_port()
         url = f"http://127.0.0.1:{port}/api"
         command = [sys.executable, "-m", "prefect", "server", "start"]
         command += ["--host", "127.0.0.1", "--port", str(port), "--no-ui", "--scheduler"]

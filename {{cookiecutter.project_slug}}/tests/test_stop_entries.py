@@ -20,20 +20,18 @@ from pathlib import Path
 import boto3
 import pytest
 
+from prefect_polars_cloud.testing import SAMPLE_DAYS
+from prefect_polars_cloud.testing.signals import SignalRunner, call_names
+
 from {{ cookiecutter.package_name }}.settings import ENV_PREFIX
 
-from .conftest import SAMPLE_DAYS
 from .test_stops import (
     BOOT_S,
     PROJECT,
     SANITY_S,
     assert_every_cluster_stopped,
     assert_stopped_cleanly,
-    names,
-    signal_and_wait,
     start_cloud_run,
-    start_logged,
-    wait_until,
 )
 
 pytestmark = pytest.mark.slow
@@ -41,45 +39,45 @@ OLD = "from-the-previous-run.parquet"
 
 
 def test_a_script_on_prefects_temporary_server_stops_its_booting_clusters_on_sigterm(
-    aws: str, s3_data: str, tmp_path: Path
+    aws: str, s3_data: str, tmp_path: Path, signal_runner: SignalRunner
 ) -> None:
     # SIGTERM to the process group, as a container stop sends: the temporary server dies too,
     # and Prefect's state reports to it used to be retried for ~70 s before the run exited.
     calls = tmp_path / "calls.jsonl"
-    run = start_cloud_run(None, s3_data, calls, "--boot-seconds", str(BOOT_S))
-    wait_until(run, lambda: names(calls).count("start_compute") == 2)
+    run = start_cloud_run(signal_runner, None, s3_data, calls, "--boot-seconds", str(BOOT_S))
+    signal_runner.wait_until(run, lambda: call_names(calls).count("start_compute") == 2)
 
-    output, seconds = signal_and_wait(run, signal.SIGTERM, group=True)
+    output, seconds = signal_runner.signal(run, signal.SIGTERM, group=True)
 
     assert_stopped_cleanly(output, seconds, signal.SIGTERM)
     assert_every_cluster_stopped(calls, booting=True)
 
 
 def test_a_script_on_prefects_temporary_server_cancels_its_queries_on_ctrl_c(
-    aws: str, s3_data: str, tmp_path: Path
+    aws: str, s3_data: str, tmp_path: Path, signal_runner: SignalRunner
 ) -> None:
     calls = tmp_path / "calls.jsonl"
-    run = start_cloud_run(None, s3_data, calls, "--hang", "small")
-    wait_until(run, lambda: names(calls).count("first status poll") == 2)
+    run = start_cloud_run(signal_runner, None, s3_data, calls, "--hang", "small")
+    signal_runner.wait_until(run, lambda: call_names(calls).count("first status poll") == 2)
 
-    output, seconds = signal_and_wait(run, signal.SIGINT, group=True)
+    output, seconds = signal_runner.signal(run, signal.SIGINT, group=True)
 
     assert_stopped_cleanly(output, seconds, signal.SIGINT)
-    assert names(calls).count("cancel_direct_query") == 2, output
+    assert call_names(calls).count("cancel_direct_query") == 2, output
     assert_every_cluster_stopped(calls)
 
 
 def test_in_a_repl_or_a_notebook_ctrl_c_stops_the_compute_and_keeps_the_interpreter(
-    aws: str, s3_data: str, tmp_path: Path
+    aws: str, s3_data: str, tmp_path: Path, signal_runner: SignalRunner
 ) -> None:
     # A notebook's interrupt is a SIGINT to its kernel alone: the compute must stop, the
     # kernel (here `python -i`) must live on, with the interruption raised as Python does.
     calls = tmp_path / "calls.jsonl"
-    run = start_cloud_run(None, s3_data, calls, "--hang", "small", repl=True)
-    wait_until(run, lambda: names(calls).count("first status poll") == 2)
+    run = start_cloud_run(signal_runner, None, s3_data, calls, "--hang", "small", repl=True)
+    signal_runner.wait_until(run, lambda: call_names(calls).count("first status poll") == 2)
 
     run.send_signal(signal.SIGINT)
-    wait_until(run, lambda: names(calls).count("stop_compute_cluster") == 2)
+    signal_runner.wait_until(run, lambda: call_names(calls).count("stop_compute_cluster") == 2)
     time.sleep(5)  # past the 3 s after which a script's process would have been ended
     assert run.poll() is None, "the interpreter was ended"
     output, _ = run.communicate("print('still' + ' here')\n", timeout=SANITY_S)
@@ -87,22 +85,26 @@ def test_in_a_repl_or_a_notebook_ctrl_c_stops_the_compute_and_keeps_the_interpre
     assert "INTERRUPTED: SIGINT" in output, output
     assert "KeyboardInterrupt" in output, output
     assert "still here" in output, output
-    assert names(calls).count("cancel_direct_query") == 2, output
+    assert call_names(calls).count("cancel_direct_query") == 2, output
     assert_every_cluster_stopped(calls)
 
 
 def test_a_run_whose_prefect_api_dies_with_the_signal_still_stops_every_cluster(
-    aws: str, s3_data: str, dying_api: subprocess.Popen[str], tmp_path: Path
+    aws: str,
+    s3_data: str,
+    dying_api: subprocess.Popen[str],
+    tmp_path: Path,
+    signal_runner: SignalRunner,
 ) -> None:
     # Production's worst case: the server (or the network to it) goes as the pod is stopped.
     assert dying_api.stdout is not None
     api = dying_api.stdout.readline().strip()
     calls = tmp_path / "calls.jsonl"
-    run = start_cloud_run(api, s3_data, calls, "--boot-seconds", str(BOOT_S))
-    wait_until(run, lambda: names(calls).count("start_compute") == 2)
+    run = start_cloud_run(signal_runner, api, s3_data, calls, "--boot-seconds", str(BOOT_S))
+    signal_runner.wait_until(run, lambda: call_names(calls).count("start_compute") == 2)
 
     dying_api.kill()
-    output, seconds = signal_and_wait(run, signal.SIGTERM)
+    output, seconds = signal_runner.signal(run, signal.SIGTERM)
 
     assert_stopped_cleanly(output, seconds, signal.SIGTERM)
     assert_every_cluster_stopped(calls, booting=True)
@@ -122,11 +124,13 @@ def day_files(bucket: str) -> dict[str, set[str]]:
 
 
 def test_sigterm_while_publishing_leaves_each_day_as_it_was_or_as_the_run_meant_it(
-    aws: str, prefect_api: str, s3_data: str, tmp_path: Path
+    aws: str, prefect_api: str, s3_data: str, tmp_path: Path, signal_runner: SignalRunner
 ) -> None:
     bucket = s3_data.removeprefix("s3://")
     start, end = SAMPLE_DAYS[0].isoformat(), SAMPLE_DAYS[-1].isoformat()
-    first = start_cloud_run(prefect_api, s3_data, tmp_path / "first.jsonl", "--end", end)
+    first = start_cloud_run(
+        signal_runner, prefect_api, s3_data, tmp_path / "first.jsonl", "--end", end
+    )
     assert first.wait(timeout=300) == 0, first.communicate()[0]
     new = day_files(bucket)  # what a run of these days publishes
     # The runs are idempotent, so the files' names cannot tell an old day from a new one: a
@@ -136,12 +140,21 @@ def test_sigterm_while_publishing_leaves_each_day_as_it_was_or_as_the_run_meant_
         s3.put_object(Bucket=bucket, Key=f"{day}/{OLD}", Body=b"the previous run's")
     calls = tmp_path / "calls.jsonl"
     run = start_cloud_run(
-        prefect_api, s3_data, calls, "--start", start, "--end", end, "--slow-publish", "2"
+        signal_runner,
+        prefect_api,
+        s3_data,
+        calls,
+        "--start",
+        start,
+        "--end",
+        end,
+        "--slow-publish",
+        "2",
     )
-    wait_until(run, lambda: "publish day" in names(calls))
+    signal_runner.wait_until(run, lambda: "publish day" in call_names(calls))
     time.sleep(2.5)  # the first day is published, the second is about to be
 
-    output, seconds = signal_and_wait(run, signal.SIGTERM)
+    output, seconds = signal_runner.signal(run, signal.SIGTERM)
 
     assert_stopped_cleanly(output, seconds, signal.SIGTERM)
     assert "while publishing: its compute had already stopped" in output, output
@@ -154,7 +167,9 @@ def test_sigterm_while_publishing_leaves_each_day_as_it_was_or_as_the_run_meant_
     assert old, "the days after it were left as they were"
 
 
-def start_locally(command: list[str], cwd: Path, log: Path) -> subprocess.Popen[str]:
+def start_locally(
+    runner: SignalRunner, command: list[str], cwd: Path, log: Path
+) -> subprocess.Popen[str]:
     """Start a command as on a fresh machine: Prefect's temporary server, no cloud, no S3."""
     environment = os.environ | {
         "PREFECT_HOME": str(cwd / "prefect-home"),
@@ -162,7 +177,7 @@ def start_locally(command: list[str], cwd: Path, log: Path) -> subprocess.Popen[
     }
     for name in ("PREFECT_API_URL", f"{ENV_PREFIX}COMPUTE_MODE", "AWS_ENDPOINT_URL"):
         environment.pop(name, None)
-    return start_logged(command, cwd, environment, log)
+    return runner.start(command, cwd=cwd, env=environment, log=log)
 
 
 def a_project_copy(tmp_path: Path) -> Path:
@@ -174,30 +189,19 @@ def a_project_copy(tmp_path: Path) -> Path:
     return work
 
 
-def exit_after(run: subprocess.Popen[str], log: Path, signum: int) -> tuple[str, float]:
-    """Signal the run's process group; return its output and seconds to exit."""
-    sent = time.monotonic()
-    os.killpg(run.pid, signum)
-    try:
-        run.wait(timeout=60)
-    except subprocess.TimeoutExpired:
-        os.killpg(run.pid, signal.SIGKILL)
-        run.wait()
-        pytest.fail(f"still running 60 s after the signal:\n{log.read_text()}")
-    return log.read_text(), time.monotonic() - sent
-
-
-def test_make_run_cloud_sim_stops_on_ctrl_c_while_its_queries_run(tmp_path: Path) -> None:
+def test_make_run_cloud_sim_stops_on_ctrl_c_while_its_queries_run(
+    tmp_path: Path, signal_runner: SignalRunner
+) -> None:
     work, log = a_project_copy(tmp_path), tmp_path / "run.log"
     simulated_run = "prefect_polars_cloud.testing.simulated_run"
     # No --flow: make run CLOUD=sim takes the one module of flows/.
     command = [sys.executable, "-m", simulated_run, "--days", "1"]
     command += ["--rows", "3000000"]
-    run = start_locally(command, work, log)
-    wait_until(run, lambda: "Beginning flow run" in log.read_text())
+    run = start_locally(signal_runner, command, work, log)
+    signal_runner.wait_until(run, lambda: "Beginning flow run" in log.read_text())
     time.sleep(1)  # the queries are under way (seconds each at 3M rows)
 
-    output, seconds = exit_after(run, log, signal.SIGINT)
+    output, seconds = signal_runner.signal(run, signal.SIGINT, group=True)
 
     assert_stopped_cleanly(output, seconds, signal.SIGINT)
     assert "stopped the small" in output, output
@@ -205,18 +209,18 @@ def test_make_run_cloud_sim_stops_on_ctrl_c_while_its_queries_run(tmp_path: Path
 
 
 def test_python_flows_module_stops_a_local_run_on_sigterm_and_keeps_the_output(
-    tmp_path: Path,
+    tmp_path: Path, signal_runner: SignalRunner
 ) -> None:
     work, log = a_project_copy(tmp_path), tmp_path / "run.log"
     previous = work / "data" / "output" / "daily_report" / "previous.txt"
     previous.parent.mkdir(parents=True)
     previous.write_text("the previous report")
     command = [sys.executable, "flows/daily_report.py", "--days", "1", "--rows", "3000000"]
-    run = start_locally(command, work, log)
-    wait_until(run, lambda: "Beginning flow run" in log.read_text())
+    run = start_locally(signal_runner, command, work, log)
+    signal_runner.wait_until(run, lambda: "Beginning flow run" in log.read_text())
     time.sleep(1)
 
-    output, seconds = exit_after(run, log, signal.SIGTERM)
+    output, seconds = signal_runner.signal(run, signal.SIGTERM, group=True)
 
     assert_stopped_cleanly(output, seconds, signal.SIGTERM)
     assert "nothing was published" in output, output

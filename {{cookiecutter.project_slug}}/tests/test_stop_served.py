@@ -30,19 +30,19 @@ from prefect.exceptions import ObjectNotFound
 from prefect.states import Cancelling
 from prefect.workers.process import ProcessWorker
 
+from prefect_polars_cloud.testing import CLIENT_ID, CLIENT_SECRET, SAMPLE_DAYS
+from prefect_polars_cloud.testing.signals import SignalRunner, call_names
+
 from {{ cookiecutter.package_name }}.settings import ENV_PREFIX
 
 from flows.daily_report import daily_report
 
-from .conftest import CLIENT_ID, CLIENT_SECRET, SAMPLE_DAYS
 from .test_stops import (
     BOOT_S,
     PROJECT,
     SANITY_S,
     assert_every_cluster_stopped,
     assert_stopped_cleanly,
-    names,
-    start_logged,
 )
 
 pytestmark = pytest.mark.slow
@@ -174,7 +174,12 @@ def test_served_flows_keep_their_parameter_types() -> None:
 
 
 def test_a_served_flow_stops_its_booting_clusters_when_its_container_stops(
-    aws: str, prefect_api: str, s3_data: str, calls: Path, tmp_path: Path
+    aws: str,
+    prefect_api: str,
+    s3_data: str,
+    calls: Path,
+    tmp_path: Path,
+    signal_runner: SignalRunner,
 ) -> None:
     # `python serve.py` in a container: its stop sends SIGTERM to the whole process group, the
     # Runner (which then cancels its runs) and the flow run's spawn child alike.
@@ -182,7 +187,8 @@ def test_a_served_flow_stops_its_booting_clusters_when_its_container_stops(
     script.write_text(SERVE_RUNNER)
     name = f"stops-{tmp_path.name}"
     environment = served_environment(prefect_api, calls)
-    served = start_logged([sys.executable, str(script), name], PROJECT, environment, log)
+    command = [sys.executable, str(script), name]
+    served = signal_runner.start(command, cwd=PROJECT, env=environment, log=log)
     with get_client(sync_client=True) as client:
 
         def deployed() -> bool:
@@ -195,7 +201,7 @@ def test_a_served_flow_stops_its_booting_clusters_when_its_container_stops(
         wait_for(deployed, "deployed the flow", served, log)
         deployment = client.read_deployment_by_name(f"{daily_report.name}/{name}")
     flow_run_id = run_of(deployment.id, s3_data)
-    wait_for(lambda: names(calls).count("start_compute") == 2, "booted", served, log)
+    wait_for(lambda: call_names(calls).count("start_compute") == 2, "booted", served, log)
     pid = flow_run_process(calls)
 
     sent = time.monotonic()
@@ -227,22 +233,29 @@ def deploy_on_a_process_pool(pool: str) -> UUID:
         )
 
 
-def start_worker(pool: str, api: str, calls: Path, log: Path) -> subprocess.Popen[str]:
+def start_worker(
+    runner: SignalRunner, pool: str, api: str, calls: Path, log: Path
+) -> subprocess.Popen[str]:
     """Start `prefect worker start --run-once` on the pool: it runs the run waiting there."""
     command = [sys.executable, "-m", "prefect", "worker", "start", "--pool", pool]
     command += ["--type", "process", "--run-once"]
-    return start_logged(command, PROJECT, served_environment(api, calls), log)
+    return runner.start(command, cwd=PROJECT, env=served_environment(api, calls), log=log)
 
 
 def test_a_workers_run_stops_its_booting_clusters_when_cancelled_from_the_api(
-    aws: str, prefect_api: str, s3_data: str, calls: Path, tmp_path: Path
+    aws: str,
+    prefect_api: str,
+    s3_data: str,
+    calls: Path,
+    tmp_path: Path,
+    signal_runner: SignalRunner,
 ) -> None:
     # A cancellation from the UI: the worker sends the flow run's process SIGTERM (its own
     # session), then marks the run Cancelled.
     pool, log = f"process-{tmp_path.name}", tmp_path / "worker.log"
     flow_run_id = run_of(deploy_on_a_process_pool(pool), s3_data)
-    worker = start_worker(pool, prefect_api, calls, log)
-    wait_for(lambda: names(calls).count("start_compute") == 2, "booted", worker, log)
+    worker = start_worker(signal_runner, pool, prefect_api, calls, log)
+    wait_for(lambda: call_names(calls).count("start_compute") == 2, "booted", worker, log)
     pid = flow_run_process(calls)
 
     sent = time.monotonic()
@@ -264,6 +277,7 @@ def test_a_workers_run_stops_its_booting_clusters_on_sigterm_with_its_api_dead(
     dying_api: subprocess.Popen[str],
     calls: Path,
     tmp_path: Path,
+    signal_runner: SignalRunner,
 ) -> None:
     # A host stopping the worker's whole unit (systemd signals every process in it) as the
     # Prefect API, or the network to it, goes: SIGTERM to the flow run's own session. The run
@@ -272,8 +286,8 @@ def test_a_workers_run_stops_its_booting_clusters_on_sigterm_with_its_api_dead(
     api = dying_api.stdout.readline().strip()
     pool, log = f"process-{tmp_path.name}", tmp_path / "worker.log"
     flow_run_id = run_of(deploy_on_a_process_pool(pool), s3_data, api)
-    worker = start_worker(pool, prefect_api, calls, log)
-    wait_for(lambda: names(calls).count("start_compute") == 2, "booted", worker, log)
+    worker = start_worker(signal_runner, pool, prefect_api, calls, log)
+    wait_for(lambda: call_names(calls).count("start_compute") == 2, "booted", worker, log)
     pid = flow_run_process(calls)
 
     dying_api.kill()

@@ -8,36 +8,40 @@ hung run from hanging the suite (the bugs they guard against took minutes, or fo
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import polars as pl
-import pytest
+
+from prefect_polars_cloud.testing import CLIENT_ID, CLIENT_SECRET
+from prefect_polars_cloud.testing.signals import SignalRunner, call_names, read_calls
 
 from {{ cookiecutter.package_name }}.settings import ENV_PREFIX
 
-from .conftest import CLIENT_ID, CLIENT_SECRET
-
 PROJECT = Path(__file__).resolve().parent.parent
-SANITY_S = 60  # far above a stop's seconds, far below a boot's minutes
+SANITY_S = 60  # far above a stop's seconds, far below a boot's minutes (the signal runner's)
 # Asserted for every entry: far above the 10 s a stop must take (bench/stops.py measures it),
 # far below what the bugs took (a dead Prefect API retried for ~70 s, a boot waited for 120 s).
 EXIT_BOUND_S = 30
 BOOT_S = 120  # a simulated boot: what a stop must not wait for
+FLOW_SCRIPT = "prefect_polars_cloud.testing.flow_script"
 
 
 def start_cloud_run(
-    prefect_api: str | None, s3_data: str, calls: Path, *options: str, repl: bool = False
+    runner: SignalRunner,
+    prefect_api: str | None,
+    s3_data: str,
+    calls: Path,
+    *options: str,
+    repl: bool = False,
 ) -> subprocess.Popen[str]:
-    """Start tests/signal_runner.py (the flow called from a script) in a session of its own.
+    """Start the flow called from a script (testing/flow_script.py) in a session of its own.
 
     prefect_api None: no PREFECT_API_URL, so Prefect starts its temporary server, in the run's
     process group (a signal to the group reaches it too, as a terminal's Ctrl-C does). repl:
@@ -56,68 +60,9 @@ def start_cloud_run(
     if prefect_api:
         environment["PREFECT_API_URL"] = prefect_api
     interactive = ["-i"] if repl else []
-    command = [sys.executable, *interactive, "-m", "tests.signal_runner", str(calls), s3_data]
-    return subprocess.Popen(
-        [*command, *options],
-        cwd=PROJECT,
-        env=environment,
-        stdin=subprocess.PIPE if repl else subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
-
-
-def start_logged(
-    command: list[str], cwd: Path, environment: dict[str, str], log: Path
-) -> subprocess.Popen[str]:
-    """Start a command in a session of its own, its output going to log as it comes."""
-    with log.open("w") as sink:
-        return subprocess.Popen(
-            command,
-            cwd=cwd,
-            env=environment,
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-            text=True,
-            start_new_session=True,
-        )
-
-
-def read_calls(calls: Path) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in calls.read_text().splitlines()] if calls.exists() else []
-
-
-def names(calls: Path) -> list[str]:
-    return [call["name"] for call in read_calls(calls)]
-
-
-def signal_and_wait(
-    run: subprocess.Popen[str], signum: int, group: bool = False
-) -> tuple[str, float]:
-    """Send signum (to the run's process group if asked); return its output and exit seconds."""
-    sent = time.monotonic()
-    if group:
-        os.killpg(run.pid, signum)
-    else:
-        run.send_signal(signum)
-    try:
-        output, _ = run.communicate(timeout=SANITY_S)
-    except subprocess.TimeoutExpired:
-        os.killpg(run.pid, signal.SIGKILL)
-        output, _ = run.communicate()
-        pytest.fail(f"still running {SANITY_S} s after {signal.Signals(signum).name}:\n{output}")
-    return output, time.monotonic() - sent
-
-
-def wait_until(run: subprocess.Popen[str], ready: Callable[[], bool]) -> None:
-    """Poll ready() while the run lives (a busy machine may take a minute to get there)."""
-    deadline = time.monotonic() + 300
-    while not ready():
-        assert run.poll() is None, run.communicate()[0]
-        assert time.monotonic() < deadline, "the run never got there"
-        time.sleep(0.1)
+    command = [sys.executable, *interactive, "-m", FLOW_SCRIPT, str(calls), s3_data]
+    command += options
+    return runner.start(command, cwd=PROJECT, env=environment, stdin=repl)
 
 
 def assert_stopped_cleanly(output: str, seconds: float, signum: int) -> None:
@@ -142,14 +87,14 @@ def assert_every_cluster_stopped(calls: Path, booting: bool | None = None) -> li
 
 
 def test_sigterm_while_clusters_boot_stops_them_without_waiting_for_the_boot(
-    aws: str, prefect_api: str, s3_data: str, tmp_path: Path
+    aws: str, prefect_api: str, s3_data: str, tmp_path: Path, signal_runner: SignalRunner
 ) -> None:
     # A worker's run, or `make run` with PREFECT_API_URL: a live server, SIGTERM to the run.
     calls = tmp_path / "calls.jsonl"
-    run = start_cloud_run(prefect_api, s3_data, calls, "--boot-seconds", str(BOOT_S))
-    wait_until(run, lambda: names(calls).count("start_compute") == 2)
+    run = start_cloud_run(signal_runner, prefect_api, s3_data, calls, "--boot-seconds", str(BOOT_S))
+    signal_runner.wait_until(run, lambda: call_names(calls).count("start_compute") == 2)
 
-    output, seconds = signal_and_wait(run, signal.SIGTERM)
+    output, seconds = signal_runner.signal(run, signal.SIGTERM)
 
     assert run.returncode != 0, output
     assert_stopped_cleanly(output, seconds, signal.SIGTERM)
@@ -157,19 +102,19 @@ def test_sigterm_while_clusters_boot_stops_them_without_waiting_for_the_boot(
 
 
 def test_ctrl_c_while_cloud_queries_run_cancels_them_and_stops_every_cluster(
-    aws: str, prefect_api: str, s3_data: str, tmp_path: Path
+    aws: str, prefect_api: str, s3_data: str, tmp_path: Path, signal_runner: SignalRunner
 ) -> None:
     # The small preset's two queries run in task threads: the main thread waits in Prefect's
     # wait() for them, where Polars' own SIGINT handler used to make Ctrl-C wait too.
     calls = tmp_path / "calls.jsonl"
-    run = start_cloud_run(prefect_api, s3_data, calls, "--hang", "small")
-    wait_until(run, lambda: names(calls).count("first status poll") == 2)
+    run = start_cloud_run(signal_runner, prefect_api, s3_data, calls, "--hang", "small")
+    signal_runner.wait_until(run, lambda: call_names(calls).count("first status poll") == 2)
 
-    output, seconds = signal_and_wait(run, signal.SIGINT)
+    output, seconds = signal_runner.signal(run, signal.SIGINT)
 
     assert run.returncode != 0, output
     assert_stopped_cleanly(output, seconds, signal.SIGINT)
-    called = names(calls)
+    called = call_names(calls)
     assert called.count("cancel_direct_query") == 2, output
     assert_every_cluster_stopped(calls)
     assert called.index("cancel_direct_query") < called.index("stop_compute_cluster")
@@ -204,7 +149,7 @@ with stop_on_signals() as received:  # what `make run` does
 
 
 def test_ctrl_c_during_a_local_query_exits_without_it_and_keeps_the_previous_file(
-    tmp_path: Path,
+    tmp_path: Path, signal_runner: SignalRunner
 ) -> None:
     rows, target = tmp_path / "rows.csv", tmp_path / "out" / "report.parquet"
     pl.DataFrame({"a": range(1_000_000)}).write_csv(rows)
@@ -221,10 +166,10 @@ def test_ctrl_c_during_a_local_query_exits_without_it_and_keeps_the_previous_fil
     )
     assert run.stdout is not None
     assert run.stdout.readline() == "running\n"
-    wait_until(run, lambda: any(target.parent.glob(".*.partial")))
+    signal_runner.wait_until(run, lambda: any(target.parent.glob(".*.partial")))
     time.sleep(1)  # the query is well under way
 
-    output, _ = signal_and_wait(run, signal.SIGINT)  # the query itself takes minutes
+    output, _ = signal_runner.signal(run, signal.SIGINT)  # the query itself takes minutes
 
     assert run.returncode == 128 + signal.SIGINT, output
     assert "INTERRUPTED" in output

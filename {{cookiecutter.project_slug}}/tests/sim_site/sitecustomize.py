@@ -5,11 +5,11 @@ a process with this folder on PYTHONPATH runs this before anything else, and so 
 process it starts. Prefect's Runner (what `flow.serve()` starts) and the process worker run each
 flow run in a process of their own (a multiprocessing "spawn" child; `python -m prefect.engine`),
 which a test cannot reach with a monkeypatch: this installs the simulator there, below the real
-polars_cloud client, as tests/signal_runner.py does in a script. Only when SIM_CALLS names the
-JSONL file the simulator logs its calls to; SIM_BOOT_SECONDS is how long a boot takes. The
-account is the env backend's (POLARS_CLOUD_CLIENT_ID and POLARS_CLOUD_CLIENT_SECRET). The
-runner or worker gets it too (a spawn child learns it is a flow run only once it runs), and
-never uses it.
+polars_cloud client, as prefect_polars_cloud.testing.flow_script does in a script. Only when
+SIM_CALLS names the JSONL file the simulator logs its calls to; SIM_BOOT_SECONDS is how long a
+boot takes. The account is the env backend's (POLARS_CLOUD_CLIENT_ID and
+POLARS_CLOUD_CLIENT_SECRET). The runner or worker gets it too (a spawn child learns it is a flow
+run only once it runs), and never uses it.
 """
 
 from __future__ import annotations

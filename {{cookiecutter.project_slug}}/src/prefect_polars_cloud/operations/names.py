@@ -23,6 +23,7 @@ FLOWS_DIR = Path("flows")
 # Folders that hold no reference of the project's own: tools' caches, data, the environment.
 SKIPPED_FOLDERS = {".git", ".venv", "data", "dist", "build", "node_modules", "__pycache__"}
 SKIPPED_FILES = {"uv.lock"}
+LIBRARY = __name__.split(".")[0]
 NAME = r"(?:[A-Za-z0-9][A-Za-z0-9_.-]*)?[A-Za-z0-9]"
 MODULE = r"[A-Za-z_]\w*"
 # A Python list's option ("--flow", "<value>"), an assignment (X=v, X ?= v, X = "v"), a quote.
@@ -179,6 +180,8 @@ def _text_files(root: Path) -> Iterator[Path]:
         hidden = any(part.startswith(".") and part != ".github" for part in parts[:-1])
         if hidden or SKIPPED_FOLDERS.intersection(parts) or not path.is_file():
             continue
+        if parts[:2] == ("src", LIBRARY):
+            continue  # the library names no flow of a project: its examples are made up
         if path.name in SKIPPED_FILES or path.stat().st_size > 1_000_000:
             continue
         yield path

@@ -1,8 +1,8 @@
 """The control plane of the Polars Cloud simulator: what `polars_cloud.constants.API_CLIENT` does.
 
 Workspaces, compute clusters (start, status, stop, server info) and manifests (named computes:
-register, read, start, unregister). polars_cloud_sim.py holds the rest of the simulator
-(the scheduler that runs queries) and installs this in place of the compiled client.
+register, read, start, unregister). scheduler.py holds the scheduler that runs queries, and
+polars_cloud_sim.py the simulator that installs both in place of the compiled client.
 """
 
 from __future__ import annotations

@@ -1,8 +1,9 @@
-"""A user's script: the flow called directly in cloud mode, on the simulator, for stop tests.
+"""A user's script: a flow called directly in cloud mode, on the simulator, for stop tests.
 
-    python -m tests.signal_runner CALLS_JSONL S3_BASE [--boot-seconds S] [--hang PRESET]
-        [--start DAY] [--end DAY] [--slow-publish S]
+    python -m prefect_polars_cloud.testing.flow_script CALLS_JSONL S3_BASE [--flow NAME]
+        [--boot-seconds S] [--hang PRESET] [--start DAY] [--end DAY] [--slow-publish S]
 
+Run from the project's folder: NAME is flows/NAME.py's flow (default: the only module there).
 Nothing here handles a signal: the run must stop its compute however it was started. The
 simulator appends each call it receives to CALLS_JSONL (one JSON object a line, with the wall
 clock time and, for a stop, whether the cluster had booted): the test reads it to know when to
@@ -23,6 +24,8 @@ from typing import Any
 
 import pytest
 
+from prefect_polars_cloud.local.runner import load_flow
+from prefect_polars_cloud.operations.names import default_flow_module
 from prefect_polars_cloud.storage import publish
 from prefect_polars_cloud.testing.polars_cloud_sim import PolarsCloudSimulator
 
@@ -32,6 +35,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("calls", type=Path)
     parser.add_argument("base", help="s3://bucket holding raw/")
+    parser.add_argument("--flow", help="the module of flows/ to run (default: the only one)")
     parser.add_argument("--boot-seconds", type=float, default=0.0)
     parser.add_argument("--hang", help="the preset whose queries run until cancelled")
     parser.add_argument("--start", default="2026-11-01")
@@ -49,9 +53,8 @@ def main() -> None:
     sim.install(pytest.MonkeyPatch())
     if args.slow_publish:
         slow_down_publish(sim, args.slow_publish)
-    from flows.daily_report import daily_report
-
-    daily_report(
+    flow = load_flow(args.flow or default_flow_module())
+    flow(
         start=args.start,
         end=args.end,
         source_uri=f"{args.base}/raw",

@@ -1,6 +1,6 @@
 """A Prefect API that can die: a loopback TCP forwarder to a real server, run as its own process.
 
-    python -m tests.api_proxy http://127.0.0.1:PORT/api
+    python -m prefect_polars_cloud.testing.api_proxy http://127.0.0.1:PORT/api
 
 Prints its own API URL once it listens. `kill -9` of this process is a Prefect server (or the
 network to Prefect Cloud) dying at once, without stopping the test session's shared server.

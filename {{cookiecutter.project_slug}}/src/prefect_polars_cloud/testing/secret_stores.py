@@ -1,21 +1,21 @@
-"""Each backend's secret store, as the tests fill and empty it."""
+"""Each secret backend's store of the service account, as the tests fill and empty it.
+
+The settings' variables are named with the current project's prefix
+(`prefect_polars_cloud.config.project.env_prefix`): the same stores serve any project.
+"""
 
 from __future__ import annotations
 
 import json
 import uuid
 from dataclasses import dataclass, field
+from typing import Any
 
 import boto3
-import pytest
 
+from prefect_polars_cloud.config.project import env_prefix
 from prefect_polars_cloud.credentials import service_account as credentials
-
-from {{ cookiecutter.package_name }}.settings import ENV_PREFIX
-
-from .conftest import CLIENT_ID, CLIENT_SECRET
-
-DOCUMENT = json.dumps({"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET})
+from prefect_polars_cloud.testing.values import CLIENT_ID, CLIENT_SECRET, DOCUMENT
 
 
 @dataclass
@@ -23,16 +23,19 @@ class SecretStore:
     """Where one backend keeps the service account; select() points the settings at it."""
 
     backend: str
-    monkeypatch: pytest.MonkeyPatch
+    monkeypatch: Any  # a pytest.MonkeyPatch: its changes end with the test
     name: str = field(default_factory=lambda: f"polars-cloud-{uuid.uuid4().hex[:10]}")
 
     def select(self) -> SecretStore:
-        self.monkeypatch.setenv(f"{ENV_PREFIX}SECRET_BACKEND", self.backend)
-        self.monkeypatch.setenv(f"{ENV_PREFIX}SECRET_NAME", self.name)
-        self.monkeypatch.setenv(f"{ENV_PREFIX}AWS_REGION", "us-east-1")
+        """Point the project's settings at this backend and name."""
+        prefix = env_prefix()
+        self.monkeypatch.setenv(f"{prefix}SECRET_BACKEND", self.backend)
+        self.monkeypatch.setenv(f"{prefix}SECRET_NAME", self.name)
+        self.monkeypatch.setenv(f"{prefix}AWS_REGION", "us-east-1")
         return self
 
     def put(self) -> None:
+        """Store the test account where the backend reads it."""
         if self.backend == "env":
             self.monkeypatch.setenv("POLARS_CLOUD_CLIENT_ID", CLIENT_ID)
             self.monkeypatch.setenv("POLARS_CLOUD_CLIENT_SECRET", CLIENT_SECRET)
@@ -44,6 +47,7 @@ class SecretStore:
             boto3.client("secretsmanager").create_secret(Name=self.name, SecretString=DOCUMENT)
 
     def remove(self) -> None:
+        """Delete the stored account."""
         if self.backend == "env":
             self.monkeypatch.delenv("POLARS_CLOUD_CLIENT_ID", raising=False)
             self.monkeypatch.delenv("POLARS_CLOUD_CLIENT_SECRET", raising=False)
@@ -66,7 +70,7 @@ class SecretStore:
         return f"secret {self.name!r} in us-east-1 does not exist"
 
 
-def count_secret_reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+def count_secret_reads(monkeypatch: Any) -> list[str]:  # noqa: ANN401 - a pytest.MonkeyPatch
     """Record every GetSecretValue call the credentials module makes from now on."""
     reads: list[str] = []
     build_client = credentials.secrets_manager_client

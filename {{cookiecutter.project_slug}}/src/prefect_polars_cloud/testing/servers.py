@@ -1,4 +1,8 @@
-"""A temporary Prefect API for the tests, in a subprocess, started without waiting for it."""
+"""Servers the tests start on loopback: a Prefect API, moto (S3 and Secrets Manager), a silent port.
+
+Each runs in a subprocess or a thread of its own and is stopped by whoever started it (the
+plugin's fixtures). Prefect is imported only where its workers are drained.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +11,11 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 
@@ -96,3 +103,59 @@ async def drain_workers() -> None:
     drained = EventsWorker.drain_all()
     if inspect.isawaitable(drained):
         await drained
+
+
+@contextmanager
+def moto_server(timeout: float = 30) -> Iterator[str]:
+    """Run a moto server on loopback (S3 and Secrets Manager); yield its endpoint URL."""
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    endpoint = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                urllib.request.urlopen(f"{endpoint}/moto-api/", timeout=1)  # noqa: S310 - loopback
+                break
+            except OSError:
+                if time.monotonic() > deadline or server.poll() is not None:
+                    raise RuntimeError("moto server did not start") from None
+                time.sleep(0.2)
+        yield endpoint
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+@contextmanager
+def silent_server() -> Iterator[int]:
+    """Listen on a loopback port that accepts every connection and never answers; yield it."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(64)
+    listener.settimeout(0.2)
+    held: list[socket.socket] = []
+    done = threading.Event()
+
+    def accept() -> None:
+        while not done.is_set():
+            try:
+                connection, _ = listener.accept()
+            except TimeoutError:
+                continue
+            held.append(connection)  # kept open and never read: the client waits for a reply
+
+    acceptor = threading.Thread(target=accept, name="silent-server", daemon=True)
+    acceptor.start()
+    try:
+        yield listener.getsockname()[1]
+    finally:
+        done.set()
+        acceptor.join()
+        for connection in held:
+            connection.close()
+        listener.close()
