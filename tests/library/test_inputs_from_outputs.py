@@ -14,10 +14,10 @@ import pytest
 
 from prefect_polars_cloud import DailyInput, DailyOutput, Datasets
 from prefect_polars_cloud.storage.files import MissingInputError
+from prefect_polars_cloud.testing import SAMPLE_DAYS
 
-from support import SAMPLE_DAYS
 from toy_pipeline.flow import toy_totals
-from toy_pipeline.project import DATASETS, ENV_PREFIX, TOTALS
+from toy_pipeline.project import DATASETS, TOTALS
 from toy_pipeline.rolling import ROLLING, TREND, toy_trend
 
 FIRST, SECOND, THIRD = SAMPLE_DAYS
@@ -25,11 +25,8 @@ ROUNDED_BADLY = DailyOutput("t", float_decimals=-2)
 
 
 @pytest.fixture
-def published(
-    monkeypatch: pytest.MonkeyPatch, prefect_api: str, sample_dir: Path, tmp_path: Path
-) -> Path:
+def published(local_mode: None, sample_dir: Path, tmp_path: Path) -> Path:
     """An output folder holding the toy's totals of the three sample days, published."""
-    monkeypatch.setenv(f"{ENV_PREFIX}COMPUTE_MODE", "local")
     output = tmp_path / "output"
     toy_totals(start=FIRST, end=THIRD, source_uri=str(sample_dir), output_uri=str(output))
     return output
