@@ -114,6 +114,7 @@ LIBRARY_MODULES = (
     "storage/input_errors.py",
     "storage/leftovers.py",
     "storage/publish.py",
+    "storage/scan.py",
     "storage/summary.py",
     "testing/__init__.py",
     "testing/api_proxy.py",

@@ -2,12 +2,14 @@
 
 The swap (tests/make_it_yours/swap: sensor readings as NDJSON by day, a sensor table as CSV,
 statistics per site out) may change at most five files outside tests/, all in the package or the
-flow; the second flow is one flow file plus its prefect.yaml entries. Then the bake's own tests,
-lint, and both flows locally and on the simulated cloud are green (slow: installs a bake).
+flow; the second flow (a site's day against its week, read from the first flow's published
+statistics with a lookback) is one flow file plus its prefect.yaml entries. Then the bake's own
+tests, lint, and both flows locally and on the simulated cloud are green (slow: installs a bake).
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -63,19 +65,19 @@ def swap_the_pipeline(project: Path, package: str) -> None:
 
 
 def add_the_second_flow(project: Path, package: str) -> None:
-    """Add flows/site_peaks.py, its test, and a copy of the daily-report deployments for it."""
-    copy_in(FIXTURES / "second_flow" / "site_peaks.py", project / "flows" / "site_peaks.py", package)
+    """Add flows/site_alerts.py (it reads the report), its test, and copies of the deployments."""
+    copy_in(FIXTURES / "second_flow" / "site_alerts.py", project / "flows" / "site_alerts.py", package)
     copy_in(
-        FIXTURES / "second_flow" / "test_site_peaks.py",
-        project / "tests" / "test_site_peaks.py",
+        FIXTURES / "second_flow" / "test_site_alerts.py",
+        project / "tests" / "test_site_alerts.py",
         package,
     )
     prefect_yaml = project / "prefect.yaml"
     text = prefect_yaml.read_text(encoding="utf-8")
     head, deployments = text.split("\ndeployments:\n", 1)
     copies = (
-        deployments.replace("name: daily-report", "name: site-peaks")
-        .replace("flows/daily_report.py:daily_report", "flows/site_peaks.py:site_peaks")
+        deployments.replace("name: daily-report", "name: site-alerts")
+        .replace("flows/daily_report.py:daily_report", "flows/site_alerts.py:site_alerts")
     )
     prefect_yaml.write_text(f"{head}\ndeployments:\n{deployments.rstrip()}\n\n{copies}", "utf-8")
 
@@ -113,7 +115,7 @@ def test_the_swap_and_the_second_flow_touch_only_the_room_and_the_flows(project:
 
     assert len(swapped) <= 5, swapped
     assert all(name.startswith((f"src/{package}/", "flows/")) for name in swapped), swapped
-    assert second == ["flows/site_peaks.py", "prefect.yaml"]
+    assert second == ["flows/site_alerts.py", "prefect.yaml"]
 
 
 @pytest.mark.parametrize(
@@ -125,13 +127,13 @@ def test_the_swap_and_the_second_flow_touch_only_the_room_and_the_flows(project:
         # Two flows now: `make run` alone lists them and asks for FLOW.
         ["run", "FLOW=daily_report"],
         ["run", "CLOUD=sim", "FLOW=daily_report"],
-        ["run", "FLOW=site_peaks"],
-        ["run", "CLOUD=sim", "FLOW=site_peaks"],
+        ["run", "FLOW=site_alerts"],
+        ["run", "CLOUD=sim", "FLOW=site_alerts"],
     ],
     ids=" ".join,
 )
 def test_every_target_is_green_on_the_new_pipeline(project: Project, targets: list[str]) -> None:
-    if not (project.path / "flows" / "site_peaks.py").exists():
+    if not (project.path / "flows" / "site_alerts.py").exists():
         pytest.skip("the swap did not apply; see the test above")
     command = ["make", *targets, "ROWS=500", "DAYS=2"]
     result = run(command, project.path, env=project.env, timeout=INSTALL_TIMEOUT)
@@ -141,6 +143,28 @@ def test_every_target_is_green_on_the_new_pipeline(project: Project, targets: li
         if "CLOUD=sim" in targets:
             output = output / "simulated"
             assert "SIMULATION" in result.stdout
-        name = "sensor_peaks" if "FLOW=site_peaks" in targets else "site_stats"
+        name = "site_alerts" if "FLOW=site_alerts" in targets else "site_stats"
         days = {path.parent.name for path in (output / name).glob("date=*/*.parquet")}
         assert len(days) == 2, result.stdout
+        if name == "site_alerts":
+            assert_the_week_is_read_from_the_published_stats(project, output)
+
+
+def assert_the_week_is_read_from_the_published_stats(project: Project, output: Path) -> None:
+    """The later day's week_mean is the readings-weighted mean of both days the report published."""
+    # The bake's Python reads the Parquet: this environment has no Polars.
+    check = f"""
+import json, polars as pl
+stats = pl.read_parquet({str(output / "site_stats")!r}, hive_partitioning=True)
+alerts = pl.read_parquet({str(output / "site_alerts")!r}, hive_partitioning=True)
+later = alerts["date"].max()
+weighted = (pl.col("mean") * pl.col("readings")).sum() / pl.col("readings").sum()
+expected = stats.filter(pl.col("date") <= later).group_by("site").agg(weighted.round(3))
+got = alerts.filter(pl.col("date") == later).select("site", "week_mean")
+print(json.dumps([sorted(expected.rows()), sorted(got.rows())]))
+"""
+    python = str(project.path / ".venv" / "bin" / "python")
+    expected, got = json.loads(run_ok([python, "-c", check], project.path, env=project.env).stdout)
+    # Both sides rounded to 3 decimals from the same published means: equal up to the last digit.
+    assert [site for site, _ in got] == [site for site, _ in expected]
+    assert [mean for _, mean in got] == pytest.approx([mean for _, mean in expected], abs=1e-3)

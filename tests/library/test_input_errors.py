@@ -16,9 +16,10 @@ import polars as pl
 import pytest
 from prefect.artifacts import Artifact
 
-from prefect_polars_cloud.config.datasets import DailyInput, SnapshotInput, scan_file
+from prefect_polars_cloud.config.datasets import DailyInput, SnapshotInput
 from prefect_polars_cloud.config.project import get_settings
 from prefect_polars_cloud.storage.input_errors import InputError, named_input
+from prefect_polars_cloud.storage.scan import scan_file
 from prefect_polars_cloud.testing import SAMPLE_DAYS
 from prefect_polars_cloud.testing.input_errors import InputErrors, published
 from prefect_polars_cloud.testing.polars_cloud_sim import PolarsCloudSimulator

@@ -23,7 +23,7 @@ def site_stats(readings: pl.LazyFrame, sensors: pl.LazyFrame) -> pl.LazyFrame:
         .group_by("date", "site")
         .agg(
             readings=pl.len().cast(pl.Int64),
-            mean=pl.col("value").mean().round(3),
+            mean=pl.col("value").mean(),  # rounded where it is written: datasets.py
             peak=pl.col("value").max(),
         )
         .sort("date", "site")

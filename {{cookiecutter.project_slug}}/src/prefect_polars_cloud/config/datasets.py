@@ -12,7 +12,7 @@ table in an Iceberg catalog instead of a folder: each run replaces its days in o
 
 Every field of an input's schema is required unless the input names it in `nullable`: a row
 whose required field is missing (NDJSON) or empty (CSV) fails the run, naming the file and the
-field. The check runs inside the query that reads the file (`all_required`), wherever it runs.
+field. The check runs inside the query that reads the file (storage.scan), wherever it runs.
 Text is UTF-8: a file with another byte fails the run, naming its line, unless a CSV input
 declares `encoding="utf8-lossy"` (such bytes are then read as U+FFFD).
 """
@@ -77,12 +77,19 @@ class DailyInput(_Fields):
         schema: Each field's Polars type; a row lacking a field not in `nullable` fails the run.
         nullable: Fields a row may leave empty (CSV) or out (NDJSON).
         encoding: CSV only: "utf8-lossy" reads a byte that is not UTF-8 as U+FFFD.
+        from_output: Another flow's DailyOutput (or this flow's, with a lookback): read from
+            `<output_uri>/<output>/` where that flow published it, instead of the source uri.
+        lookback_days: Days before the run's first day read too, for a rolling window: read
+            when published, left out when not. The run still writes only its own days.
 
     Example:
         ```python
         import polars as pl
         from prefect_polars_cloud import DailyInput
         SALES = DailyInput("sales", format="csv", schema={"store": pl.Int64, "amount": pl.Float64})
+        # Another flow's published TOTALS, for each run day and the six days before it:
+        WEEK = DailyInput("totals", format="parquet", schema={"store": pl.Int64},
+                          from_output=TOTALS, lookback_days=6)
         ```
     """
 
@@ -91,9 +98,23 @@ class DailyInput(_Fields):
     schema: Schema
     nullable: tuple[str, ...] = ()
     encoding: Encoding = "utf8"
+    from_output: DailyOutput | None = None
+    lookback_days: int = 0
 
     def __post_init__(self) -> None:
         self._check_fields()
+        if self.lookback_days < 0:
+            raise ValueError(f"{self.name}: lookback_days is a number of days >= 0")
+        if self.from_output is not None and self.format != "parquet":
+            raise ValueError(
+                f"{self.name}: an output is Parquet; declare from_output inputs with "
+                'format="parquet"'
+            )
+
+    @property
+    def folder(self) -> str:
+        """Return the folder holding the input's days: its own name, or the output's."""
+        return self.from_output.name if self.from_output is not None else self.name
 
 
 @dataclass(frozen=True)
@@ -132,6 +153,8 @@ class DailyOutput:
 
     Args:
         name: The output's folder below the output uri.
+        float_decimals: Rounds every float column to this many decimals where the run writes
+            it, so two runs of the same data write the same bytes (see FLOAT_DECIMALS).
 
     Example:
         ```python
@@ -141,6 +164,7 @@ class DailyOutput:
     """
 
     name: str
+    float_decimals: int | None = None
 
 
 @dataclass(frozen=True)
@@ -149,6 +173,8 @@ class SnapshotOutput:
 
     Args:
         name: The output's folder below the output uri.
+        float_decimals: Rounds every float column to this many decimals where the run writes
+            it, so two runs of the same data write the same bytes (see FLOAT_DECIMALS).
 
     Example:
         ```python
@@ -158,6 +184,7 @@ class SnapshotOutput:
     """
 
     name: str
+    float_decimals: int | None = None
 
 
 @dataclass(frozen=True)
@@ -168,6 +195,8 @@ class IcebergOutput:
         name: The output's name, unique among the run's outputs (errors name it).
         table: `namespace.table` in the catalog; None takes the ICEBERG_TABLE setting. The
             table is created from the query's schema (with the partition key) on the first run.
+        float_decimals: Rounds every float column to this many decimals where the run writes
+            it, so two runs of the same data write the same bytes (see FLOAT_DECIMALS).
 
     Example:
         ```python
@@ -178,10 +207,15 @@ class IcebergOutput:
 
     name: str
     table: str | None = None
+    float_decimals: int | None = None
 
 
 Input = DailyInput | SnapshotInput
 Output = DailyOutput | SnapshotOutput | IcebergOutput
+# FLOAT_DECIMALS: an output's `float_decimals=N` rounds every float column to N decimals where
+# the run sinks it. A float sum or mean is computed in whatever order the engine's threads
+# finish, so its last bits can differ between two runs of the same data; rounded, two runs
+# write the same bytes. Money is better kept in integer cents; a measurement's mean, rounded.
 
 
 @dataclass(frozen=True)
@@ -214,6 +248,16 @@ class Datasets:
             raise ValueError(f"the report {self.report.name!r} is not one of the outputs")
         if not self.daily_inputs:
             raise ValueError("at least one DailyInput is needed: it says which days have data")
+        for output in self.outputs:
+            if output.float_decimals is not None and output.float_decimals < 0:
+                raise ValueError(f"output {output.name!r}: float_decimals is a number >= 0")
+        for item in self.daily_inputs:
+            if self.reads_own_output(item) and not item.lookback_days:
+                raise ValueError(
+                    f"input {item.name!r} reads {item.folder!r}, which this run writes: only "
+                    "its earlier days can be read (lookback_days); use run.read() for the "
+                    "run's own"
+                )
         for name in outputs:
             if name.startswith("_") or "/" in name:
                 raise ValueError(f"output {name!r}: a plain folder name, not starting with _")
@@ -240,60 +284,10 @@ class Datasets:
         """Return the inputs read whole."""
         return [item for item in self.inputs if isinstance(item, SnapshotInput)]
 
+    def reads_own_output(self, item: DailyInput) -> bool:
+        """Tell whether an input is one of these outputs: then only its lookback days are read."""
+        return item.from_output is not None and item.folder in {o.name for o in self.outputs}
+
     def partition(self, name: str, day: date) -> str:
         """Return the key of one day's partition of a dataset, e.g. `events/date=2026-11-01`."""
         return f"{name}/{self.partition_key}={day.isoformat()}"
-
-
-def scan_file(dataset: Input, uri: str, index: int = 0) -> pl.LazyFrame:
-    """Scan one input file with its declared schema; a row lacking a required field fails.
-
-    index: the file's place among the run's files of the input, which a failure names.
-    """
-    if dataset.format == "csv":
-        frame = pl.scan_csv(uri, schema=dict(dataset.schema), encoding=dataset.encoding)
-    elif dataset.format == "ndjson":
-        frame = pl.scan_ndjson(uri, schema=dict(dataset.schema))
-    else:
-        frame = pl.scan_parquet(uri).select(
-            [pl.col(name).cast(dtype) for name, dtype in dataset.schema.items()]
-        )
-    return frame.filter(all_required(dataset, index)) if dataset.required else frame
-
-
-def all_required(dataset: Input, index: int) -> pl.Expr:
-    """Return a predicate that is true for every row, and fails the query on a missing field.
-
-    Polars itself fills a missing field with null. A strict cast of a text that names the
-    field and the file fails wherever the query runs (on Polars Cloud too), and Polars quotes
-    the text in its error, which input_errors turns back into the file and the field.
-    """
-    fields = list(dataset.schema)
-    required = [(fields.index(name), name) for name in dataset.required]
-    position, name = required[0]
-    verdict = pl.when(pl.col(name).is_null()).then(pl.lit(missing_field(position, index)))
-    for position, name in required[1:]:
-        verdict = verdict.when(pl.col(name).is_null()).then(pl.lit(missing_field(position, index)))
-    return verdict.otherwise(None).cast(pl.UInt8, strict=True).is_null()
-
-
-def missing_field(position: int, index: int) -> str:
-    """Return the text a failed check quotes: which field (by position) of which file."""
-    return f"required field {position} missing in file {index}"
-
-
-def scan_days(dataset: DailyInput, files: Mapping[date, list[str]], key: str) -> pl.LazyFrame:
-    """Scan a daily input's files, each row carrying its file's day in the column `key`.
-
-    A literal per file, not the day parsed out of each row's path: that costs about a second
-    per 16M rows, and the run knows each file's day already. Files are numbered in the order
-    Inputs.files lists them.
-    """
-    ordered = [(day, uri) for day, uris in sorted(files.items()) for uri in uris]
-    return pl.concat(
-        [
-            scan_file(dataset, uri, index).with_columns(pl.lit(day, dtype=pl.Date).alias(key))
-            for index, (day, uri) in enumerate(ordered)
-        ],
-        how="vertical",
-    )

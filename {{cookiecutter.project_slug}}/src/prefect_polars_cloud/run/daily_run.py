@@ -169,7 +169,7 @@ def _run(
     output_uri = output_uri or settings.output_uri
     validate_uris(settings, source_uri, output_uri)
     clean_up_staging(output_uri, settings)
-    inputs = find_inputs(datasets, source_uri, days)  # a missing day fails here, before compute
+    inputs = find_inputs(datasets, source_uri, days, output_uri)  # a missing day fails here
     check_inputs(datasets, inputs, days, settings.allow_empty_days)
     staging = new_staging()
     tables = TableWrites.open(datasets, settings, days, staging, output_uri)  # or no run

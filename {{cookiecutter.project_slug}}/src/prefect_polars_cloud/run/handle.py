@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import date
 
 import polars as pl
+import polars.selectors as cs
 from prefect.context import TaskRunContext
 
 from prefect_polars_cloud.compute.session import ComputeSession
@@ -25,14 +26,14 @@ from prefect_polars_cloud.config.datasets import (
     IcebergOutput,
     Input,
     Output,
-    scan_days,
-    scan_file,
+    SnapshotOutput,
 )
 from prefect_polars_cloud.config.settings import Settings
 from prefect_polars_cloud.run.flow_run import labels, lineage
 from prefect_polars_cloud.storage.files import Inputs, join, list_keys
 from prefect_polars_cloud.storage.iceberg.writes import TableWrites
 from prefect_polars_cloud.storage.input_errors import named_input
+from prefect_polars_cloud.storage.scan import scan_days, scan_file
 
 
 @dataclass
@@ -109,6 +110,7 @@ class DailyRun:
         """
         context = TaskRunContext.get()
         name = context.task.name if context else output.name
+        query = self._declared(query, output)
         if isinstance(output, IcebergOutput):  # into the table's location, committed later
             with self._tables.writing(output, query) as (query, target, schema):
                 self.compute.sink_parquet(
@@ -138,6 +140,18 @@ class DailyRun:
         if isinstance(output, IcebergOutput):
             return self._tables.location(output)
         return join(self.output_uri, output.name)
+
+    def _declared(self, query: pl.LazyFrame, output: Output) -> pl.LazyFrame:
+        """Apply what the output declares: its float precision; and keep the run's own days.
+
+        With a lookback window a query may return earlier days too; the run writes its own.
+        """
+        if output.float_decimals is not None:
+            query = query.with_columns(cs.float().round(output.float_decimals))
+        lookback = any(item.lookback_days for item in self.datasets.daily_inputs)
+        if lookback and not isinstance(output, SnapshotOutput):
+            query = query.filter(pl.col(self.datasets.partition_key).is_in(self.days))
+        return query
 
     @property
     def _tables(self) -> TableWrites:

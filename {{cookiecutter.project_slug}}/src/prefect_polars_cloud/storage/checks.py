@@ -8,7 +8,7 @@ more often a failed export than the truth. So both fail the run, naming the file
 Decided on metadata, never by pulling data through this process (in cloud mode the data stays
 in object storage and the queries run on Polars Cloud): the sizes the listing gave, the first
 bytes of a file too small to hold a row, and the row counts in the footers of staged Parquet.
-Rows with a missing required field are refused inside the queries (datasets.all_required).
+Rows with a missing required field are refused inside the queries (storage.scan.all_required).
 """
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -178,36 +178,53 @@ class Inputs:
 def _day_files(
     datasets: Datasets,
     dataset: DailyInput,
-    source_uri: str,
+    root: str,
     days: list[date],
     sizes: dict[str, int],
 ) -> dict[date, list[str]]:
     """Return the input's files of each day (days without files are left out); note sizes."""
-    wanted = {datasets.partition(dataset.name, day): day for day in days}
+    wanted = {datasets.partition(dataset.folder, day): day for day in days}
+    extensions = EXTENSIONS[dataset.format]
     found: dict[date, list[str]] = {}
-    for key, size in sorted(list_sizes(source_uri, f"{dataset.name}/").items()):
+    for key, size in sorted(list_sizes(root, f"{dataset.folder}/").items()):
         folder, name = key.rsplit("/", 1)
-        if folder in wanted and name.endswith(EXTENSIONS[dataset.format]):
-            found.setdefault(wanted[folder], []).append(join(source_uri, key))
-            sizes[join(source_uri, key)] = size
+        if folder in wanted and name.endswith(extensions):
+            found.setdefault(wanted[folder], []).append(join(root, key))
+            sizes[join(root, key)] = size
     return found
 
 
-def find_inputs(datasets: Datasets, source_uri: str, days: list[date]) -> Inputs:
-    """Return the run's input files, or name every day (and snapshot) that is missing."""
+def input_days(datasets: Datasets, dataset: DailyInput, days: list[date]) -> list[date]:
+    """Return the days of an input a run reads: its lookback window, then the run's own."""
+    window = [days[0] - timedelta(days=back) for back in range(dataset.lookback_days, 0, -1)]
+    return window if datasets.reads_own_output(dataset) else [*window, *days]
+
+
+def find_inputs(
+    datasets: Datasets, source_uri: str, days: list[date], output_uri: str | None = None
+) -> Inputs:
+    """Return the run's input files, or name every day (and snapshot) that is missing.
+
+    An input declared `from_output` is read from output_uri, where its flow published it. Of a
+    lookback window, the days found are read and the others left out.
+    """
     problems = []
     daily = {}
     sizes: dict[str, int] = {}
     for dataset in datasets.daily_inputs:
-        daily[dataset.name] = _day_files(datasets, dataset, source_uri, days, sizes)
-        missing = [str(day) for day in days if day not in daily[dataset.name]]
+        root = source_uri if dataset.from_output is None else output_uri or source_uri
+        wanted = input_days(datasets, dataset, days)
+        daily[dataset.name] = _day_files(datasets, dataset, root, wanted, sizes)
+        required = [] if datasets.reads_own_output(dataset) else days
+        missing = [str(day) for day in required if day not in daily[dataset.name]]
         if missing:
             extensions = "|".join(EXTENSIONS[dataset.format])
             problems.append(
                 f"no {dataset.name} for {', '.join(missing)} under "
-                f"{join(source_uri, dataset.name)}/{datasets.partition_key}=YYYY-MM-DD/"
-                f"*{extensions}"
+                f"{join(root, dataset.folder)}/{datasets.partition_key}=YYYY-MM-DD/*{extensions}"
             )
+            if dataset.from_output is not None:
+                problems[-1] += f" (run the flow that publishes {dataset.folder} first)"
     for snapshot in datasets.snapshots:
         size = size_of(source_uri, snapshot.path)
         if size is None:

@@ -7,7 +7,7 @@ message is the file, what is wrong, and where the library says it is. The Prefec
 state carries the same message.
 
 A query over several files fails without saying which: a missing required field says it itself
-(datasets.all_required puts the file's number in the error); for any other fault of an input,
+(storage.scan.all_required puts the file's number in the error); for any other fault of an input,
 the files are read again one by one, on this error path only, until the bad one fails alone.
 A query over several inputs (a task's nested `run.scan` blocks) may fail for any of them, and the
 innermost block sees the error first: each input's files are read alone, innermost first, and
@@ -29,14 +29,15 @@ from pathlib import Path
 
 import polars as pl
 
-from prefect_polars_cloud.config.datasets import Input, scan_file
+from prefect_polars_cloud.config.datasets import Input
 from prefect_polars_cloud.storage.files import is_remote, read_chunks
+from prefect_polars_cloud.storage.scan import scan_file
 
 logger = logging.getLogger(__name__)
 
 MAX_DETAIL = 200  # characters of Polars' own words kept in the message
 UNPRINTABLE = re.compile(r"\\u\{[0-9a-f]+\}|[^\t\n\x20-\x7e\u00a0-\uffef]|\ufffd")
-# The first value Polars quotes from a failed datasets.all_required check (the expression,
+# The first value Polars quotes from a failed storage.scan.all_required check (the expression,
 # quoted further on, holds every field's text: only the values say which one failed).
 MISSING_FIELD = re.compile(r'values: \["required field (\d+) missing in file (\d+)"')
 # What Polars says of a file that is not Parquet, or cut short (its plans say "Parquet SCAN").

@@ -17,6 +17,7 @@ import os
 import secrets
 import shutil
 import socket
+import sys
 import uuid
 from pathlib import Path
 
@@ -27,6 +28,7 @@ from moto.server import ThreadedMotoServer
 
 from prefect_polars_cloud.compute.manifests import register_all
 from prefect_polars_cloud.compute.presets import load_presets
+from prefect_polars_cloud.config.datasets import Datasets
 from prefect_polars_cloud.config.days import describe
 from prefect_polars_cloud.config.project import current, env_prefix, get_settings
 from prefect_polars_cloud.local.options import OUTPUT_DIR, SAMPLE_DIR, add_day_options
@@ -96,6 +98,8 @@ def main() -> int:
         for path in sorted(SAMPLE_DIR.rglob("*")):
             if path.is_file():
                 s3.upload_file(str(path), bucket, f"raw/{path.relative_to(SAMPLE_DIR).as_posix()}")
+        for folder in upload_outputs_read(flow, s3, bucket):
+            print(f"uploaded {folder}/ (an output the flow reads) to the simulated S3")
 
         output_uri = f"s3://{bucket}/reports"
         with prefect_api():  # as `make run`: the configured API, or a local server of its own
@@ -121,6 +125,40 @@ def main() -> int:
         patch.undo()
         s3_server.stop()
     return 0
+
+
+def outputs_read(flow: object) -> list[str]:
+    """Return the published outputs the flow's datasets read (inputs declared from_output)."""
+    module = sys.modules[getattr(flow, "fn", flow).__module__]
+    declared = [value for value in vars(module).values() if isinstance(value, Datasets)]
+    folders = {
+        item.folder
+        for datasets in [*declared, current().datasets]
+        for item in datasets.daily_inputs
+        if item.from_output is not None
+    }
+    return sorted(folders)
+
+
+def upload_outputs_read(flow: object, s3: object, bucket: str) -> list[str]:
+    """Upload the local copies of the outputs the flow reads, as the deployed flow finds them.
+
+    The simulated copy (data/output/simulated/, from `make run CLOUD=sim`) is preferred to the
+    local run's (data/output/); an output in neither is left out, and the run names it.
+    """
+    uploaded = []
+    for name in outputs_read(flow):
+        copies = [folder / name for folder in (OUTPUT_DIR / "simulated", OUTPUT_DIR)]
+        local = next((copy for copy in copies if copy.is_dir()), None)
+        if local is None:
+            continue
+        for path in sorted(local.rglob("*.parquet")):
+            if any(part.startswith((".", "_")) for part in path.relative_to(local).parts):
+                continue  # a write in progress, or staging
+            key = f"reports/{name}/{path.relative_to(local).as_posix()}"
+            s3.upload_file(str(path), bucket, key)  # type: ignore[attr-defined]
+        uploaded.append(str(local))
+    return uploaded
 
 
 def copy_back(s3: object, bucket: str, output_uri: str, name: str, folder: Path) -> Path:
