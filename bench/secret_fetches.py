@@ -26,15 +26,16 @@ def count_reads(project: Path) -> int:
     import boto3
     import pytest
 
-    from tests.conftest import CLIENT_ID, CLIENT_SECRET
+    from prefect_polars_cloud.config.project import env_prefix
     from prefect_polars_cloud.testing.polars_cloud_sim import PolarsCloudSimulator
-    from tests.stores import ENV_PREFIX, SecretStore, count_secret_reads
+    from prefect_polars_cloud.testing.secret_stores import SecretStore, count_secret_reads
+    from prefect_polars_cloud.testing.values import CLIENT_ID, CLIENT_SECRET
 
     package = next(p.name for p in (project / "src").iterdir() if (p / "project.py").exists())
     sample_data = __import__(f"{package}.sample_data", fromlist=["write_sample_data"])
     patcher = pytest.MonkeyPatch()
     SecretStore("aws-secrets-manager", patcher).select().put()
-    patcher.setenv(f"{ENV_PREFIX}COMPUTE_MODE", "cloud")
+    patcher.setenv(f"{env_prefix()}COMPUTE_MODE", "cloud")
     bucket = f"bench-{uuid.uuid4().hex[:8]}"
     boto3.client("s3").create_bucket(Bucket=bucket)
     day = date(2026, 11, 1)
