@@ -6,6 +6,8 @@ CHANGES is a comma-separated list (or "-" for none) of:
   the flow's tasks one after another instead of side by side;
 - foreground: `LazyFrame.collect(background=True)` collects in the calling thread (the local
   sink then waits for Polars instead of polling a background handle);
+- thread: `LazyFrame.collect(background=True)` collects in a Python thread of its own, polled
+  as Polars' background handle is (the GIL is released while Polars works);
 - no-check: every field of the project's inputs (MEMORY_PACKAGE's DATASETS, by default
   daily_reports') nullable, so the scans carry no required-field filter (the bare queries have none);
 - traced: Python's own allocations traced (tracemalloc) from the start; their peak, in bytes,
@@ -75,6 +77,47 @@ def foreground() -> None:
     pl.LazyFrame.collect = in_this_thread  # type: ignore[method-assign]
 
 
+class InThread:
+    """What `collect(background=True)` returns under `thread`: a query collected by a thread."""
+
+    def __init__(self, collect: Any) -> None:  # noqa: ANN401
+        import threading
+
+        self.outcome: list[Any] = []
+
+        def run() -> None:
+            try:
+                self.outcome.append((collect(), None))
+            except BaseException as error:  # noqa: BLE001 - handed to fetch()
+                self.outcome.append((None, error))
+
+        threading.Thread(target=run, daemon=True).start()
+
+    def fetch(self) -> Any:  # noqa: ANN401
+        if not self.outcome:
+            return None
+        frame, error = self.outcome[0]
+        if error is not None:
+            raise error
+        return frame
+
+    def cancel(self) -> None:
+        return None
+
+
+def thread() -> None:
+    import polars as pl
+
+    collect = pl.LazyFrame.collect
+
+    def in_a_thread(self: pl.LazyFrame, *args: Any, background: bool = False, **kwargs: Any) -> Any:  # noqa: ANN401
+        if background:
+            return InThread(lambda: collect(self, *args, **kwargs))
+        return collect(self, *args, **kwargs)
+
+    pl.LazyFrame.collect = in_a_thread  # type: ignore[method-assign]
+
+
 def no_check() -> None:
     import importlib
 
@@ -90,7 +133,7 @@ def traced() -> None:
     atexit.register(lambda: out.write_text(str(tracemalloc.get_traced_memory()[1])))
 
 
-CHANGES = {"sequential": sequential, "foreground": foreground, "no-check": no_check, "traced": traced}
+CHANGES = {"sequential": sequential, "foreground": foreground, "thread": thread, "no-check": no_check, "traced": traced}
 
 
 def main() -> None:
