@@ -398,10 +398,11 @@ def main() -> int:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     page = render(results, " ".join(sys.argv[1:]))
     if args.out.exists():  # sections measured apart: stop times (bench/stops.py), the
-        from stops_report import keep_section  # Iceberg commit (bench/iceberg_publish.py)
+        from memory import kept as keep_memory  # Iceberg commit (bench/iceberg_publish.py),
+        from stops_report import keep_section  # memory against Prefect's own (bench/memory.py)
 
         old = args.out.read_text()
-        page = kept(old, keep_section(old, page))
+        page = keep_memory(old, kept(old, keep_section(old, page)))
     args.out.write_text(page)
     print(f"wrote {args.out}")
     return 0
