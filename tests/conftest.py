@@ -115,11 +115,12 @@ def baked(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
 # that every type's own tests and lint run too (test_generated_project.py) and every type
 # deploys to a real server (test_work_pools.py).
 # The non-default bakes also carry names with "key", "secret" and "password" in them: leak
-# checks must look for secret values, never for words in names.
+# checks must look for secret values, never for words in names. The aws-secrets-manager bake's
+# name makes the longest slug allowed (64 characters), in every name derived from it.
 INSTALLED: dict[str, dict[str, str]] = {
     "env": {"secret_backend": "env"},  # the defaults: a docker pool
     "aws-secrets-manager": {
-        "project_name": "Api Key Usage",
+        "project_name": "Api Key Usage Reports For The Platform Engineering Billing Group",
         "secret_backend": "aws-secrets-manager",
         "work_pool_type": "kubernetes",
         "kubernetes_namespace": "data-jobs",

@@ -2,8 +2,9 @@
 
 One bake per backend, each with another work pool type (conftest.INSTALLED), installed once and
 shared by the tests of that backend and by test_work_pools.py. The `env` bake is the defaults
-bake, so it also runs the daily report; the others carry project names with "secret", "key" and
-"password" in them.
+bake, so it also runs the daily report and the tests `make test` skips; the others carry project
+names with "secret", "key" and "password" in them, the aws-secrets-manager one the longest slug
+allowed.
 """
 
 from __future__ import annotations
@@ -12,8 +13,8 @@ import re
 from collections.abc import Callable
 
 import pytest
-from conftest import Installed
-from helpers import BACKENDS, answers_for, bake, clean_environment, describe, run, run_ok
+from conftest import INSTALLED, Installed
+from helpers import BACKENDS, answers_for, describe, run, run_ok
 
 pytestmark = pytest.mark.slow
 
@@ -227,19 +228,10 @@ def test_an_iceberg_bake_runs_into_its_table_locally_and_on_the_simulator(
     assert [line for line in iceberg_project.unclean_files() if "data/" in line] == []
 
 
-def test_a_64_character_slug_passes_its_tests_and_lint(
-    tmp_path_factory: pytest.TempPathFactory,
-) -> None:
+def test_an_installed_bake_has_a_64_character_slug() -> None:
     # The longest slug allowed, in every name the bake derives from it: Polars Cloud cuts query
     # labels to 32 bytes, and the tests compare them as the client sends them; ruff must find
-    # nothing to re-wrap in the lines that hold the package's name, right after the bake.
-    answers = {"project_name": "Api Key Usage Reports For The Platform Engineering Billing Group"}
-    assert len(answers_for(answers)["project_slug"]) == 64
-    root = tmp_path_factory.mktemp("slug-64")
-    project = bake(root, answers)
-    env = clean_environment(
-        PREFECT_HOME=str(root / "prefect-home"), PREFECT_SERVER_ANALYTICS_ENABLED="false"
-    )
-    for target in ("install", "test", "lint"):
-        result = run(["make", target], project, env=env, timeout=1200)
-        assert result.returncode == 0, describe(result)
+    # nothing to re-wrap in the lines that hold the package's name, right after the bake. That
+    # bake's install, tests and lint are test_make_install, test_make_test and
+    # test_make_lint_passes_and_changes_nothing above.
+    assert len(answers_for(INSTALLED["aws-secrets-manager"])["project_slug"]) == 64

@@ -1,13 +1,14 @@
 """The library's own tests (tests/library), run once here instead of in every bake.
 
 src/prefect_polars_cloud is the same bytes in every bake (test_bake.py), so its tests need one
-environment, not one per bake: the installed defaults bake's (slow: conftest.installed_backend),
-which has Polars, Prefect, moto and pytest-xdist, while this environment has none of them. They
-run with a project of their own (tests/library/toy_pipeline) made current with
-`prefect_polars_cloud.config.project.using`, so they also show the library needs no example. The tests
-that need prefect-aws run in the aws-secret-block bake, the only one that installs it.
+environment, not one per bake: an installed bake's (slow: conftest.installed_backend), which has
+Polars, Prefect, moto and pytest-xdist, while this environment has none of them. They run with a
+project of their own (tests/library/toy_pipeline) made current with
+`prefect_polars_cloud.config.project.using`, so they also show the library needs no example. The
+bake is the aws-secret-block one, the only one that installs prefect-aws, which some of them need:
+one run of them all, one Prefect server per worker.
 
-By hand, from any installed bake:
+By hand, from the aws-secret-block bake (from any other, --ignore the files NEEDS_PREFECT_AWS names):
     uv run --locked pytest -c <template>/tests/library/pytest.ini <template>/tests/library
 """
 
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import re
 import subprocess
+from xml.etree import ElementTree
 from collections.abc import Callable
 from pathlib import Path
 
@@ -25,6 +27,8 @@ from helpers import EXAMPLE_NAMES, TEMPLATE, describe, run
 LIBRARY_TESTS = TEMPLATE / "tests" / "library"
 # The tests that import prefect-aws: only the aws-secret-block bake installs it.
 NEEDS_PREFECT_AWS = ("test_aws_secret_block.py",)
+# The bake they run in.
+LIBRARY_BAKE = "aws-secret-block"
 TEMPLATE_SYNTAX = ("{{ cookiecutter", "{{cookiecutter", "{%", "%}")
 SUITE_TIMEOUT = 1800  # two Prefect servers and every cloud path on a busy 2-core machine
 
@@ -79,39 +83,40 @@ def outcome(result: subprocess.CompletedProcess[str]) -> dict[str, int]:
     return {word: int(count) for count, word in re.findall(r"(\d+) (\w+)", last)}
 
 
+def ran(junit_xml: Path) -> dict[str, str]:
+    """Return test id -> outcome ("passed", "failed", "error" or "skipped") from a JUnit XML report."""
+    outcomes = {}
+    for case in ElementTree.parse(junit_xml).getroot().iter("testcase"):
+        found = [child.tag for child in case if child.tag in ("failure", "error", "skipped")]
+        outcomes[f"{case.get('classname')}.{case.get('name')}"] = found[0] if found else "passed"
+    return outcomes
+
+
 @pytest.mark.slow
-def test_the_library_tests_pass_in_the_defaults_bake(
+def test_the_library_tests_pass_in_the_aws_secret_block_bake(
     installed_backend: Callable[[str], Installed], tmp_path: Path
 ) -> None:
-    project = installed_backend("env")
-    ignored = [f"--ignore={LIBRARY_TESTS / name}" for name in NEEDS_PREFECT_AWS]
+    project = installed_backend(LIBRARY_BAKE)
+    report = tmp_path / "library.xml"
 
-    result = run_library_tests(project, tmp_path, str(LIBRARY_TESTS), *ignored)
+    result = run_library_tests(project, tmp_path, str(LIBRARY_TESTS), f"--junitxml={report}")
 
     assert result.returncode == 0, describe(result)
     counts = outcome(result)
     assert counts.get("passed", 0) > 100 and set(counts) == {"passed"}, describe(result)
-
-
-@pytest.mark.slow
-def test_the_prefect_aws_tests_pass_in_the_aws_secret_block_bake(
-    installed_backend: Callable[[str], Installed], tmp_path: Path
-) -> None:
-    project = installed_backend("aws-secret-block")
-    files = [str(LIBRARY_TESTS / name) for name in NEEDS_PREFECT_AWS]
-
-    result = run_library_tests(project, tmp_path, *files)
-
-    assert result.returncode == 0, describe(result)
-    counts = outcome(result)
-    assert counts.get("passed", 0) > 0 and set(counts) == {"passed"}, describe(result)
+    # The prefect-aws tests among them, collected and passed.
+    outcomes = ran(report)
+    for name in NEEDS_PREFECT_AWS:
+        module = name.removesuffix(".py")
+        theirs = {test: got for test, got in outcomes.items() if test.startswith(f"{module}.")}
+        assert theirs and set(theirs.values()) == {"passed"}, (name, theirs)
 
 
 @pytest.mark.slow
 def test_the_library_tests_pass_the_bakes_linters(
     installed_backend: Callable[[str], Installed],
 ) -> None:
-    project = installed_backend("env")
+    project = installed_backend(LIBRARY_BAKE)
     if project.install.returncode != 0:
         pytest.skip("make install failed; see test_generated_project.py::test_make_install")
     ruff = str(project.path / ".venv" / "bin" / "ruff")

@@ -346,6 +346,10 @@ def wait_for(what: str, found: Callable[[], Any], seconds: float) -> Any:  # noq
     return value
 
 
+# Slow: it waits out the automation's 10 s of silence, with a label and an automation of its
+# own (the same in every project): `uv run pytest --run-slow` runs it, as the template's
+# suite does once.
+@pytest.mark.slow
 def test_a_killed_flow_run_ends_crashed_on_a_real_server(
     prefect_api: str, project_tag: str, tmp_path: Path
 ) -> None:

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
+import pytest
 
 from prefect_polars_cloud.testing import CLIENT_ID, CLIENT_SECRET
 from prefect_polars_cloud.testing.signals import SignalRunner, call_names, read_calls
@@ -194,6 +195,9 @@ def listening(port: int) -> bool:
         return probe.connect_ex(("127.0.0.1", port)) == 0
 
 
+# Slow: a real `prefect server start`, and nothing of this project in it (the same in every
+# project): `uv run pytest --run-slow` runs it, as the template's suite does once.
+@pytest.mark.slow
 def test_a_local_server_stops_when_its_run_is_killed_outright(tmp_path: Path) -> None:
     script = tmp_path / "server_run.py"
     script.write_text(SERVER_RUNNER)
