@@ -113,6 +113,9 @@ def test_the_swap_and_the_second_flow_touch_only_the_room_and_the_flows(project:
     second = changed_outside_tests(path)
     commit(path, "a second flow")
 
+    # The rename recipe's count is tests/test_names.py's (it prints it too).
+    print(f"\nthe swap touched {len(swapped)} files outside tests/: {', '.join(swapped)}")
+    print(f"the second flow touched {len(second)} files outside tests/: {', '.join(second)}")
     assert len(swapped) <= 5, swapped
     assert all(name.startswith((f"src/{package}/", "flows/")) for name in swapped), swapped
     assert second == ["flows/site_alerts.py", "prefect.yaml"]

@@ -15,6 +15,7 @@ import signal
 import subprocess
 import sys
 import time
+import tomllib
 from pathlib import Path
 
 import boto3
@@ -30,8 +31,14 @@ from .test_stops import (
     PROJECT,
     SANITY_S,
     assert_every_cluster_stopped,
+    assert_every_query_cancelled,
     assert_stopped_cleanly,
+    booted,
+    datasets_of,
+    probe,
+    queries_in_flight,
     start_cloud_run,
+    stop_flow,
 )
 
 pytestmark = pytest.mark.slow
@@ -43,9 +50,10 @@ def test_a_script_on_prefects_temporary_server_stops_its_booting_clusters_on_sig
 ) -> None:
     # SIGTERM to the process group, as a container stop sends: the temporary server dies too,
     # and Prefect's state reports to it used to be retried for ~70 s before the run exited.
+    expected = probe(None, s3_data, tmp_path)
     calls = tmp_path / "calls.jsonl"
     run = start_cloud_run(signal_runner, None, s3_data, calls, "--boot-seconds", str(BOOT_S))
-    signal_runner.wait_until(run, lambda: call_names(calls).count("start_compute") == 2)
+    signal_runner.wait_until(run, lambda: booted(calls, expected))
 
     output, seconds = signal_runner.signal(run, signal.SIGTERM, group=True)
 
@@ -56,14 +64,15 @@ def test_a_script_on_prefects_temporary_server_stops_its_booting_clusters_on_sig
 def test_a_script_on_prefects_temporary_server_cancels_its_queries_on_ctrl_c(
     aws: str, s3_data: str, tmp_path: Path, signal_runner: SignalRunner
 ) -> None:
+    hung = probe(None, s3_data, tmp_path).hung
     calls = tmp_path / "calls.jsonl"
-    run = start_cloud_run(signal_runner, None, s3_data, calls, "--hang", "small")
-    signal_runner.wait_until(run, lambda: call_names(calls).count("first status poll") == 2)
+    run = start_cloud_run(signal_runner, None, s3_data, calls, "--hang", hung)
+    signal_runner.wait_until(run, lambda: queries_in_flight(calls))
 
     output, seconds = signal_runner.signal(run, signal.SIGINT, group=True)
 
     assert_stopped_cleanly(output, seconds, signal.SIGINT)
-    assert call_names(calls).count("cancel_direct_query") == 2, output
+    assert_every_query_cancelled(calls, output)
     assert_every_cluster_stopped(calls)
 
 
@@ -72,12 +81,16 @@ def test_in_a_repl_or_a_notebook_ctrl_c_stops_the_compute_and_keeps_the_interpre
 ) -> None:
     # A notebook's interrupt is a SIGINT to its kernel alone: the compute must stop, the
     # kernel (here `python -i`) must live on, with the interruption raised as Python does.
+    hung = probe(None, s3_data, tmp_path).hung
     calls = tmp_path / "calls.jsonl"
-    run = start_cloud_run(signal_runner, None, s3_data, calls, "--hang", "small", repl=True)
-    signal_runner.wait_until(run, lambda: call_names(calls).count("first status poll") == 2)
+    run = start_cloud_run(signal_runner, None, s3_data, calls, "--hang", hung, repl=True)
+    signal_runner.wait_until(run, lambda: queries_in_flight(calls))
 
     run.send_signal(signal.SIGINT)
-    signal_runner.wait_until(run, lambda: call_names(calls).count("stop_compute_cluster") == 2)
+    stopping = call_names(calls).count("start_compute")
+    signal_runner.wait_until(
+        run, lambda: call_names(calls).count("stop_compute_cluster") == stopping
+    )
     time.sleep(5)  # past the 3 s after which a script's process would have been ended
     assert run.poll() is None, "the interpreter was ended"
     output, _ = run.communicate("print('still' + ' here')\n", timeout=SANITY_S)
@@ -85,7 +98,7 @@ def test_in_a_repl_or_a_notebook_ctrl_c_stops_the_compute_and_keeps_the_interpre
     assert "INTERRUPTED: SIGINT" in output, output
     assert "KeyboardInterrupt" in output, output
     assert "still here" in output, output
-    assert call_names(calls).count("cancel_direct_query") == 2, output
+    assert_every_query_cancelled(calls, output)
     assert_every_cluster_stopped(calls)
 
 
@@ -97,11 +110,12 @@ def test_a_run_whose_prefect_api_dies_with_the_signal_still_stops_every_cluster(
     signal_runner: SignalRunner,
 ) -> None:
     # Production's worst case: the server (or the network to it) goes as the pod is stopped.
+    expected = probe(None, s3_data, tmp_path)
     assert dying_api.stdout is not None
     api = dying_api.stdout.readline().strip()
     calls = tmp_path / "calls.jsonl"
     run = start_cloud_run(signal_runner, api, s3_data, calls, "--boot-seconds", str(BOOT_S))
-    signal_runner.wait_until(run, lambda: call_names(calls).count("start_compute") == 2)
+    signal_runner.wait_until(run, lambda: booted(calls, expected))
 
     dying_api.kill()
     output, seconds = signal_runner.signal(run, signal.SIGTERM)
@@ -194,8 +208,7 @@ def test_make_run_cloud_sim_stops_on_ctrl_c_while_its_queries_run(
 ) -> None:
     work, log = a_project_copy(tmp_path), tmp_path / "run.log"
     simulated_run = "prefect_polars_cloud.testing.simulated_run"
-    # No --flow: make run CLOUD=sim takes the one module of flows/.
-    command = [sys.executable, "-m", simulated_run, "--days", "1"]
+    command = [sys.executable, "-m", simulated_run, "--flow", stop_flow(), "--days", "1"]
     command += ["--rows", "3000000"]
     run = start_locally(signal_runner, command, work, log)
     signal_runner.wait_until(run, lambda: "Beginning flow run" in log.read_text())
@@ -204,7 +217,8 @@ def test_make_run_cloud_sim_stops_on_ctrl_c_while_its_queries_run(
     output, seconds = signal_runner.signal(run, signal.SIGINT, group=True)
 
     assert_stopped_cleanly(output, seconds, signal.SIGINT)
-    assert "stopped the small" in output, output
+    presets = tomllib.loads((PROJECT / "presets.toml").read_text(encoding="utf-8"))
+    assert any(f"stopped the {preset}" in output for preset in presets), output
     assert "nothing was published" in output, output
 
 
@@ -212,10 +226,12 @@ def test_python_flows_module_stops_a_local_run_on_sigterm_and_keeps_the_output(
     tmp_path: Path, signal_runner: SignalRunner
 ) -> None:
     work, log = a_project_copy(tmp_path), tmp_path / "run.log"
-    previous = work / "data" / "output" / "daily_report" / "previous.txt"
+    flow = stop_flow()
+    report = datasets_of(flow)[0].report.name  # where a run writes what it reports
+    previous = work / "data" / "output" / report / "previous.txt"
     previous.parent.mkdir(parents=True)
     previous.write_text("the previous report")
-    command = [sys.executable, "flows/daily_report.py", "--days", "1", "--rows", "3000000"]
+    command = [sys.executable, f"flows/{flow}.py", "--days", "1", "--rows", "3000000"]
     run = start_locally(signal_runner, command, work, log)
     signal_runner.wait_until(run, lambda: "Beginning flow run" in log.read_text())
     time.sleep(1)
@@ -230,4 +246,4 @@ def test_python_flows_module_stops_a_local_run_on_sigterm_and_keeps_the_output(
         for path in output_dir.rglob("*")
         if path.is_file() and "_staging" not in path.parts
     )
-    assert published == ["daily_report/previous.txt"], published
+    assert published == [f"{report}/previous.txt"], published

@@ -30,12 +30,12 @@ from prefect.exceptions import ObjectNotFound
 from prefect.states import Cancelling
 from prefect.workers.process import ProcessWorker
 
+from prefect_polars_cloud.local.runner import load_flow
+from prefect_polars_cloud.operations.names import declared_flows
 from prefect_polars_cloud.testing import CLIENT_ID, CLIENT_SECRET, SAMPLE_DAYS
-from prefect_polars_cloud.testing.signals import SignalRunner, call_names
+from prefect_polars_cloud.testing.signals import SignalRunner
 
 from {{ cookiecutter.package_name }}.settings import ENV_PREFIX
-
-from flows.daily_report import daily_report
 
 from .test_stops import (
     BOOT_S,
@@ -43,6 +43,9 @@ from .test_stops import (
     SANITY_S,
     assert_every_cluster_stopped,
     assert_stopped_cleanly,
+    booted,
+    probe,
+    stop_flow,
 )
 
 pytestmark = pytest.mark.slow
@@ -54,10 +57,11 @@ FLOW_RUN_COMMANDS = (b"spawn_main", b"prefect.engine")
 SERVE_RUNNER = """
 import sys
 
-from flows.daily_report import daily_report
+from prefect_polars_cloud.local.runner import load_flow
 
 if __name__ == "__main__":  # the Runner's spawn child imports this file again
-    daily_report.serve(name=sys.argv[1], pause_on_shutdown=False, print_starting_message=False)
+    flow = load_flow(sys.argv[2])
+    flow.serve(name=sys.argv[1], pause_on_shutdown=False, print_starting_message=False)
 """
 
 
@@ -169,8 +173,9 @@ def test_served_flows_keep_their_parameter_types() -> None:
     # only the globals its code names. String annotations (`from __future__ import
     # annotations`) naming `date`, which the code never names, left Prefect's parameter model
     # unresolvable: every served run failed with "`Daily_ReportModel` is not fully defined".
-    served = cloudpickle.loads(cloudpickle.dumps(daily_report))
-    served.validate_parameters({"start": SAMPLE_DAYS[0].isoformat()})
+    for module in sorted({flow.module for flow in declared_flows(PROJECT / "flows")}):
+        served = cloudpickle.loads(cloudpickle.dumps(load_flow(module, PROJECT / "flows")))
+        served.validate_parameters({"start": SAMPLE_DAYS[0].isoformat()})
 
 
 def test_a_served_flow_stops_its_booting_clusters_when_its_container_stops(
@@ -183,25 +188,27 @@ def test_a_served_flow_stops_its_booting_clusters_when_its_container_stops(
 ) -> None:
     # `python serve.py` in a container: its stop sends SIGTERM to the whole process group, the
     # Runner (which then cancels its runs) and the flow run's spawn child alike.
+    expected = probe(prefect_api, s3_data, tmp_path)
+    flow = load_flow(stop_flow(), PROJECT / "flows")
     log, script = tmp_path / "serve.log", tmp_path / "serve.py"
     script.write_text(SERVE_RUNNER)
     name = f"stops-{tmp_path.name}"
     environment = served_environment(prefect_api, calls)
-    command = [sys.executable, str(script), name]
+    command = [sys.executable, str(script), name, stop_flow()]
     served = signal_runner.start(command, cwd=PROJECT, env=environment, log=log)
     with get_client(sync_client=True) as client:
 
         def deployed() -> bool:
             try:
-                client.read_deployment_by_name(f"{daily_report.name}/{name}")
+                client.read_deployment_by_name(f"{flow.name}/{name}")
             except ObjectNotFound:
                 return False
             return True
 
         wait_for(deployed, "deployed the flow", served, log)
-        deployment = client.read_deployment_by_name(f"{daily_report.name}/{name}")
+        deployment = client.read_deployment_by_name(f"{flow.name}/{name}")
     flow_run_id = run_of(deployment.id, s3_data)
-    wait_for(lambda: call_names(calls).count("start_compute") == 2, "booted", served, log)
+    wait_for(lambda: booted(calls, expected), "booted", served, log)
     pid = flow_run_process(calls)
 
     sent = time.monotonic()
@@ -216,17 +223,19 @@ def test_a_served_flow_stops_its_booting_clusters_when_its_container_stops(
 
 
 def deploy_on_a_process_pool(pool: str) -> UUID:
-    """Create a process work pool and a deployment of the flow on it, run from the project."""
+    """Create a process work pool and a deployment of the stop flow on it, run from the project."""
+    module = stop_flow()
+    flow = next(flow for flow in declared_flows(PROJECT / "flows") if flow.module == module)
     template = ProcessWorker.get_default_base_job_template()
     with get_client(sync_client=True) as client:
         client.create_work_pool(
             WorkPoolCreate(name=pool, type="process", base_job_template=template)
         )
         return client.create_deployment(
-            flow_id=client.create_flow_from_name(daily_report.name),
+            flow_id=client.create_flow_from_name(flow.name),
             name=pool,
             work_pool_name=pool,
-            entrypoint="flows/daily_report.py:daily_report",
+            entrypoint=f"flows/{flow.module}.py:{flow.function}",
             pull_steps=[
                 {"prefect.deployments.steps.set_working_directory": {"directory": str(PROJECT)}}
             ],
@@ -252,10 +261,11 @@ def test_a_workers_run_stops_its_booting_clusters_when_cancelled_from_the_api(
 ) -> None:
     # A cancellation from the UI: the worker sends the flow run's process SIGTERM (its own
     # session), then marks the run Cancelled.
+    expected = probe(prefect_api, s3_data, tmp_path)
     pool, log = f"process-{tmp_path.name}", tmp_path / "worker.log"
     flow_run_id = run_of(deploy_on_a_process_pool(pool), s3_data)
     worker = start_worker(signal_runner, pool, prefect_api, calls, log)
-    wait_for(lambda: call_names(calls).count("start_compute") == 2, "booted", worker, log)
+    wait_for(lambda: booted(calls, expected), "booted", worker, log)
     pid = flow_run_process(calls)
 
     sent = time.monotonic()
@@ -284,10 +294,11 @@ def test_a_workers_run_stops_its_booting_clusters_on_sigterm_with_its_api_dead(
     # alone reports to the API that dies, so that what the worker prints of it stays apart.
     assert dying_api.stdout is not None
     api = dying_api.stdout.readline().strip()
+    expected = probe(prefect_api, s3_data, tmp_path)
     pool, log = f"process-{tmp_path.name}", tmp_path / "worker.log"
     flow_run_id = run_of(deploy_on_a_process_pool(pool), s3_data, api)
     worker = start_worker(signal_runner, pool, prefect_api, calls, log)
-    wait_for(lambda: call_names(calls).count("start_compute") == 2, "booted", worker, log)
+    wait_for(lambda: booted(calls, expected), "booted", worker, log)
     pid = flow_run_process(calls)
 
     dying_api.kill()

@@ -8,18 +8,23 @@ hung run from hanging the suite (the bugs they guard against took minutes, or fo
 
 from __future__ import annotations
 
+import importlib
 import os
 import signal
 import socket
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import boto3
 import polars as pl
 import pytest
 
+from prefect_polars_cloud import Datasets
+from prefect_polars_cloud.operations.names import declared_flows
 from prefect_polars_cloud.testing import CLIENT_ID, CLIENT_SECRET
 from prefect_polars_cloud.testing.signals import SignalRunner, call_names, read_calls
 
@@ -34,20 +39,76 @@ BOOT_S = 120  # a simulated boot: what a stop must not wait for
 FLOW_SCRIPT = "prefect_polars_cloud.testing.flow_script"
 
 
-def start_cloud_run(
-    runner: SignalRunner,
-    prefect_api: str | None,
-    s3_data: str,
-    calls: Path,
-    *options: str,
-    repl: bool = False,
-) -> subprocess.Popen[str]:
-    """Start the flow called from a script (testing/flow_script.py) in a session of its own.
+def datasets_of(module: str) -> list[Datasets]:
+    """Return the Datasets a module of flows/ holds (those its flow passes to daily_run)."""
+    loaded = importlib.import_module(f"flows.{module}")
+    return [value for value in vars(loaded).values() if isinstance(value, Datasets)]
 
-    prefect_api None: no PREFECT_API_URL, so Prefect starts its temporary server, in the run's
-    process group (a signal to the group reaches it too, as a terminal's Ctrl-C does). repl:
-    `python -i`, a person's interpreter (as a notebook's kernel is), reading its standard input.
+
+def stop_flow() -> str:
+    """Return the module of flows/ the stop tests run: the first that reads no other's output.
+
+    How a run stops is the library's, the same for every flow: one flow stands for them all. A
+    flow that reads another flow's output (from_output) has nothing to read on raw/ alone.
     """
+    modules = sorted({flow.module for flow in declared_flows(PROJECT / "flows")})
+    for module in modules:
+        declared = datasets_of(module)
+        if not any(
+            item.from_output is not None and not datasets.reads_own_output(item)
+            for datasets in declared
+            for item in datasets.daily_inputs
+        ):
+            return module
+    return modules[0]
+
+
+@dataclass(frozen=True)
+class Probe:
+    """What a first simulated run of the stop flow did: the stop tests' expectations."""
+
+    booting: int  # clusters requested before the first query: those a stop finds booting
+    hung: str  # the preset of the first query: --hang makes its queries run until cancelled
+
+
+_PROBES: dict[str, Probe] = {}
+
+
+def probe(prefect_api: str | None, s3_data: str, tmp_path: Path) -> Probe:
+    """Run the stop flow once on the simulator (once a session) and read what it asked for.
+
+    Read from a run rather than from the flow's source: a preset may be a variable, started by
+    run.start() or on a task's first query, or never on days without rows; the simulator's log
+    of a real run knows. The boot takes a few seconds, so every cluster started side by side is
+    requested before the first query. The run's published output is removed afterwards.
+    """
+    flow = stop_flow()
+    if flow not in _PROBES:
+        calls = tmp_path / "probe" / "calls.jsonl"
+        calls.parent.mkdir()
+        command = [sys.executable, "-m", FLOW_SCRIPT, str(calls), s3_data, "--flow", flow]
+        command += ["--boot-seconds", "3"]
+        environment = cloud_environment(prefect_api, calls)
+        done = subprocess.run(
+            command, cwd=PROJECT, env=environment, capture_output=True, text=True, timeout=600
+        )
+        assert done.returncode == 0, (
+            f"flows/{flow}.py on the simulator:\n{done.stdout}{done.stderr}"
+        )
+        logged = read_calls(calls)
+        queries = [c for c in logged if c["name"] == "do_query"]
+        if not queries:
+            pytest.skip(f"flows/{flow}.py sent no query on the sample data: add rows it reads")
+        first = logged.index(queries[0])
+        booting = sum(c["name"] == "start_compute" for c in logged[:first])
+        _PROBES[flow] = Probe(booting=booting, hung=queries[0]["preset"])
+        bucket = boto3.resource("s3").Bucket(s3_data.removeprefix("s3://"))
+        bucket.objects.filter(Prefix="reports/").delete()
+    return _PROBES[flow]
+
+
+def cloud_environment(prefect_api: str | None, calls: Path) -> dict[str, str]:
+    """The environment of a run in cloud mode on the simulator, with its own Prefect home."""
     environment = os.environ | {
         f"{ENV_PREFIX}COMPUTE_MODE": "cloud",
         f"{ENV_PREFIX}SECRET_BACKEND": "env",
@@ -60,9 +121,27 @@ def start_cloud_run(
     environment.pop("PREFECT_API_URL", None)
     if prefect_api:
         environment["PREFECT_API_URL"] = prefect_api
+    return environment
+
+
+def start_cloud_run(
+    runner: SignalRunner,
+    prefect_api: str | None,
+    s3_data: str,
+    calls: Path,
+    *options: str,
+    repl: bool = False,
+) -> subprocess.Popen[str]:
+    """Start the stop flow called from a script (testing/flow_script.py) in a session of its own.
+
+    prefect_api None: no PREFECT_API_URL, so Prefect starts its temporary server, in the run's
+    process group (a signal to the group reaches it too, as a terminal's Ctrl-C does). repl:
+    `python -i`, a person's interpreter (as a notebook's kernel is), reading its standard input.
+    """
+    environment = cloud_environment(prefect_api, calls)
     interactive = ["-i"] if repl else []
     command = [sys.executable, *interactive, "-m", FLOW_SCRIPT, str(calls), s3_data]
-    command += options
+    command += ["--flow", stop_flow(), *options]
     return runner.start(command, cwd=PROJECT, env=environment, stdin=repl)
 
 
@@ -87,13 +166,32 @@ def assert_every_cluster_stopped(calls: Path, booting: bool | None = None) -> li
     return stops
 
 
+def booted(calls: Path, expected: Probe) -> bool:
+    """Every cluster the probe saw requested before its first query is requested."""
+    return call_names(calls).count("start_compute") == expected.booting
+
+
+def queries_in_flight(calls: Path) -> bool:
+    """A query runs, and every query sent has been polled once (none is still being sent)."""
+    called = call_names(calls)
+    return 0 < called.count("first status poll") == called.count("do_query")
+
+
+def assert_every_query_cancelled(calls: Path, output: str) -> None:
+    """Every query that ran was cancelled, before any cluster was stopped."""
+    called = call_names(calls)
+    assert called.count("cancel_direct_query") == called.count("first status poll") > 0, output
+    assert called.index("cancel_direct_query") < called.index("stop_compute_cluster"), output
+
+
 def test_sigterm_while_clusters_boot_stops_them_without_waiting_for_the_boot(
     aws: str, prefect_api: str, s3_data: str, tmp_path: Path, signal_runner: SignalRunner
 ) -> None:
     # A worker's run, or `make run` with PREFECT_API_URL: a live server, SIGTERM to the run.
+    expected = probe(prefect_api, s3_data, tmp_path)
     calls = tmp_path / "calls.jsonl"
     run = start_cloud_run(signal_runner, prefect_api, s3_data, calls, "--boot-seconds", str(BOOT_S))
-    signal_runner.wait_until(run, lambda: call_names(calls).count("start_compute") == 2)
+    signal_runner.wait_until(run, lambda: booted(calls, expected))
 
     output, seconds = signal_runner.signal(run, signal.SIGTERM)
 
@@ -105,20 +203,20 @@ def test_sigterm_while_clusters_boot_stops_them_without_waiting_for_the_boot(
 def test_ctrl_c_while_cloud_queries_run_cancels_them_and_stops_every_cluster(
     aws: str, prefect_api: str, s3_data: str, tmp_path: Path, signal_runner: SignalRunner
 ) -> None:
-    # The small preset's two queries run in task threads: the main thread waits in Prefect's
-    # wait() for them, where Polars' own SIGINT handler used to make Ctrl-C wait too.
+    # The first query's preset hangs: its queries run in task threads, the main thread waits
+    # (in the example, in Prefect's wait()), where Polars' own SIGINT handler used to make
+    # Ctrl-C wait too.
+    hung = probe(prefect_api, s3_data, tmp_path).hung
     calls = tmp_path / "calls.jsonl"
-    run = start_cloud_run(signal_runner, prefect_api, s3_data, calls, "--hang", "small")
-    signal_runner.wait_until(run, lambda: call_names(calls).count("first status poll") == 2)
+    run = start_cloud_run(signal_runner, prefect_api, s3_data, calls, "--hang", hung)
+    signal_runner.wait_until(run, lambda: queries_in_flight(calls))
 
     output, seconds = signal_runner.signal(run, signal.SIGINT)
 
     assert run.returncode != 0, output
     assert_stopped_cleanly(output, seconds, signal.SIGINT)
-    called = call_names(calls)
-    assert called.count("cancel_direct_query") == 2, output
+    assert_every_query_cancelled(calls, output)
     assert_every_cluster_stopped(calls)
-    assert called.index("cancel_direct_query") < called.index("stop_compute_cluster")
 
 
 LOCAL_RUNNER = """
