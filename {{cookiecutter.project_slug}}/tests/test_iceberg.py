@@ -25,13 +25,14 @@ from pyiceberg.catalog import load_catalog
 from pyiceberg.catalog.sql import SqlCatalog
 from pyiceberg.exceptions import CommitFailedException
 
-from prefect_polars_cloud.storage.iceberg import writes as iceberg
-from prefect_polars_cloud.operations.doctor import run_doctor
-from prefect_polars_cloud.storage.iceberg.writes import TableWrites
-from prefect_polars_cloud.storage.iceberg.catalog import IcebergError, local_path
-from prefect_polars_cloud.storage.input_errors import InputError
 from prefect_polars_cloud.config.project import get_settings
+from prefect_polars_cloud.operations.doctor import run_doctor
 from prefect_polars_cloud.storage.files import list_keys
+from prefect_polars_cloud.storage.iceberg import writes as iceberg
+from prefect_polars_cloud.storage.iceberg.catalog import IcebergError, local_path
+from prefect_polars_cloud.storage.iceberg.writes import TableWrites
+from prefect_polars_cloud.storage.input_errors import InputError
+from prefect_polars_cloud.testing import SAMPLE_DAYS
 from prefect_polars_cloud.testing.polars_cloud_sim import PolarsCloudSimulator
 
 from {{ cookiecutter.package_name }} import queries
@@ -40,7 +41,6 @@ from {{ cookiecutter.package_name }}.settings import ENV_PREFIX
 from flows.daily_report import daily_report
 
 from . import reference
-from prefect_polars_cloud.testing import SAMPLE_DAYS
 from .test_crash_recovery import kill_when_paused, with_new_customers
 
 FIRST, SECOND, THIRD = SAMPLE_DAYS
@@ -232,7 +232,8 @@ def test_a_run_cancelled_before_its_commit_commits_nothing_and_leaves_no_file(
     def cancelled(self: TableWrites) -> None:
         # Every query wrote its files: the cancellation arrives just before the commit.
         assert any(entry.parts for entry in self._tables.values())
-        raise KeyboardInterrupt  # what `make run` turns SIGTERM and Ctrl-C into (local/interrupts.py)
+        # What `make run` turns SIGTERM and Ctrl-C into (local/interrupts.py).
+        raise KeyboardInterrupt
 
     monkeypatch.setattr(TableWrites, "commit", cancelled)
     with pytest.raises(KeyboardInterrupt):
