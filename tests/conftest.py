@@ -192,6 +192,34 @@ def installed_backend(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str
     return get
 
 
+# Which installed bake each slow test works in: conftest.installed_backend installs a bake once
+# per pytest process, so under xdist (`-n 2 --dist loadgroup` in pyproject.toml) the tests of one
+# bake go to one worker together, and the tests of other bakes to the other.
+BAKE_OF_FIXTURE = {"default_project": "env", "iceberg_project": "iceberg"}
+
+
+def xdist_group(item: pytest.Item) -> str:
+    """Return the group of one test: its installed bake's backend, else its module."""
+    callspec = getattr(item, "callspec", None)
+    if callspec is not None and "project" in callspec.params and callspec.params["project"] in INSTALLED:
+        return f"installed-{callspec.params['project']}"
+    fixtures = getattr(item, "fixturenames", ())
+    for fixture, backend in BAKE_OF_FIXTURE.items():
+        if fixture in fixtures:
+            return f"installed-{backend}"
+    # test_library.py: the library's tests run in the aws-secret-block bake.
+    bake = getattr(item.module, "LIBRARY_BAKE", None)
+    if bake is not None and "installed_backend" in fixtures:
+        return f"installed-{bake}"
+    return item.module.__name__
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test with its xdist group (see xdist_group)."""
+    for item in items:
+        item.add_marker(pytest.mark.xdist_group(xdist_group(item)))
+
+
 def pytest_report_header() -> str:
     """Say which uv and git the baked projects will use."""
     return f"uv: {shutil.which('uv') or 'MISSING'}, git: {shutil.which('git') or 'MISSING'}"
