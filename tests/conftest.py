@@ -214,10 +214,30 @@ def xdist_group(item: pytest.Item) -> str:
     return item.module.__name__
 
 
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Mark every test with its xdist group (see xdist_group)."""
+    """Mark every test with its xdist group (see xdist_group).
+
+    tryfirst: xdist's worker reads the marks in its own hook of this name to suffix each
+    node id with its group; a mark added after that hook ran groups nothing.
+    """
     for item in items:
         item.add_marker(pytest.mark.xdist_group(xdist_group(item)))
+
+
+def pytest_xdist_node_collection_finished(node: object, ids: list[str]) -> None:
+    """Stop the run when xdist lost the groups: every installed bake would be installed twice.
+
+    Runs in the controller. A grouped node id ends with "@<group>"; if none does, the workers
+    run tests wherever there is room (pytest-dev/pytest-xdist#1386) and module fixtures such as
+    test_make_it_yours's swapped bake are rebuilt on the other worker.
+    """
+    # The test xdist's scheduler applies: an "@" after the parameters' closing bracket.
+    if ids and not any(node_id.rfind("@") > node_id.rfind("]") for node_id in ids):
+        raise pytest.UsageError(
+            "pytest-xdist did not group the tests (no node id carries its xdist_group): "
+            "check the pytest pin in pyproject.toml, or run with -p no:xdist"
+        )
 
 
 def pytest_report_header() -> str:
