@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import signal
 import subprocess
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -212,6 +213,16 @@ def xdist_group(item: pytest.Item) -> str:
     if bake is not None and "installed_backend" in fixtures:
         return f"installed-{bake}"
     return item.module.__name__
+
+
+def pytest_configure() -> None:
+    """Let the bakes' runs hear Ctrl-C even when this suite was started in a script's background.
+
+    Such a job starts with SIGINT ignored, an ignored signal survives exec, and the library's
+    stops leave it ignored (as nohup asks): the stop tests' Ctrl-C would go unheard.
+    """
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.hookimpl(tryfirst=True)
