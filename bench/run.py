@@ -246,16 +246,18 @@ def time_to_green(repeats: int = 1) -> dict[str, float]:
     1-minute load average just before its `make test` (other processes' work slows it).
     """
     runs = []
+    # As on a workstation: Python writes bytecode (this sandbox exports the variable).
+    env = {key: value for key, value in os.environ.items() if key != "PYTHONDONTWRITEBYTECODE"}
     for _ in range(repeats):
         with tempfile.TemporaryDirectory() as scratch:
             phases = {}
             started = time.perf_counter()
             project = bake(Path(scratch))
             phases["generate_s"] = time.perf_counter() - started
-            for name, command in (("install_s", ["uv", "sync", "--locked"]), ("test_s", ["make", "test"])):
+            for name, command in (("install_s", ["make", "install"]), ("test_s", ["make", "test"])):
                 phases["load_1min"] = os.getloadavg()[0]
                 begun = time.perf_counter()
-                subprocess.run(command, cwd=project, check=True, capture_output=True)
+                subprocess.run(command, cwd=project, env=env, check=True, capture_output=True)
                 phases[name] = time.perf_counter() - begun
             phases["total_s"] = time.perf_counter() - started
             runs.append(phases)

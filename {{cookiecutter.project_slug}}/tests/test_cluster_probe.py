@@ -89,6 +89,9 @@ def test_a_uri_that_is_not_a_schedulers_says_what_to_set(uri: str) -> None:
     assert problem == f"{SETTING}={uri!r} is not a scheduler's URI; set it as https://host:5051"
 
 
+# Slow: `make doctor` in a process of its own waits out the probe's bound; the probe itself is
+# tested above. `make test-all` and CI run it.
+@pytest.mark.slow
 @pytest.mark.skipif(MAKE is None, reason="make is not installed")
 def test_make_doctor_probes_the_cluster_and_needs_no_polars_cloud_account(
     silent_port: int, tmp_path: Path

@@ -34,6 +34,10 @@ from {{ cookiecutter.package_name }}.settings import ENV_PREFIX
 
 from flows.daily_report import daily_report
 
+# Slow (runs killed in processes of their own, each importing Prefect): `make test-all` and CI
+# run them; test_pipeline.py kills one publish of every project's first flow in `make test`.
+pytestmark = pytest.mark.slow
+
 PROJECT = Path(__file__).resolve().parent.parent
 FIRST, SECOND, THIRD = SAMPLE_DAYS
 OUTPUTS = ("daily_report", "orders", "customers")

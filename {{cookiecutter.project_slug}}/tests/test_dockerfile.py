@@ -188,6 +188,9 @@ def test_the_install_command_is_the_locked_runtime(build_stage: Stage) -> None:
     assert "--no-install-project" not in syncs[-1], "the last sync must install the package"
 
 
+# Slow: a real install of the runtime into an environment of its own. `make test-all` and CI
+# run it; the tests above read the same command.
+@pytest.mark.slow
 def test_the_install_command_installs_the_runtime_without_dev_tools(
     dockerfile: list[Stage], build_stage: Stage, tmp_path: Path
 ) -> None:

@@ -184,6 +184,10 @@ def assert_every_query_cancelled(calls: Path, output: str) -> None:
     assert called.index("cancel_direct_query") < called.index("stop_compute_cluster"), output
 
 
+# Slow, like the cloud run's Ctrl-C below: a simulated run of the flow to learn what to wait
+# for, then the run to signal, each a process importing Prefect. `make test-all` and CI run
+# them; the local Ctrl-C below stays in `make test`.
+@pytest.mark.slow
 def test_sigterm_while_clusters_boot_stops_them_without_waiting_for_the_boot(
     aws: str, prefect_api: str, s3_data: str, tmp_path: Path, signal_runner: SignalRunner
 ) -> None:
@@ -200,6 +204,7 @@ def test_sigterm_while_clusters_boot_stops_them_without_waiting_for_the_boot(
     assert_every_cluster_stopped(calls, booting=True)
 
 
+@pytest.mark.slow
 def test_ctrl_c_while_cloud_queries_run_cancels_them_and_stops_every_cluster(
     aws: str, prefect_api: str, s3_data: str, tmp_path: Path, signal_runner: SignalRunner
 ) -> None:

@@ -12,7 +12,6 @@ starts from the project's defaults, and `--run-slow` runs the tests marked slow.
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import uuid
@@ -22,6 +21,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from prefect_polars_cloud.testing.signals import hear_ctrl_c
 from prefect_polars_cloud.testing.values import (
     AWS_TEST_ENV,
     CLIENT_ID,
@@ -53,18 +53,6 @@ def pytest_configure(config: pytest.Config) -> None:
     # The temporary servers tests start need not report usage (tests run offline).
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     hear_ctrl_c()
-
-
-def hear_ctrl_c() -> None:
-    """Let this process and the runs it starts hear Ctrl-C, as a terminal's programs do.
-
-    A script's background job (`make test &`, a CI step started with `&`) starts with SIGINT
-    ignored; an ignored signal survives exec, and the library's stops leave an ignored signal
-    ignored (as nohup asks), so every Ctrl-C a stop test sends would go unheard and the test
-    wait out its bound.
-    """
-    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
-        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

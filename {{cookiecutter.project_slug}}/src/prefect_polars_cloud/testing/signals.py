@@ -20,6 +20,18 @@ from typing import Any
 import pytest
 
 
+def hear_ctrl_c() -> None:
+    """Let this process and the runs it starts hear Ctrl-C, as a terminal's programs do.
+
+    A script's background job (`make test &`, a CI step started with `&`) starts with SIGINT
+    ignored; an ignored signal survives exec, and the library's stops leave an ignored signal
+    ignored (as nohup asks), so every Ctrl-C a stop test sends would go unheard and the test
+    wait out its bound. The plugin calls it as pytest starts.
+    """
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
 class SignalRunner:
     """Start commands in sessions of their own; on close, kill the groups still running."""
 
