@@ -131,7 +131,7 @@ def test_it_carries_the_projects_label_so_the_alerts_cover_it(deployment: dict[s
     label = get_settings().label
     assert label in (deployment.get("tags") or []), (
         f"{deployment['name']} has no tag {label!r} (settings.label), so no alert covers it: "
-        "give it `tags: *project-tags`, and keep that anchor in prefect.yaml equal to the label"
+        "give it `tags: *project-tags`"
     )
 
 

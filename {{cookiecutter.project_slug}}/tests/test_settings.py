@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 from prefect_polars_cloud.config.project import get_settings
+from prefect_polars_cloud.operations.deployments import is_local
 
 from {{ cookiecutter.package_name }}.settings import (
     ENV_PREFIX,
@@ -44,12 +45,42 @@ def test_the_environment_overrides_with_the_package_prefix(monkeypatch: pytest.M
     assert settings.source_uri == "s3://elsewhere/reports-root/raw"
 
 
-def test_the_label_is_the_tag_every_deployment_carries() -> None:
-    # Renaming the project's label is two edits (README): settings.py's `label` and the tag in
-    # prefect.yaml's definitions, which the alerts match. They must agree.
-    label = Settings.model_fields["label"].default
+def test_the_label_is_declared_once_and_every_deployment_carries_it() -> None:
+    # Renaming the project's label is one edit (README): `label:` in prefect.yaml's definitions,
+    # which every deployment's tag (the alerts match it) and its runs' variable alias.
     prefect_yaml = Path(__file__).resolve().parent.parent / "prefect.yaml"
     loaded = yaml.safe_load(prefect_yaml.read_text(encoding="utf-8"))
-    assert loaded["definitions"]["tags"] == [label]
+    label = loaded["definitions"]["label"]
+    answered = {{ cookiecutter.project_slug | tojson }}
+    assert Settings().label == label == answered
     untagged = [d["name"] for d in loaded["deployments"] if label not in (d.get("tags") or [])]
     assert not untagged, f"deployments without the project's tag {label!r}: {untagged}"
+    # A production run may start where no prefect.yaml is (an image): its deployment sets it.
+    unlabelled = [
+        d["name"]
+        for d in loaded["deployments"]
+        if not is_local(d)
+        and d["work_pool"]["job_variables"].get("env", {}).get(f"{ENV_PREFIX}LABEL") != label
+    ]
+    assert not unlabelled, (
+        f"production deployments whose runs do not get {ENV_PREFIX}LABEL={label!r}: {unlabelled}; "
+        "give them `work_pool: *production-pool`"
+    )
+
+
+def test_a_run_outside_the_checkout_takes_the_label_its_deployment_sets(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # In an image there is no prefect.yaml: the deployment's job variables set the variable.
+    # (Exploded, with a trailing comma, so that ruff keeps a 64-character slug's line as it is.)
+    monkeypatch.setattr(
+        "{{ cookiecutter.package_name }}.settings.PREFECT_FILE",
+        tmp_path / "prefect.yaml",
+    )
+    monkeypatch.setenv(f"{ENV_PREFIX}LABEL", "from-the-deployment")
+    assert Settings().label == "from-the-deployment"
+
+    monkeypatch.delenv(f"{ENV_PREFIX}LABEL")
+    with pytest.raises(ValueError, match=f"{ENV_PREFIX}LABEL is unset") as refused:
+        Settings()
+    assert str(tmp_path / "prefect.yaml") in str(refused.value)

@@ -30,7 +30,12 @@ if TYPE_CHECKING:
         SnapshotOutput,
     )
     from prefect_polars_cloud.config.project import DayTotals, Project
-    from prefect_polars_cloud.config.settings import Alerts, SecretBackend, Settings
+    from prefect_polars_cloud.config.settings import (
+        Alerts,
+        SecretBackend,
+        Settings,
+        prefect_yaml_label,
+    )
     from prefect_polars_cloud.local.runner import run_locally
     from prefect_polars_cloud.run.daily_run import daily_run
     from prefect_polars_cloud.run.flow_run import retried, run_name
@@ -50,6 +55,7 @@ _EXPORTS = {
     "Alerts": "prefect_polars_cloud.config.settings",
     "SecretBackend": "prefect_polars_cloud.config.settings",
     "Settings": "prefect_polars_cloud.config.settings",
+    "prefect_yaml_label": "prefect_polars_cloud.config.settings",
     "run_locally": "prefect_polars_cloud.local.runner",
     "DailyRun": "prefect_polars_cloud.run.handle",
     "daily_run": "prefect_polars_cloud.run.daily_run",
@@ -73,6 +79,7 @@ __all__ = [
     "SnapshotOutput",
     "atomic_target",
     "daily_run",
+    "prefect_yaml_label",
     "retried",
     "run_locally",
     "run_name",

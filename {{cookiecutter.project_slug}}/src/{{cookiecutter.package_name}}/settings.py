@@ -7,13 +7,17 @@ variable where the flow runs.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
-from prefect_polars_cloud import Alerts, SecretBackend
+from prefect_polars_cloud import Alerts, SecretBackend, prefect_yaml_label
 from prefect_polars_cloud import Settings as LibrarySettings
 
 ENV_PREFIX = "{{ cookiecutter.package_name | upper }}_"
+# The checkout's prefect.yaml, which declares the label (this file is src/<package>/settings.py).
+PREFECT_FILE = Path(__file__).resolve().parents[2] / "prefect.yaml"
 
 
 class Settings(LibrarySettings):
@@ -22,10 +26,10 @@ class Settings(LibrarySettings):
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX)
 
     # The project's name on Polars Cloud (labels, manifests) and on Prefect (the deployments'
-    # tag, which the alerts match): renaming the project's label is this one line.
-    # (Exploded, with a trailing comma, so that ruff keeps a 64-character slug's line as it is.)
+    # tag, which the alerts match): declared once, as `label:` in prefect.yaml's definitions,
+    # which also hands it to deployed runs as <PREFIX>LABEL.
     label: str = Field(
-        default="{{ cookiecutter.project_slug }}",
+        default_factory=lambda: prefect_yaml_label(PREFECT_FILE, f"{ENV_PREFIX}LABEL"),
         min_length=1,
     )
     secret_backend: SecretBackend = {{ cookiecutter.secret_backend | tojson }}  # noqa: S105 - a name

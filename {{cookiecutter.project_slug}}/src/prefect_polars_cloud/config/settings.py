@@ -6,6 +6,7 @@ prefix and the defaults the template was generated with; everything else reads `
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal
 
 from pydantic import (
@@ -162,3 +163,52 @@ def settings_problem(settings: type[Settings], error: ValidationError) -> str:
         variable = f"{settings.prefix()}{field.upper()}"
         clauses.append(message if variable in message else f"{variable}: {message}")
     return "; ".join(clauses)
+
+
+def prefect_yaml_label(prefect_file: Path, variable: str) -> str:
+    """Return the project's label as its prefect.yaml declares it, `definitions: label:`.
+
+    The label is written once, in prefect.yaml: every deployment's tag (which the alerts match)
+    and its runs' label variable are YAML aliases of it. A run that starts outside the
+    checkout (an image) has that variable set by its deployment, so settings only read the
+    file when the variable is unset.
+
+    Args:
+        prefect_file: The project's prefect.yaml.
+        variable: The variable that sets the label instead, for the error's message.
+
+    Returns:
+        The label: the project's name on Polars Cloud and on Prefect.
+
+    Raises:
+        SettingsError: The file is missing or declares no label.
+
+    Example:
+        ```python
+        from pathlib import Path
+        from pydantic import Field
+        from prefect_polars_cloud import Settings, prefect_yaml_label
+
+        PREFECT_FILE = Path(__file__).resolve().parents[2] / "prefect.yaml"
+
+        class ProjectSettings(Settings):
+            label: str = Field(default_factory=lambda: prefect_yaml_label(PREFECT_FILE, "MY_LABEL"))
+        ```
+    """
+    import yaml  # Prefect's own dependency; loaded only when the variable is unset
+
+    try:
+        loaded = yaml.safe_load(prefect_file.read_text(encoding="utf-8")) or {}
+    except FileNotFoundError:
+        raise SettingsError(
+            f"{variable} is unset and there is no {prefect_file} to read the project's label from: "
+            f"set {variable}, or run from the project's checkout"
+        ) from None
+    definitions = loaded.get("definitions") if isinstance(loaded, dict) else None
+    label = definitions.get("label") if isinstance(definitions, dict) else None
+    if not isinstance(label, str) or not label.strip():
+        raise SettingsError(
+            f"{prefect_file} declares no project label: add `label: &project-label <name>` under "
+            f"`definitions:` (or set {variable})"
+        )
+    return label
