@@ -71,12 +71,15 @@ def test_the_label_is_declared_once_and_every_deployment_carries_it() -> None:
 def test_a_run_outside_the_checkout_takes_the_label_its_deployment_sets(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    # In an image there is no prefect.yaml: the deployment's job variables set the variable.
-    # (Exploded, with a trailing comma, so that ruff keeps a 64-character slug's line as it is.)
+    # The package installed, not checked out (the image): no prefect.yaml beside it. The
+    # deployment's job variables set the variable; without it, the working directory's
+    # prefect.yaml (the image's copy) is read. (Exploded, with a trailing comma, so that ruff
+    # keeps a 64-character slug's line as it is.)
     monkeypatch.setattr(
         "{{ cookiecutter.package_name }}.settings.PREFECT_FILE",
-        tmp_path / "prefect.yaml",
+        tmp_path / "installed" / "prefect.yaml",
     )
+    monkeypatch.chdir(tmp_path)
     monkeypatch.setenv(f"{ENV_PREFIX}LABEL", "from-the-deployment")
     assert Settings().label == "from-the-deployment"
 
@@ -84,3 +87,7 @@ def test_a_run_outside_the_checkout_takes_the_label_its_deployment_sets(
     with pytest.raises(ValueError, match=f"{ENV_PREFIX}LABEL is unset") as refused:
         Settings()
     assert str(tmp_path / "prefect.yaml") in str(refused.value)
+
+    # The image's copy, in the directory its deployments' pull step changes into.
+    (tmp_path / "prefect.yaml").write_text("definitions:\n  label: &project-label in-the-image\n")
+    assert Settings().label == "in-the-image"

@@ -169,12 +169,14 @@ def prefect_yaml_label(prefect_file: Path, variable: str) -> str:
     """Return the project's label as its prefect.yaml declares it, `definitions: label:`.
 
     The label is written once, in prefect.yaml: every deployment's tag (which the alerts match)
-    and its runs' label variable are YAML aliases of it. A run that starts outside the
-    checkout (an image) has that variable set by its deployment, so settings only read the
-    file when the variable is unset.
+    and its runs' label variable are YAML aliases of it. A deployed run has that variable set
+    by its deployment, so settings only read the file when the variable is unset. Where the
+    package is installed rather than checked out (the image), prefect_file is not beside it:
+    the working directory's prefect.yaml is read instead (the image's, which its deployments'
+    pull step changes into).
 
     Args:
-        prefect_file: The project's prefect.yaml.
+        prefect_file: The project's prefect.yaml, in the checkout.
         variable: The variable that sets the label instead, for the error's message.
 
     Returns:
@@ -197,12 +199,14 @@ def prefect_yaml_label(prefect_file: Path, variable: str) -> str:
     """
     import yaml  # Prefect's own dependency; loaded only when the variable is unset
 
+    if not prefect_file.exists():
+        prefect_file = Path.cwd() / "prefect.yaml"
     try:
         loaded = yaml.safe_load(prefect_file.read_text(encoding="utf-8")) or {}
     except FileNotFoundError:
         raise SettingsError(
             f"{variable} is unset and there is no {prefect_file} to read the project's label from: "
-            f"set {variable}, or run from the project's checkout"
+            f"set {variable}, or run from the project's directory"
         ) from None
     definitions = loaded.get("definitions") if isinstance(loaded, dict) else None
     label = definitions.get("label") if isinstance(definitions, dict) else None
