@@ -142,14 +142,11 @@ def prefect_server(
     if not any(needs_prefect_api(item) for item in request.session.items):
         yield None
         return
-    from prefect_polars_cloud.testing.servers import PrefectServer
+    from prefect_polars_cloud.testing.servers import started_server
 
-    server = PrefectServer(tmp_path_factory.mktemp("prefect-server"))
-    server.start()
-    try:
+    cache = getattr(request.config, "cache", None)  # None with -p no:cacheprovider
+    with started_server(tmp_path_factory.mktemp("prefect-server"), cache) as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture(scope="session")
