@@ -39,6 +39,9 @@ BAD_INPUTS = {
         GOOD_VISIT + b'{"visit_id": 2, , "seconds": 1.0}\n' + GOOD_VISIT,
         "line 2 is not a JSON object",
     ),
+    "binary-snapshot": (PAGES.path, bytes(range(256)) * 12, "not a text file"),
+    "blank-snapshot": (PAGES.path, b"\n\n", "no rows: every day of the run"),
+    "blank-day": (VISITS_FILE, b"\n\n", f"no rows for {DAY}"),
 }
 
 

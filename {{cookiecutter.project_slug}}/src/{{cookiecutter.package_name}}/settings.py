@@ -16,7 +16,8 @@ from prefect_polars_cloud import Alerts, SecretBackend, prefect_yaml_label
 from prefect_polars_cloud import Settings as LibrarySettings
 
 ENV_PREFIX = "{{ cookiecutter.package_name | upper }}_"
-# The checkout's prefect.yaml, which declares the label (this file is src/<package>/settings.py).
+# The checkout's prefect.yaml, which declares the label (this file is src/<package>/settings.py);
+# where the package is installed, not checked out (the image), the working directory's is read.
 PREFECT_FILE = Path(__file__).resolve().parents[2] / "prefect.yaml"
 
 
