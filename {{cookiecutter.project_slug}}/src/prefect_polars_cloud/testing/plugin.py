@@ -142,11 +142,14 @@ def prefect_server(
     if not any(needs_prefect_api(item) for item in request.session.items):
         yield None
         return
-    from prefect_polars_cloud.testing.servers import started_server
+    from prefect_polars_cloud.testing.servers import PrefectServer
 
-    cache = getattr(request.config, "cache", None)  # None with -p no:cacheprovider
-    with started_server(tmp_path_factory.mktemp("prefect-server"), cache) as server:
+    server = PrefectServer(tmp_path_factory.mktemp("prefect-server"))
+    server.start()
+    try:
         yield server
+    finally:
+        server.stop()
 
 
 @pytest.fixture(scope="session")

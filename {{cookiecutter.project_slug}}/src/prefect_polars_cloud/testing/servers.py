@@ -17,13 +17,20 @@ import threading
 import time
 import urllib.request
 from collections.abc import Iterator
-from contextlib import closing, contextmanager
+from contextlib import closing, contextmanager, suppress
 from importlib.metadata import version
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from pytest import Cache
+
+def database_template() -> Path:
+    """Return where an empty database migrated for the installed Prefect is kept.
+
+    In the user's cache folder (XDG_CACHE_HOME, else ~/.cache), as uv keeps its downloads: it
+    depends on Prefect's version alone, so every project and test run on this machine shares
+    it. Migrating a new SQLite database is about 5 s of CPU, half of a test server's boot.
+    """
+    cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(cache) / "prefect-polars-cloud" / f"prefect-{version('prefect')}.db"
 
 
 def free_port() -> int:
@@ -37,32 +44,28 @@ class PrefectServer:
     """A temporary Prefect API in a subprocess, with its own SQLite database.
 
     What prefect.testing's harness starts, but not waited for: it boots (database migrations,
-    seconds of CPU) while the tests that need no API run. template: where an empty database,
-    migrated for the installed Prefect, is kept between test runs (the plugin's is in pytest's
-    cache): a server starts from a copy of it, and the first one without it leaves it there.
-    Migrating a new SQLite database is about 5 s of a 9 s boot.
+    seconds of CPU) while the tests that need no API run. It starts from a copy of the
+    database_template(), and the first server without one leaves its new database there.
     """
 
-    def __init__(self, folder: Path, template: Path | None = None) -> None:
+    def __init__(self, folder: Path) -> None:
         self.folder = folder
         self.database = folder / "prefect.db"
-        self.template = template
+        self.template = database_template()
         self.log = folder / "server.log"
         self.process: subprocess.Popen[bytes] | None = None
         self.url = ""
 
     def start(self) -> None:
         """Start the server on a free port; return at once."""
-        if self.template is not None and self.template.is_file() and not self.database.exists():
+        if self.template.is_file() and not self.database.exists():
             shutil.copyfile(self.template, self.database)
         port = free_port()
         self.url = f"http://127.0.0.1:{port}/api"
         environment = {key: value for key, value in os.environ.items() if key != "PREFECT_API_URL"}
         environment |= {
             "PREFECT_HOME": str(self.folder / "home"),
-            "PREFECT_SERVER_DATABASE_CONNECTION_URL": (
-                f"sqlite+aiosqlite:///{self.database}"
-            ),
+            "PREFECT_SERVER_DATABASE_CONNECTION_URL": f"sqlite+aiosqlite:///{self.database}",
             "PREFECT_UI_ENABLED": "0",
             # Not every installed collection's block types at boot (about 2.5 s of CPU): a
             # block registers its own type when a test saves one, as it does on any server.
@@ -86,10 +89,11 @@ class PrefectServer:
             while self.process.poll() is None and time.monotonic() < deadline:
                 try:
                     urllib.request.urlopen(f"{self.url}/health", timeout=2)  # noqa: S310 - loopback
-                    self.keep_template()
-                    return self.url
                 except OSError:
                     time.sleep(0.2)
+                    continue
+                self.keep_template()
+                return self.url
             if self.process.poll() is None:
                 break  # still starting at the deadline
             self.start()  # it exited: most likely the free port was taken meanwhile
@@ -103,14 +107,19 @@ class PrefectServer:
         database in use consistently (a file copy could catch its write-ahead log half-way);
         written beside and renamed, so a template is whole or absent, whoever else writes one.
         """
-        if self.template is None or self.template.exists():
+        if self.template.exists():
             return
-        self.template.parent.mkdir(parents=True, exist_ok=True)
         partial = self.template.with_name(f"{self.template.name}.{os.getpid()}")
-        with closing(sqlite3.connect(self.database)) as source:
-            with closing(sqlite3.connect(partial)) as copy:
-                source.backup(copy)
-        partial.replace(self.template)
+        try:
+            self.template.parent.mkdir(parents=True, exist_ok=True)
+            with closing(sqlite3.connect(self.database)) as source:
+                with closing(sqlite3.connect(partial)) as copy:
+                    source.backup(copy)
+            partial.replace(self.template)
+        except (OSError, sqlite3.Error):
+            # A cache: one that cannot be written costs the next boot its migrations, no more.
+            with suppress(OSError):
+                partial.unlink(missing_ok=True)
 
     def stop(self) -> None:
         """Stop the server."""
@@ -121,23 +130,6 @@ class PrefectServer:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
-
-
-@contextmanager
-def started_server(folder: Path, cache: Cache | None) -> Iterator[PrefectServer]:
-    """Start a PrefectServer in folder, not waiting for it, and stop it at the end.
-
-    cache: pytest's (config.cache), where the empty database of the installed Prefect is kept.
-    """
-    template = None
-    if cache is not None:
-        template = cache.mkdir("prefect_polars_cloud") / f"prefect-{version('prefect')}.db"
-    server = PrefectServer(folder, template)
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 async def drain_workers() -> None:
