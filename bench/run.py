@@ -248,9 +248,13 @@ def time_to_green(repeats: int = 1) -> dict[str, float]:
     runs = []
     # As on a workstation: Python writes bytecode (this sandbox exports the variable).
     env = {key: value for key, value in os.environ.items() if key != "PYTHONDONTWRITEBYTECODE"}
+    # A cache folder of the bench's own: the first bake's tests are a machine's first (their
+    # servers migrate a new database and leave it there), the later ones start from that copy.
+    cache = Path(tempfile.mkdtemp(prefix="bench-cache-"))
+    env["XDG_CACHE_HOME"] = str(cache)
     for _ in range(repeats):
         with tempfile.TemporaryDirectory() as scratch:
-            phases = {}
+            phases = {"cached_database": float(any((cache / "prefect-polars-cloud").glob("*.db")))}
             started = time.perf_counter()
             project = bake(Path(scratch))
             phases["generate_s"] = time.perf_counter() - started
@@ -261,6 +265,7 @@ def time_to_green(repeats: int = 1) -> dict[str, float]:
                 phases[name] = time.perf_counter() - begun
             phases["total_s"] = time.perf_counter() - started
             runs.append(phases)
+    shutil.rmtree(cache)
     median = {key: statistics.median(run[key] for run in runs) for key in runs[0]}
     return median | {"repeats": repeats, "runs": runs}
 
