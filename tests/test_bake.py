@@ -76,6 +76,7 @@ LIBRARY_MODULES = (
     "config/__init__.py",
     "config/datasets.py",
     "config/days.py",
+    "config/environments.py",
     "config/project.py",
     "config/settings.py",
     "credentials/__init__.py",

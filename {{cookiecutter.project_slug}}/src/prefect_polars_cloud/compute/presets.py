@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationError
 
+from prefect_polars_cloud.config.environments import current_environment
 from prefect_polars_cloud.config.project import env_prefix
 from prefect_polars_cloud.config.settings import MIN_QUERY_TIMEOUT_MINS, Settings
 
@@ -146,6 +147,14 @@ def load_presets(settings: Settings, environ: dict[str, str] | None = None) -> d
         ) from None
     except tomllib.TOMLDecodeError as error:
         raise PresetError(f"{path}: not valid TOML ({error})") from None
+    environment = current_environment(settings)  # its presets: over the file, under variables
+    for name, fields in (environment.presets if environment else {}).items():
+        if name not in tables:
+            raise PresetError(
+                f"{settings.environments_file}: [{environment.name}.presets.{name}] names no "
+                f"preset of {path}; use one of {', '.join(tables)}"
+            )
+        tables[name] = {**tables[name], **fields}
     overrides = _overrides(dict(os.environ if environ is None else environ))
     for name, fields in overrides.items():
         if name not in tables:

@@ -1,0 +1,147 @@
+"""The environments of environments.toml: each run takes its own prefix, secret and presets,
+and refuses another's, whatever started it.
+
+How environments are read and overridden is the library's (config/environments.py); these
+tests hold for this project's declaration, whichever environments it names.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from prefect_polars_cloud.compute.presets import load_presets
+from prefect_polars_cloud.config.environments import EnvironmentsError, load_environments
+from prefect_polars_cloud.config.project import get_settings
+from prefect_polars_cloud.local.cli import main
+from prefect_polars_cloud.testing.polars_cloud_sim import PolarsCloudSimulator
+
+from {{ cookiecutter.package_name }}.settings import ENV_PREFIX, Settings
+
+from flows.daily_report import daily_report
+
+ROOT = Path(__file__).resolve().parent.parent
+DECLARED = tomllib.loads((ROOT / "environments.toml").read_text(encoding="utf-8"))
+OTHERS = sorted(name for name in DECLARED if name != "production")
+
+
+def test_production_is_the_answers_given_at_generation() -> None:
+    production = load_environments(Settings())["production"]
+    defaults = Settings()
+    assert (production.data_uri, production.secret_name) == (
+        defaults.data_uri,
+        defaults.secret_name,
+    )
+    assert get_settings().env == "production", "unset means production"
+    assert get_settings().data_uri == production.data_uri
+
+
+@pytest.mark.parametrize("name", OTHERS)
+def test_a_run_of_an_environment_takes_its_prefix_secret_and_smaller_presets(
+    name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    production = load_presets(get_settings())
+    monkeypatch.setenv(f"{ENV_PREFIX}ENV", name)
+    get_settings.cache_clear()
+
+    settings = get_settings()
+    declared = DECLARED[name]
+    assert (settings.data_uri, settings.secret_name) == (
+        declared["data_uri"],
+        declared["secret_name"],
+    )
+    assert settings.source_uri == f"{declared['data_uri']}/raw"
+    assert settings.data_uri != DECLARED["production"]["data_uri"]
+    presets = load_presets(settings)
+    for preset, fields in declared.get("presets", {}).items():
+        for field, value in fields.items():
+            assert getattr(presets[preset], field) == value
+            assert value <= getattr(production[preset], field), (
+                f"{name} is not larger than production"
+            )
+
+
+def test_one_field_is_overridden_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    name = OTHERS[0]
+    variable = f"{ENV_PREFIX}ENVIRONMENT_{name.upper().replace('-', '_')}_DATA_URI"
+    monkeypatch.setenv(variable, "s3://another-bucket/reports")
+    monkeypatch.setenv(f"{ENV_PREFIX}ENV", name)
+    get_settings.cache_clear()
+    assert get_settings().output_uri == "s3://another-bucket/reports/reports"
+
+
+def test_a_wrong_value_names_the_file_the_environment_and_the_key(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    broken = tmp_path / "environments.toml"
+    text = (ROOT / "environments.toml").read_text(encoding="utf-8")
+    broken.write_text(text.replace('schedule = "off"', 'schedule = "daily"', 1), encoding="utf-8")
+    monkeypatch.setenv(f"{ENV_PREFIX}ENVIRONMENTS_FILE", str(broken))
+    with pytest.raises(EnvironmentsError, match=rf"{broken}: \[{OTHERS[0]}\] schedule"):
+        load_environments(Settings())
+
+
+def test_an_undeclared_environment_is_refused_with_the_declared_ones(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv(f"{ENV_PREFIX}ENV", "qa-nowhere")
+    assert main(["doctor"]) == 1
+
+
+def test_a_run_pointed_at_production_fails_before_any_cluster_with_one_error_line(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    name = OTHERS[0]
+    production = tmp_path / "production"
+    monkeypatch.setenv(f"{ENV_PREFIX}ENVIRONMENT_PRODUCTION_DATA_URI", str(production))
+    monkeypatch.setenv(f"{ENV_PREFIX}ENV", name)
+
+    code = main(["run", "--output", str(production / "reports"), "--days", "1"])
+
+    errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("ERROR:")]
+    assert code == 1
+    assert len(errors) == 1, errors
+    assert f"a {name} run may not use" in errors[0] and "production's prefix" in errors[0]
+    assert f"{ENV_PREFIX}ENV=production" in errors[0], "says what to do"
+    assert not production.exists(), "nothing written under production's prefix"
+
+
+@pytest.mark.parametrize("by", ["parameter", "variable"])
+def test_a_cloud_run_may_not_cross_into_production_however_it_is_pointed(
+    by: str, monkeypatch: pytest.MonkeyPatch, cloud_mode: PolarsCloudSimulator, s3_data: str
+) -> None:
+    name = OTHERS[0]
+    monkeypatch.setenv(f"{ENV_PREFIX}ENVIRONMENT_PRODUCTION_DATA_URI", s3_data)
+    monkeypatch.setenv(
+        f"{ENV_PREFIX}ENVIRONMENT_{name.upper().replace('-', '_')}_DATA_URI", f"{s3_data}-{name}"
+    )
+    monkeypatch.setenv(f"{ENV_PREFIX}ENV", name)
+    parameters = {"source_uri": f"{s3_data}/raw", "output_uri": f"{s3_data}/reports"}
+    if by == "variable":
+        monkeypatch.setenv(f"{ENV_PREFIX}DATA_URI", s3_data)
+        parameters = {}
+    get_settings.cache_clear()
+
+    with pytest.raises(EnvironmentsError, match=f"a {name} run may not use .* production's prefix"):
+        daily_report(start="2024-01-01", **parameters)
+
+    assert cloud_mode.calls == [], "no login, no cluster"
+
+
+def test_a_run_may_not_use_production_s_secret(
+    monkeypatch: pytest.MonkeyPatch, cloud_mode: PolarsCloudSimulator, s3_data: str
+) -> None:
+    name = OTHERS[0]
+    monkeypatch.setenv(
+        f"{ENV_PREFIX}ENVIRONMENT_{name.upper().replace('-', '_')}_DATA_URI", s3_data
+    )
+    monkeypatch.setenv(f"{ENV_PREFIX}ENV", name)
+    monkeypatch.setenv(f"{ENV_PREFIX}SECRET_NAME", DECLARED["production"]["secret_name"])
+    get_settings.cache_clear()
+
+    with pytest.raises(EnvironmentsError, match="may not use production's secret"):
+        daily_report(start="2024-01-01")
+
+    assert cloud_mode.calls == []
