@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import tomllib
 from pathlib import Path
+from uuid import uuid4
 
 import pytest
 
@@ -16,6 +17,8 @@ from prefect_polars_cloud.compute.presets import load_presets
 from prefect_polars_cloud.config.environments import EnvironmentsError, load_environments
 from prefect_polars_cloud.config.project import get_settings
 from prefect_polars_cloud.local.cli import main
+from prefect_polars_cloud.operations.alerts import automation_names, automations
+from prefect_polars_cloud.operations.deployments import environment_drift, environment_names
 from prefect_polars_cloud.testing.polars_cloud_sim import PolarsCloudSimulator
 
 from {{ cookiecutter.package_name }}.settings import ENV_PREFIX, Settings
@@ -145,3 +148,74 @@ def test_a_run_may_not_use_production_s_secret(
         daily_report(start="2024-01-01")
 
     assert cloud_mode.calls == []
+
+
+def test_prefect_yaml_holds_each_deployment_once_per_environment() -> None:
+    # Derived, never written twice: a deployment missing, extra, or on another prefix, pool or
+    # schedule than environments.toml says fails here with prefect.yaml's file and line.
+    environments = load_environments(Settings())
+    assert environment_drift(ROOT / "prefect.yaml", environments, ENV_PREFIX) == []
+    for name in environments:
+        assert environment_names(ROOT / "prefect.yaml", name, ENV_PREFIX), name
+
+
+def test_a_deployment_that_drifts_is_named_with_its_file_and_line(tmp_path: Path) -> None:
+    name = OTHERS[0]
+    declared = DECLARED[name]["data_uri"]
+    drifted = tmp_path / "prefect.yaml"
+    text = (ROOT / "prefect.yaml").read_text(encoding="utf-8")
+    drifted.write_text(
+        text.replace(f"{declared}/reports", "s3://somewhere-else/reports"), encoding="utf-8"
+    )
+    line = next(
+        number
+        for number, row in enumerate(text.splitlines(), start=1)
+        if row.strip() == f"- name: daily-report-{name}"
+    )
+
+    problems = environment_drift(drifted, load_environments(Settings()), ENV_PREFIX)
+
+    assert problems == [
+        f"{drifted}:{line}: daily-report-{name}: parameter output_uri is "
+        f"'s3://somewhere-else/reports', not '{declared}/reports'"
+    ]
+    missing = tmp_path / "missing.yaml"
+    missing.write_text(
+        text.replace(f"- name: daily-report-{name}", "- name: daily-report-qa"), encoding="utf-8"
+    )
+    problems = environment_drift(missing, load_environments(Settings()), ENV_PREFIX)
+    assert any(f"has no {name} twin" in problem for problem in problems), problems
+    assert any("daily-report-qa belongs to no declared environment" in p for p in problems), (
+        problems
+    )
+
+
+def test_the_alerts_of_an_environment_name_it_and_match_its_runs_alone(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    name = OTHERS[0]
+    monkeypatch.setenv(f"{ENV_PREFIX}ENV", name)
+    get_settings.cache_clear()
+    settings = get_settings()
+
+    assert all(f"({name})" in automation for automation in automation_names(settings))
+    for automation in automations(settings, uuid4(), "http://prefect.example"):
+        related = [
+            spec.model_dump()["prefect.resource.id"] for spec in automation.trigger.match_related
+        ]
+        assert related == [f"prefect.tag.{settings.label}", f"prefect.tag.{name}"]
+        notification = automation.actions[0]
+        assert notification.subject.startswith(f"[{name}] ")
+        assert notification.body.startswith(f"Environment: {name}\n")
+
+
+def test_clusters_and_manifests_of_an_environment_carry_its_name(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    name = OTHERS[0]
+    monkeypatch.setenv(f"{ENV_PREFIX}ENV", name)
+    get_settings.cache_clear()
+    settings = get_settings()
+    for preset in load_presets(settings).values():
+        assert name in preset.context_keywords(settings)["labels"]
+        assert preset.compute_name(settings) == f"{settings.label}-{name}-{preset.name}"

@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationError
 
-from prefect_polars_cloud.config.environments import current_environment
+from prefect_polars_cloud.config.environments import PRODUCTION, current_environment
 from prefect_polars_cloud.config.project import env_prefix
 from prefect_polars_cloud.config.settings import MIN_QUERY_TIMEOUT_MINS, Settings
 
@@ -89,11 +89,15 @@ class Preset(BaseModel):
         Cloud dashboard.
         """
         labels = [*self.labels, settings.label, self.compute_name(settings)]
+        if settings.env != PRODUCTION:  # a cluster of staging says so; production's as ever
+            labels.append(settings.env)
         defaults = {"idle_timeout_mins": settings.idle_timeout_mins}
         return defaults | self.context_options() | {"labels": labels}
 
     def compute_name(self, settings: Settings) -> str:
         """Return the name of this preset's compute: its label, and its manifest's name."""
+        if settings.env != PRODUCTION:  # staging's manifest is not production's
+            return f"{settings.label}-{settings.env}-{self.name}"
         return f"{settings.label}-{self.name}"
 
     def describe(self) -> str:
