@@ -19,6 +19,7 @@ from prefect_polars_cloud.config.project import get_settings
 from prefect_polars_cloud.local.cli import main
 from prefect_polars_cloud.operations.alerts import automation_names, automations
 from prefect_polars_cloud.operations.deployments import environment_drift, environment_names
+from prefect_polars_cloud.testing import SAMPLE_DAYS
 from prefect_polars_cloud.testing.polars_cloud_sim import PolarsCloudSimulator
 
 from {{ cookiecutter.package_name }}.settings import ENV_PREFIX, Settings
@@ -219,3 +220,20 @@ def test_clusters_and_manifests_of_an_environment_carry_its_name(
     for preset in load_presets(settings).values():
         assert name in preset.context_keywords(settings)["labels"]
         assert preset.compute_name(settings) == f"{settings.label}-{name}-{preset.name}"
+
+
+def test_a_run_of_an_environment_labels_its_queries_and_clusters_with_it(
+    monkeypatch: pytest.MonkeyPatch, cloud_mode: PolarsCloudSimulator, s3_data: str
+) -> None:
+    name = OTHERS[0]
+    variable = f"{ENV_PREFIX}ENVIRONMENT_{name.upper().replace('-', '_')}_DATA_URI"
+    monkeypatch.setenv(variable, s3_data)  # its prefix: where the sample inputs are
+    monkeypatch.setenv(f"{ENV_PREFIX}ENV", name)
+    get_settings.cache_clear()
+
+    daily_report(start=SAMPLE_DAYS[0])
+
+    assert cloud_mode.queries, "the run sent its queries"
+    for query in cloud_mode.queries.values():
+        assert query.labels is not None and query.labels[-1] == name, query.labels
+        assert name in query.cluster.labels, query.cluster.labels
