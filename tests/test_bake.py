@@ -96,6 +96,7 @@ LIBRARY_MODULES = (
     "operations/deployments.py",
     "operations/doctor.py",
     "operations/names.py",
+    "operations/promotion.py",
     "operations/zombies.py",
     "run/__init__.py",
     "run/daily_run.py",

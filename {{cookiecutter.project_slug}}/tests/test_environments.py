@@ -12,13 +12,20 @@ from pathlib import Path
 from uuid import uuid4
 
 import pytest
+import yaml
 
 from prefect_polars_cloud.compute.presets import load_presets
 from prefect_polars_cloud.config.environments import EnvironmentsError, load_environments
 from prefect_polars_cloud.config.project import get_settings
 from prefect_polars_cloud.local.cli import main
 from prefect_polars_cloud.operations.alerts import automation_names, automations
-from prefect_polars_cloud.operations.deployments import environment_drift, environment_names
+from prefect_polars_cloud.operations.deployments import (
+    environment_drift,
+    environment_names,
+    environment_of,
+    is_local,
+    read_deployments,
+)
 from prefect_polars_cloud.testing import SAMPLE_DAYS
 from prefect_polars_cloud.testing.polars_cloud_sim import PolarsCloudSimulator
 
@@ -237,3 +244,25 @@ def test_a_run_of_an_environment_labels_its_queries_and_clusters_with_it(
     for query in cloud_mode.queries.values():
         assert query.labels is not None and query.labels[-1] == name, query.labels
         assert name in query.cluster.labels, query.cluster.labels
+
+
+def test_production_is_promoted_on_an_image_already_built(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # CI's release job: production's deployments alone, no build or push, on the digest given.
+    image = "registry.example.com/reports@sha256:" + "0" * 64
+
+    assert main(["promote", "--env", "production", "--image", image]) == 0
+
+    promoted = yaml.safe_load(capsys.readouterr().out)
+    production = [
+        item
+        for item in read_deployments(ROOT / "prefect.yaml")
+        if environment_of(item, ENV_PREFIX) == "production" and not is_local(item)
+    ]
+    assert [item["name"] for item in promoted["deployments"]] == [d["name"] for d in production]
+    for deployment in promoted["deployments"]:
+        assert (deployment["build"], deployment["push"]) == ([], []), "nothing built"
+        assert deployment["work_pool"]["job_variables"]["image"] == image
+        assert deployment["work_pool"]["job_variables"]["env"][f"{ENV_PREFIX}ENV"] == "production"
+    assert promoted.get("build") is None and promoted.get("push") is None

@@ -161,6 +161,35 @@ def deployments(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
+def promote(argv: Sequence[str] | None = None) -> int:
+    """Print prefect.yaml for one environment on an image already built (CI's release job)."""
+    from prefect_polars_cloud.config.project import env_prefix
+    from prefect_polars_cloud.operations.deployments import PREFECT_FILE
+    from prefect_polars_cloud.operations.promotion import promoted_prefect_file
+
+    parser = argparse.ArgumentParser(description=promote.__doc__)
+    parser.add_argument("--env", required=True, help="the environment whose deployments to print")
+    parser.add_argument("--image", required=True, help="the image they run: <repository>@<digest>")
+    parser.add_argument("--prefect-file", type=Path, default=PREFECT_FILE)
+    args = parser.parse_args(argv)
+    print(promoted_prefect_file(args.prefect_file, args.env, env_prefix(), args.image), end="")
+    return 0
+
+
+def deployed_image(argv: Sequence[str] | None = None) -> int:
+    """Print the image one environment's deployments run on the Prefect API (CI's release job)."""
+    from prefect_polars_cloud.config.project import env_prefix
+    from prefect_polars_cloud.operations.deployments import PREFECT_FILE
+    from prefect_polars_cloud.operations.promotion import deployed_image as image_of
+
+    parser = argparse.ArgumentParser(description=deployed_image.__doc__)
+    parser.add_argument("--env", required=True, help="the environment whose image to print")
+    parser.add_argument("--prefect-file", type=Path, default=PREFECT_FILE)
+    args = parser.parse_args(argv)
+    print(image_of(args.prefect_file, args.env, env_prefix()))
+    return 0
+
+
 def run(argv: Sequence[str] | None = None) -> int:
     """Run a flow of flows/ locally (`make run FLOW=<module>`); see local_run.run_locally."""
     from prefect_polars_cloud.local.runner import load_flow, run_locally
@@ -183,6 +212,8 @@ COMMANDS: dict[str, Callable[[Sequence[str]], int]] = {
     "check-api": check_api,
     "alerts": alerts,
     "deployments": deployments,
+    "promote": promote,
+    "deployed-image": deployed_image,
 }
 
 
