@@ -17,6 +17,14 @@ import yaml
 from helpers import Baked, answers_for, clean_environment, describe, generated_files, run, run_ok
 from helpers import bake as bake_into
 from test_bake import TEMPLATE_SYNTAX, expected_files
+# The docs' and the library's checks of every bake, run again on these bakes (this module's `baked`).
+from test_bake import (  # noqa: F401 - collected here by pytest
+    test_every_make_target_the_docs_name_exists,
+    test_every_relative_link_in_the_docs_resolves,
+    test_no_jinja_is_left_in_the_readme_or_docs,
+    test_the_library_is_the_same_bytes_in_every_bake,
+    test_the_readme_is_short_and_links_every_doc,
+)
 from test_deploy import tool
 
 CASES = {

@@ -266,3 +266,21 @@ def test_production_is_promoted_on_an_image_already_built(
         assert deployment["work_pool"]["job_variables"]["image"] == image
         assert deployment["work_pool"]["job_variables"]["env"][f"{ENV_PREFIX}ENV"] == "production"
     assert promoted.get("build") is None and promoted.get("push") is None
+
+
+def test_the_release_job_reads_the_image_staging_runs_from_the_api(
+    prefect_api: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from prefect import get_client
+
+    name = OTHERS[0]
+    image = f"registry.example.com/reports:{uuid4().hex}"
+    with get_client(sync_client=True) as client:
+        flow_id = client.create_flow_from_name("daily-report")
+        for deployment in environment_names(ROOT / "prefect.yaml", name, ENV_PREFIX):
+            client.create_deployment(flow_id, deployment, job_variables={"image": image})
+
+    assert main(["deployed-image", "--env", name]) == 0
+    assert capsys.readouterr().out.strip() == image
+    assert main(["deployed-image", "--env", "nowhere"]) == 1, "no deployment, no image"
+    assert "deploy nowhere first (`make deploy ENV=nowhere`)" in capsys.readouterr().err
