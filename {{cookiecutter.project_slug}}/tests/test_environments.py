@@ -15,7 +15,11 @@ import pytest
 import yaml
 
 from prefect_polars_cloud.compute.presets import load_presets
-from prefect_polars_cloud.config.environments import EnvironmentsError, load_environments
+from prefect_polars_cloud.config.environments import (
+    EnvironmentsError,
+    load_environments,
+    refuse_other_environments,
+)
 from prefect_polars_cloud.config.project import get_settings
 from prefect_polars_cloud.local.cli import main
 from prefect_polars_cloud.operations.alerts import automation_names, automations
@@ -284,3 +288,21 @@ def test_the_release_job_reads_the_image_staging_runs_from_the_api(
     assert capsys.readouterr().out.strip() == image
     assert main(["deployed-image", "--env", "nowhere"]) == 1, "no deployment, no image"
     assert "deploy nowhere first (`make deploy ENV=nowhere`)" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(
+    "iceberg_table" not in DECLARED["production"], reason="the report is not an Iceberg table"
+)
+def test_each_environment_writes_an_iceberg_table_of_its_own(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    name = OTHERS[0]
+    monkeypatch.setenv(f"{ENV_PREFIX}ENV", name)
+    get_settings.cache_clear()
+    assert get_settings().iceberg_table == DECLARED[name]["iceberg_table"]
+    assert get_settings().iceberg_table != DECLARED["production"]["iceberg_table"]
+
+    monkeypatch.setenv(f"{ENV_PREFIX}ICEBERG_TABLE", DECLARED["production"]["iceberg_table"])
+    get_settings.cache_clear()
+    with pytest.raises(EnvironmentsError, match="may not write production's Iceberg table"):
+        refuse_other_environments(get_settings(), f"{DECLARED[name]['data_uri']}/reports")

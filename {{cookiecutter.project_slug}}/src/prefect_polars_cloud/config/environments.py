@@ -41,6 +41,9 @@ class Environment(BaseModel):
     workspace: str | None = None
     work_pool: str = Field(min_length=1)
     schedule: str = Field(pattern=SCHEDULE.pattern)  # a cron in UTC, or "off"
+    # An Iceberg report's `namespace.table`: a catalog (AWS Glue) is shared by every prefix, so
+    # each environment names a table of its own.
+    iceberg_table: str | None = None
     # {preset: {field: value}}: applied over presets.toml, under <PREFIX>PRESET_* variables.
     presets: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
@@ -151,6 +154,8 @@ def apply_environment(settings: Settings) -> Settings:
         "secret_name": environment.secret_name,
         "workspace": environment.workspace,
     }
+    if environment.iceberg_table:
+        values["iceberg_table"] = environment.iceberg_table
     update = {key: value for key, value in values.items() if key not in settings.model_fields_set}
     return settings.model_copy(update=update)
 
@@ -175,7 +180,14 @@ def refuse_other_environments(settings: Settings, *uris: str) -> None:
                 f"{owner.data_uri!r}; give a uri under {own.data_uri!r}, or run it as {owner.name} "
                 f"({env}={owner.name})"
             )
+    table = settings.iceberg_table
     for other in environments.values():
+        if other.name != own.name and table and other.iceberg_table == table != own.iceberg_table:
+            raise EnvironmentsError(
+                f"a {own.name} run may not write {other.name}'s Iceberg table {table!r}; unset "
+                f"{settings.prefix()}ICEBERG_TABLE to use {own.name}'s {own.iceberg_table!r}, or "
+                f"run it as {other.name} ({env}={other.name})"
+            )
         if other.name != own.name and other.secret_name == settings.secret_name != own.secret_name:
             raise EnvironmentsError(
                 f"a {own.name} run may not use {other.name}'s secret {settings.secret_name!r}; "
