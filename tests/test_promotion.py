@@ -178,3 +178,17 @@ def test_staging_tags_its_digest_with_the_commit_and_deploys_staging_alone(baked
     if baked.answers["work_pool_type"] != "process":
         repository = "registry.example.com/reports"
         assert f"docker buildx imagetools create --tag {repository}:commit-{COMMIT} {repository}@{DIGEST}" in calls
+
+
+def test_env_picks_the_environment_of_the_operations_and_the_local_targets_ignore_it(baked: Baked) -> None:
+    prefix = baked.answers["package_name"].upper() + "_"
+    name = before_production(baked)[0]
+
+    def planned(*arguments: str) -> str:
+        return run_ok(["make", "-n", *arguments, f"ENV={name}"], baked.path).stdout
+
+    for target in ("doctor", "alerts", "backfill START=2026-01-01"):
+        assert f"{prefix}ENV={name} " in planned(*target.split()), target
+    assert f"deployments --env {name}" in planned("deploy")
+    for target in ("run", "sample-data", "test"):
+        assert "ENV=" not in planned(target) and "--env" not in planned(target), target

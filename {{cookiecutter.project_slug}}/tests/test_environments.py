@@ -30,6 +30,7 @@ from prefect_polars_cloud.operations.deployments import (
     is_local,
     read_deployments,
 )
+from prefect_polars_cloud.operations.names import default_deployment
 from prefect_polars_cloud.testing import SAMPLE_DAYS
 from prefect_polars_cloud.testing.polars_cloud_sim import PolarsCloudSimulator
 
@@ -306,3 +307,10 @@ def test_each_environment_writes_an_iceberg_table_of_its_own(
     get_settings.cache_clear()
     with pytest.raises(EnvironmentsError, match="may not write production's Iceberg table"):
         refuse_other_environments(get_settings(), f"{DECLARED[name]['data_uri']}/reports")
+
+
+def test_a_backfill_goes_to_its_environment_s_deployment() -> None:
+    for name in DECLARED:
+        wanted = "daily-report" if name == "production" else f"daily-report-{name}"
+        found = default_deployment(environment=name, prefix=ENV_PREFIX)
+        assert found == f"daily-report/{wanted}", name
