@@ -3,6 +3,9 @@
 A deployment whose name ends in `-local` runs on a machine of the user's own (a process worker in
 the project's directory); every other one is production, and CI deploys them all in one
 `prefect deploy` command. The list is derived from prefect.yaml, never written down twice.
+With several environments (environments.toml) each production deployment's runs belong to the
+one its job's <PREFIX>ENV names; environment_drift says where prefect.yaml and the declaration
+disagree.
 """
 
 from __future__ import annotations
