@@ -32,9 +32,23 @@ FORMAT_ONLY: dict[str, str] = {
 }
 
 
+# Files that only a project of several environments needs (production alone: as before).
+ENVIRONMENTS_ONLY = ("environments.toml", "tests/test_environments.py")
+
+
+def several_environments() -> bool:
+    """Tell whether the answers name an environment besides production."""
+    return len([name for name in str(ANSWERS.get("environments", "production")).split(",") if name.strip()]) > 1
+
+
 def remove_unneeded(project: Path) -> list[str]:
     """Delete the files the chosen backend and output format don't use; return what was removed."""
     removed = []
+    for relative in ENVIRONMENTS_ONLY:
+        path = project / relative
+        if not several_environments() and path.exists():
+            path.unlink()
+            removed.append(relative)
     for relative, backend in BACKEND_ONLY.items():
         path = project / relative
         if ANSWERS["secret_backend"] != backend and path.exists():

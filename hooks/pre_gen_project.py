@@ -39,6 +39,8 @@ WORK_POOL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 IMAGE = re.compile(
     r"^(?:[A-Za-z0-9.-]+(?::[0-9]+)?/)?[a-z0-9]+(?:[._-][a-z0-9]+)*(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*$"
 )
+# Environment names: they end deployment names, tags and labels (daily-report-staging).
+ENVIRONMENT = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
 CRON_FIELD = re.compile(r"^[0-9A-Za-z*/,?-]+$")
 # The five cron fields and the numbers each accepts (day of week: 0 and 7 are both Sunday).
 CRON_RANGES = (
@@ -280,6 +282,25 @@ def check_schedule_cron() -> list[str]:
     ]
 
 
+def check_environments() -> list[str]:
+    """Require distinct lowercase names, comma-separated, production among them."""
+    answer = text("environments")
+    names = [name.strip() for name in answer.split(",")]
+    example = "type names separated by commas, production among them (e.g. staging,production)"
+    wrong = [name for name in names if not ENVIRONMENT.match(name)]
+    if wrong:
+        return [
+            f"environments {answer!r} holds {', '.join(map(repr, wrong))}, not lowercase letters, "
+            f"digits and single hyphens; {example}"
+        ]
+    twice = sorted({name for name in names if names.count(name) > 1})
+    if twice:
+        return [f"environments {answer!r} names {', '.join(twice)} twice; {example}"]
+    if "production" not in names:
+        return [f"environments {answer!r} has no production; {example}"]
+    return []
+
+
 def check_register_blocks() -> list[str]:
     """Require yes or no."""
     if text("register_blocks") in ("yes", "no"):
@@ -305,6 +326,7 @@ CHECKS: tuple[Callable[[], list[str]], ...] = (
     check_kubernetes_names,
     check_alerts,
     check_output_format,
+    check_environments,
     check_register_blocks,
 )
 

@@ -81,6 +81,11 @@ INVALID = [
     pytest.param(
         {"kubernetes_service_account": "runner_1"}, "kubernetes_service_account", id="service-account-underscore"
     ),
+    pytest.param({"environments": "staging"}, "environments", id="environments-without-production"),
+    pytest.param({"environments": "Staging,production"}, "environments", id="environments-uppercase"),
+    pytest.param({"environments": "qa,production,qa"}, "environments", id="environments-duplicate"),
+    pytest.param({"environments": "staging,,production"}, "environments", id="environments-empty-name"),
+    pytest.param({"environments": "pre_prod,production"}, "environments", id="environments-underscore"),
 ]
 
 # Answers at the edge of each rule that must still be accepted.
@@ -117,6 +122,8 @@ ACCEPTED = [
     pytest.param({"schedule_cron": "*/15 0-23/2 1,15 jan-dec mon-fri"}, id="cron-steps-lists-names"),
     pytest.param({"schedule_cron": "0 6 * * 7"}, id="cron-sunday-as-7"),
     pytest.param({"output_format": "iceberg"}, id="output-format-iceberg"),
+    pytest.param({"environments": "staging, production"}, id="environments-with-space"),
+    pytest.param({"environments": "production,qa-2"}, id="environments-hyphen-digit"),
 ]
 
 

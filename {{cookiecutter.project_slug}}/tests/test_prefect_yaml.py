@@ -16,8 +16,9 @@ from typing import Any
 import pytest
 import yaml
 
+from prefect_polars_cloud.config.environments import load_environments
 from prefect_polars_cloud.config.project import get_settings
-from prefect_polars_cloud.operations.deployments import is_local, read_deployments
+from prefect_polars_cloud.operations.deployments import environment_of, is_local, read_deployments
 from prefect_polars_cloud.testing import CLIENT_ID, CLIENT_SECRET, SECRET_VARIABLES
 
 from {{ cookiecutter.package_name }}.settings import ENV_PREFIX
@@ -165,7 +166,8 @@ def test_production_runs_on_a_schedule_in_utc_on_a_pool_of_its_own(
     deployment: dict[str, Any],
 ) -> None:
     assert deployment["work_pool"]["name"] not in ("", "local")
-    assert deployment.get("schedules"), "a production deployment with no schedule never runs"
+    if environment_of(deployment, ENV_PREFIX) == "production":  # others: environments.toml's
+        assert deployment.get("schedules"), "a production deployment with no schedule never runs"
     for schedule in deployment["schedules"]:
         assert schedule["timezone"] == "UTC"
         assert len(schedule["cron"].split()) == 5
@@ -178,7 +180,11 @@ def test_production_runs_on_polars_cloud_with_the_answered_data_uri(
     env = deployment["work_pool"]["job_variables"]["env"]
     assert env[f"{ENV_PREFIX}COMPUTE_MODE"] == "cloud"
     settings = get_settings()
-    answered = {"source_uri": settings.source_uri, "output_uri": settings.output_uri}
+    # Each environment's deployment its own prefix (environments.toml; none: the settings').
+    environments = load_environments(settings)
+    environment = environments.get(environment_of(deployment, ENV_PREFIX))
+    data_uri = environment.data_uri if environment else settings.data_uri
+    answered = {"source_uri": f"{data_uri}/raw", "output_uri": f"{data_uri}/reports"}
     parameters = deployment.get("parameters") or {}
     for key in answered.keys() & parameters.keys():
         assert parameters[key] == answered[key], key

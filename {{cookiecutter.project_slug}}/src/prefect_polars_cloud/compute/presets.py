@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationError
 
+from prefect_polars_cloud.config.environments import PRODUCTION, current_environment
 from prefect_polars_cloud.config.project import env_prefix
 from prefect_polars_cloud.config.settings import MIN_QUERY_TIMEOUT_MINS, Settings
 
@@ -88,11 +89,15 @@ class Preset(BaseModel):
         Cloud dashboard.
         """
         labels = [*self.labels, settings.label, self.compute_name(settings)]
+        if settings.env != PRODUCTION:  # a cluster of staging says so; production's as ever
+            labels.append(settings.env)
         defaults = {"idle_timeout_mins": settings.idle_timeout_mins}
         return defaults | self.context_options() | {"labels": labels}
 
     def compute_name(self, settings: Settings) -> str:
         """Return the name of this preset's compute: its label, and its manifest's name."""
+        if settings.env != PRODUCTION:  # staging's manifest is not production's
+            return f"{settings.label}-{settings.env}-{self.name}"
         return f"{settings.label}-{self.name}"
 
     def describe(self) -> str:
@@ -146,6 +151,14 @@ def load_presets(settings: Settings, environ: dict[str, str] | None = None) -> d
         ) from None
     except tomllib.TOMLDecodeError as error:
         raise PresetError(f"{path}: not valid TOML ({error})") from None
+    environment = current_environment(settings)  # its presets: over the file, under variables
+    for name, fields in (environment.presets if environment else {}).items():
+        if name not in tables:
+            raise PresetError(
+                f"{settings.environments_file}: [{environment.name}.presets.{name}] names no "
+                f"preset of {path}; use one of {', '.join(tables)}"
+            )
+        tables[name] = {**tables[name], **fields}
     overrides = _overrides(dict(os.environ if environ is None else environ))
     for name, fields in overrides.items():
         if name not in tables:

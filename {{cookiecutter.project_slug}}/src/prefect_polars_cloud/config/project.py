@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
+from prefect_polars_cloud.config.environments import apply_environment
 from prefect_polars_cloud.config.settings import Settings, SettingsError, settings_problem
 
 if TYPE_CHECKING:
@@ -113,10 +114,13 @@ def using(project: Project) -> Iterator[Project]:
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    """Read the project's settings once per process; a bad variable is one SettingsError."""
+    """Read the project's settings once per process; a bad variable is one SettingsError.
+
+    The run's environment (<PREFIX>ENV, environments.toml) sets its prefix, secret and workspace.
+    """
     settings = current().settings
     try:
-        return settings()
+        return apply_environment(settings())
     except ValidationError as error:
         raise SettingsError(settings_problem(settings, error)) from None
 

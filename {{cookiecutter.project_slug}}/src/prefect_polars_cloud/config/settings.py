@@ -65,6 +65,10 @@ class Settings(BaseSettings):
     workspace: str | None = None
     # The machine sizes (compute/presets.py): relative to the working directory, the project's root.
     presets_file: str = "presets.toml"
+    # The environment a run belongs to, and the file that declares each one's prefix, secret,
+    # workspace and preset overrides (config/environments.py); no such file: production alone.
+    env: str = Field(default="production", min_length=1)
+    environments_file: str = "environments.toml"
     # For presets that set none. Polars Cloud refuses idle timeouts under ten minutes.
     idle_timeout_mins: int = Field(default=30, ge=10)
     # The deployed flows read <data_uri>/raw and write <data_uri>/reports.

@@ -55,8 +55,11 @@ def backfill(argv: Sequence[str] | None = None) -> int:
         "(default: prefect.yaml's one production deployment)",
     )
     args = parser.parse_args(argv)
-    deployment = args.deployment or default_deployment()
-    link = request_backfill(get_settings(), args.start, args.end or args.start, deployment)
+    settings = get_settings()  # its environment (<PREFIX>ENV) picks the default deployment
+    deployment = args.deployment or default_deployment(
+        environment=settings.env, prefix=settings.prefix()
+    )
+    link = request_backfill(settings, args.start, args.end or args.start, deployment)
     print(f"flow run: {link}")
     return 0
 
@@ -130,8 +133,10 @@ def alerts(argv: Sequence[str] | None = None) -> int:
 
 def deployments(argv: Sequence[str] | None = None) -> int:
     """Print the names of prefect.yaml's deployments, one a line (CI deploys --production)."""
+    from prefect_polars_cloud.config.project import env_prefix
     from prefect_polars_cloud.operations.deployments import (
         PREFECT_FILE,
+        environment_names,
         production_names,
         read_deployments,
     )
@@ -140,14 +145,48 @@ def deployments(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--production", action="store_true", help="only those whose name does not end in -local"
     )
+    parser.add_argument(
+        "--env", help="only the production deployments whose runs belong to this environment"
+    )
     parser.add_argument("--prefect-file", type=Path, default=PREFECT_FILE)
     args = parser.parse_args(argv)
-    if args.production:
+    if args.env:
+        names = environment_names(args.prefect_file, args.env, env_prefix())
+    elif args.production:
         names = production_names(args.prefect_file)
     else:
         names = list(dict.fromkeys(item["name"] for item in read_deployments(args.prefect_file)))
     for name in names:
         print(name)
+    return 0
+
+
+def promote(argv: Sequence[str] | None = None) -> int:
+    """Print prefect.yaml for one environment on an image already built (CI's release job)."""
+    from prefect_polars_cloud.config.project import env_prefix
+    from prefect_polars_cloud.operations.deployments import PREFECT_FILE
+    from prefect_polars_cloud.operations.promotion import promoted_prefect_file
+
+    parser = argparse.ArgumentParser(description=promote.__doc__)
+    parser.add_argument("--env", required=True, help="the environment whose deployments to print")
+    parser.add_argument("--image", required=True, help="the image they run: <repository>@<digest>")
+    parser.add_argument("--prefect-file", type=Path, default=PREFECT_FILE)
+    args = parser.parse_args(argv)
+    print(promoted_prefect_file(args.prefect_file, args.env, env_prefix(), args.image), end="")
+    return 0
+
+
+def deployed_image(argv: Sequence[str] | None = None) -> int:
+    """Print the image one environment's deployments run on the Prefect API (CI's release job)."""
+    from prefect_polars_cloud.config.project import env_prefix
+    from prefect_polars_cloud.operations.deployments import PREFECT_FILE
+    from prefect_polars_cloud.operations.promotion import deployed_image as image_of
+
+    parser = argparse.ArgumentParser(description=deployed_image.__doc__)
+    parser.add_argument("--env", required=True, help="the environment whose image to print")
+    parser.add_argument("--prefect-file", type=Path, default=PREFECT_FILE)
+    args = parser.parse_args(argv)
+    print(image_of(args.prefect_file, args.env, env_prefix()))
     return 0
 
 
@@ -173,6 +212,8 @@ COMMANDS: dict[str, Callable[[Sequence[str]], int]] = {
     "check-api": check_api,
     "alerts": alerts,
     "deployments": deployments,
+    "promote": promote,
+    "deployed-image": deployed_image,
 }
 
 

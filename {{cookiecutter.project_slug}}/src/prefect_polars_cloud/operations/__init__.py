@@ -1,4 +1,5 @@
-"""Operating deployed flows: alerts, the zombie automation, deployments, doctor, backfill, names.
+"""Operating deployed flows: alerts, the zombie automation, deployments, doctor, backfill, names,
+promotion between environments.
 
 What `make alerts`, `make doctor`, `make backfill` and `<slug> deployments` do against the Prefect
 API and Polars Cloud; the names of the flows and deployments, read from flows/ and prefect.yaml.

@@ -7,7 +7,9 @@ deployment added after `make alerts` is covered too. The webhook URL is a secret
 <PREFIX>ALERT_WEBHOOK_URL (or the secret backend's JSON object, key "alert_webhook_url") into
 the secret field of a notification block, and never into a file, a parameter or a line of output.
 Whatever the channel, `make alerts` also installs the automation that ends a run whose process
-died as Crashed (operations/zombies.py).
+died as Crashed (operations/zombies.py). In a project of several environments (environments.toml)
+each environment has alerts of its own (`make alerts ENV=staging`): named after it, matching its
+tag too, sent through its own webhook, and saying which environment failed.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 from uuid import UUID
 
+from prefect_polars_cloud.config.environments import load_environments
 from prefect_polars_cloud.config.project import env_prefix
 from prefect_polars_cloud.config.settings import Settings
 from prefect_polars_cloud.credentials.service_account import fetch_optional_text
@@ -120,14 +123,22 @@ def run_link_base() -> str:
     return ui.rstrip("/") or "<your Prefect UI>"
 
 
+def scope(settings: Settings) -> str | None:
+    """Return the environment the alerts are for, or None in a project of one environment."""
+    return settings.env if load_environments(settings) else None
+
+
 def block_name(settings: Settings) -> str:
-    """Return the name of the project's notification block."""
-    return f"{settings.label}-alerts"
+    """Return the name of the project's (or its environment's) notification block."""
+    environment = scope(settings)
+    return f"{settings.label}-{environment}-alerts" if environment else f"{settings.label}-alerts"
 
 
 def automation_names(settings: Settings) -> tuple[str, str]:
     """Return the names of the failed-run and the late-run automations."""
-    return f"{settings.label}: flow run failed", f"{settings.label}: flow run late"
+    environment = scope(settings)
+    owner = f"{settings.label} ({environment})" if environment else settings.label
+    return f"{owner}: flow run failed", f"{owner}: flow run late"
 
 
 def save_webhook_block(
@@ -170,7 +181,16 @@ def automations(settings: Settings, block_id: UUID, ui: str) -> list[AutomationC
     from prefect.events.schemas.automations import AutomationCore, EventTrigger, Posture
 
     runs = {"prefect.resource.id": "prefect.flow-run.*"}
-    ours = {"prefect.resource.role": "tag", "prefect.resource.id": f"prefect.tag.{settings.label}"}
+    project = {
+        "prefect.resource.role": "tag",
+        "prefect.resource.id": f"prefect.tag.{settings.label}",
+    }
+    ours: dict[str, str] | list[dict[str, str]] = project
+    subject, heading = SUBJECT, ""
+    if environment := scope(settings):  # a list matches runs related to each: both tags
+        tag = {"prefect.resource.role": "tag", "prefect.resource.id": f"prefect.tag.{environment}"}
+        ours = [project, tag]
+        subject, heading = f"[{environment}] {SUBJECT}", f"Environment: {environment}\n"
     failed_name, late_name = automation_names(settings)
     failed = EventTrigger(
         match=runs,
@@ -199,7 +219,9 @@ def automations(settings: Settings, block_id: UUID, ui: str) -> list[AutomationC
             trigger=trigger,
             actions=[
                 SendNotification(
-                    block_document_id=block_id, subject=SUBJECT, body=body.replace("<ui>", ui)
+                    block_document_id=block_id,
+                    subject=subject,
+                    body=heading + body.replace("<ui>", ui),
                 )
             ],
         )

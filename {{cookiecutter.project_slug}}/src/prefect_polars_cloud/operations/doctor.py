@@ -29,6 +29,7 @@ def describe(settings: Settings) -> list[str]:
     if settings.compute_mode == "cluster":
         where = f" at {settings.cluster_uri or '(CLUSTER_URI not set)'}"
     return [
+        f"environment:    {settings.env}",
         f"compute mode:   {settings.compute_mode}{where}",
         f"secret backend: {settings.secret_backend}",
         f"secret name:    {settings.secret_name}",

@@ -17,7 +17,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from prefect_polars_cloud.operations.deployments import PREFECT_FILE, is_local, read_deployments
+from prefect_polars_cloud.operations.deployments import (
+    PREFECT_FILE,
+    PRODUCTION,
+    environment_of,
+    is_local,
+    read_deployments,
+)
 
 FLOWS_DIR = Path("flows")
 # Folders that hold no reference of the project's own: tools' caches, data, the environment.
@@ -107,13 +113,27 @@ def default_flow_module(folder: Path = FLOWS_DIR) -> str:
     return modules[0]
 
 
-def default_deployment(prefect_file: Path = PREFECT_FILE, folder: Path = FLOWS_DIR) -> str:
-    """Return `<flow>/<deployment>` of the one production deployment (`make backfill`'s default)."""
+def default_deployment(
+    prefect_file: Path = PREFECT_FILE,
+    folder: Path = FLOWS_DIR,
+    environment: str | None = None,
+    prefix: str = "",
+) -> str:
+    """Return `<flow>/<deployment>` of the one production deployment (`make backfill`'s default).
+
+    Given an environment, the one deployment whose runs belong to it (its job's <prefix>ENV).
+    """
     deployments = read_deployments(prefect_file)
-    names = [full_name(item, folder) for item in deployments if not is_local(item)]
+    names = [
+        full_name(item, folder)
+        for item in deployments
+        if not is_local(item)
+        and (environment is None or environment_of(item, prefix) == environment)
+    ]
     if len(names) != 1:
         raise NamesError(
-            f"{prefect_file} has {len(names)} production deployments "
+            f"{prefect_file} has {len(names)} production deployments"
+            f"{f' of {environment}' if environment not in (None, PRODUCTION) else ''} "
             f"({', '.join(names) or 'none'}): say which, e.g. "
             "`make backfill START=... DEPLOYMENT=<flow>/<deployment>`"
         )

@@ -30,6 +30,7 @@ from prefect.cache_policies import NONE
 from prefect_polars_cloud.compute.session import ComputeSession, validate_uris
 from prefect_polars_cloud.config.datasets import Datasets, IcebergOutput
 from prefect_polars_cloud.config.days import refuse_future_days, resolve_days
+from prefect_polars_cloud.config.environments import refuse_other_environments
 from prefect_polars_cloud.config.project import DayTotals, current, get_settings
 from prefect_polars_cloud.config.settings import Settings
 from prefect_polars_cloud.run.handle import DailyRun
@@ -168,6 +169,7 @@ def _run(
     source_uri = source_uri or settings.source_uri
     output_uri = output_uri or settings.output_uri
     validate_uris(settings, source_uri, output_uri)
+    refuse_other_environments(settings, source_uri, output_uri)  # and its secret: before any read
     clean_up_staging(output_uri, settings)
     inputs = find_inputs(datasets, source_uri, days, output_uri)  # a missing day fails here
     check_inputs(datasets, inputs, days, settings.allow_empty_days)

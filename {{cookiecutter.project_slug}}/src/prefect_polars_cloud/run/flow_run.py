@@ -9,6 +9,7 @@ from prefect.tasks import exponential_backoff
 
 from prefect_polars_cloud.compute.remote_sink import Lineage
 from prefect_polars_cloud.config.days import RunDatesError, describe, resolve_days
+from prefect_polars_cloud.config.environments import PRODUCTION
 from prefect_polars_cloud.config.project import get_settings
 from prefect_polars_cloud.run.retries import retry_transient
 
@@ -49,14 +50,16 @@ def run_name() -> str:
 
 def labels(task_name: str) -> list[str]:
     """Tag a query with the run that sent it, for the Polars Cloud dashboard."""
-    run = runtime.flow_run
-    return [
+    run, settings = runtime.flow_run, get_settings()
+    found = [
         task_name,
-        get_settings().label,
+        settings.label,
         runtime.deployment.name or "no-deployment",
         str(run.id).replace("-", ""),  # the flow run's id: 32 hex characters, a label's limit
         run.name,
     ]
+    # A query of staging says so in the dashboard; production's are labelled as ever.
+    return found if settings.env == PRODUCTION else [*found, settings.env]
 
 
 def lineage(task_name: str) -> Lineage:
