@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 from conftest import INSTALL_TIMEOUT
 from helpers import bake as bake_into
-from helpers import clean_environment, describe, run_ok
+from helpers import clean_environment, describe, run, run_ok
 from test_deploy import UPLOAD_AND_STORE, last_json_line, process_group, serve_on_a_free_port
 
 pytestmark = pytest.mark.slow
@@ -198,3 +198,19 @@ def test_a_staging_run_pointed_at_production_fails_before_it_reads(
     # Cloud mode with no service account anywhere: had the run gone as far as logging in, its
     # message would be the missing credentials, not the crossing.
     assert loopback.keys("daily/") == [], "nothing written under production's prefix"
+
+
+# The project's own tests that its environments change; a bake of production alone has no
+# tests/test_environments.py, so they run here, on the bake of two environments.
+ENVIRONMENT_TESTS = ("test_environments.py", "test_prefect_yaml.py", "test_job_variables.py", "test_names.py")
+
+
+def test_the_projects_own_tests_of_its_environments_pass(loopback: Loopback) -> None:
+    env = clean_environment(PREFECT_HOME=str(loopback.project.parent / "tests-home"))  # no live API
+    command = [loopback.tool("python"), "-m", "pytest", "-q", "-p", "no:cacheprovider", "-n", "0"]
+    command += [f"tests/{name}" for name in ENVIRONMENT_TESTS]
+
+    result = run(command, loopback.project, env=env, timeout=INSTALL_TIMEOUT)
+
+    # Skipped there: an Iceberg table's test (a Parquet report here) and an image's (a process pool).
+    assert result.returncode == 0 and " passed" in result.stdout.splitlines()[-1], describe(result)

@@ -7,6 +7,8 @@ tests hold for this project's declaration, whichever environments it names.
 
 from __future__ import annotations
 
+import json
+import re
 import tomllib
 from pathlib import Path
 from uuid import uuid4
@@ -14,7 +16,7 @@ from uuid import uuid4
 import pytest
 import yaml
 
-from prefect_polars_cloud.compute.presets import load_presets
+from prefect_polars_cloud.compute.presets import PresetError, load_presets
 from prefect_polars_cloud.config.environments import (
     EnvironmentsError,
     load_environments,
@@ -97,6 +99,27 @@ def test_a_wrong_value_names_the_file_the_environment_and_the_key(
     monkeypatch.setenv(f"{ENV_PREFIX}ENVIRONMENTS_FILE", str(broken))
     with pytest.raises(EnvironmentsError, match=rf"{broken}: \[{OTHERS[0]}\] schedule"):
         load_environments(Settings())
+
+
+def test_a_wrong_preset_value_of_an_environment_names_its_table_in_environments_toml(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    name = OTHERS[0]
+    preset = next(iter(tomllib.loads((ROOT / "presets.toml").read_text(encoding="utf-8"))))
+    lines = []
+    for environment, fields in DECLARED.items():  # the declaration, one preset value made wrong
+        lines.append(f"[{environment}]")
+        lines += [
+            f"{key} = {json.dumps(value)}" for key, value in fields.items() if key != "presets"
+        ]
+    broken = tmp_path / "environments.toml"
+    broken.write_text("\n".join([*lines, f"[{name}.presets.{preset}]", "cpus = 0", ""]))
+    monkeypatch.setenv(f"{ENV_PREFIX}ENVIRONMENTS_FILE", str(broken))
+    monkeypatch.setenv(f"{ENV_PREFIX}ENV", name)
+    get_settings.cache_clear()
+    table = rf"\[{name}\.presets\.{preset}\]"
+    with pytest.raises(PresetError, match=rf"^{re.escape(str(broken))}: {table} cpus "):
+        load_presets(get_settings())
 
 
 def test_an_undeclared_environment_is_refused_with_the_declared_ones(
@@ -234,10 +257,10 @@ def test_clusters_and_manifests_of_an_environment_carry_its_name(
         assert preset.compute_name(settings) == f"{settings.label}-{name}-{preset.name}"
 
 
+@pytest.mark.parametrize("name", ["production", OTHERS[0]])
 def test_a_run_of_an_environment_labels_its_queries_and_clusters_with_it(
-    monkeypatch: pytest.MonkeyPatch, cloud_mode: PolarsCloudSimulator, s3_data: str
+    name: str, monkeypatch: pytest.MonkeyPatch, cloud_mode: PolarsCloudSimulator, s3_data: str
 ) -> None:
-    name = OTHERS[0]
     variable = f"{ENV_PREFIX}ENVIRONMENT_{name.upper().replace('-', '_')}_DATA_URI"
     monkeypatch.setenv(variable, s3_data)  # its prefix: where the sample inputs are
     monkeypatch.setenv(f"{ENV_PREFIX}ENV", name)
@@ -249,6 +272,7 @@ def test_a_run_of_an_environment_labels_its_queries_and_clusters_with_it(
     for query in cloud_mode.queries.values():
         assert query.labels is not None and query.labels[-1] == name, query.labels
         assert name in query.cluster.labels, query.cluster.labels
+        assert query.cluster.preset in load_presets(get_settings()), query.cluster.labels
 
 
 def test_production_is_promoted_on_an_image_already_built(

@@ -13,7 +13,11 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationError
 
-from prefect_polars_cloud.config.environments import PRODUCTION, current_environment
+from prefect_polars_cloud.config.environments import (
+    PRODUCTION,
+    current_environment,
+    environment_label,
+)
 from prefect_polars_cloud.config.project import env_prefix
 from prefect_polars_cloud.config.settings import MIN_QUERY_TIMEOUT_MINS, Settings
 
@@ -85,18 +89,20 @@ class Preset(BaseModel):
     def context_keywords(self, settings: Settings) -> dict[str, Any]:
         """Return every ComputeContext keyword: the preset's, the default idle timeout, labels.
 
-        The labels (the preset's own, the project, "<project>-<preset>") show in the Polars
-        Cloud dashboard.
+        The labels (the preset's own, the environment's when the project declares several, the
+        project, the compute's name) show in the Polars Cloud dashboard.
         """
-        labels = [*self.labels, settings.label, self.compute_name(settings)]
-        if settings.env != PRODUCTION:  # a cluster of staging says so; production's as ever
-            labels.append(settings.env)
+        # Which environment started it, when there are several; before the two labels that
+        # name the compute, which stay last.
+        environment = environment_label(settings)
+        labels = [*self.labels, *([environment] if environment else [])]
+        labels += [settings.label, self.compute_name(settings)]
         defaults = {"idle_timeout_mins": settings.idle_timeout_mins}
         return defaults | self.context_options() | {"labels": labels}
 
     def compute_name(self, settings: Settings) -> str:
         """Return the name of this preset's compute: its label, and its manifest's name."""
-        if settings.env != PRODUCTION:  # staging's manifest is not production's
+        if settings.env != PRODUCTION:  # staging's manifest is not production's, whose name stays
             return f"{settings.label}-{settings.env}-{self.name}"
         return f"{settings.label}-{self.name}"
 
@@ -151,31 +157,34 @@ def load_presets(settings: Settings, environ: dict[str, str] | None = None) -> d
         ) from None
     except tomllib.TOMLDecodeError as error:
         raise PresetError(f"{path}: not valid TOML ({error})") from None
+    # Where a key's value came from when not from the file, to blame it there: {preset: {key: ...}}.
+    blamed: dict[str, dict[str, str]] = {}
     environment = current_environment(settings)  # its presets: over the file, under variables
     for name, fields in (environment.presets if environment else {}).items():
+        table = f"{settings.environments_file}: [{environment.name}.presets.{name}]"
         if name not in tables:
-            raise PresetError(
-                f"{settings.environments_file}: [{environment.name}.presets.{name}] names no "
-                f"preset of {path}; use one of {', '.join(tables)}"
-            )
+            raise PresetError(f"{table} names no preset of {path}; use one of {', '.join(tables)}")
         tables[name] = {**tables[name], **fields}
+        blamed.setdefault(name, {}).update({key: f"{table} {key}" for key in fields})
     overrides = _overrides(dict(os.environ if environ is None else environ))
     for name, fields in overrides.items():
         if name not in tables:
             raise PresetError(f"{path}: no preset [{name}] for {override_prefix()}{name.upper()}_*")
         tables[name] = {**tables[name], **fields}
+        variables = {key: f"{override_prefix()}{name.upper()}_{key.upper()}" for key in fields}
+        blamed.setdefault(name, {}).update(variables)
     presets = {
-        name: _preset(path, name, fields, set(overrides.get(name, {})))
-        for name, fields in tables.items()
+        name: _preset(path, name, fields, blamed.get(name)) for name, fields in tables.items()
     }
     _check_large_is_not_smaller(path, presets)
     return presets
 
 
-def _preset(path: Path, name: str, fields: object, overridden: set[str] | None = None) -> Preset:
+def _preset(path: Path, name: str, fields: object, blamed: dict[str, str] | None = None) -> Preset:
     """Validate one table, naming the file, the preset and the key on failure.
 
-    A key whose value came from an override is blamed on that variable, not on the file.
+    A key whose value came from elsewhere (blamed: an environment's table, a variable) is
+    blamed there, not on the file.
     """
     if not isinstance(fields, dict):
         raise PresetError(f"{path}: [{name}] must be a table of keys")
@@ -184,10 +193,10 @@ def _preset(path: Path, name: str, fields: object, overridden: set[str] | None =
     except ValidationError as error:
         problem = error.errors()[0]
         key = ".".join(str(part) for part in problem["loc"]) or "?"
-        if str(problem["loc"][0] if problem["loc"] else "") in (overridden or set()):
-            variable = f"{override_prefix()}{name.upper()}_{str(problem['loc'][0]).upper()}"
+        where = (blamed or {}).get(str(problem["loc"][0]) if problem["loc"] else "")
+        if where is not None:
             raise PresetError(
-                f"{variable} (overriding [{name}] {key} of {path}): {problem['msg']}"
+                f"{where} (overriding [{name}] {key} of {path}): {problem['msg']}"
             ) from None
         raise PresetError(f"{path}: [{name}] {key}: {problem['msg']}") from None
     if preset.instance_type and (preset.cpus or preset.memory):

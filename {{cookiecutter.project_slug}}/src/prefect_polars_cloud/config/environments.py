@@ -140,6 +140,16 @@ def current_environment(settings: Settings) -> Environment | None:
     return environments[settings.env]
 
 
+def environment_label(settings: Settings) -> str | None:
+    """Return the run's environment as a label of its queries and clusters, None with one.
+
+    Every environment's, production's too, once the project declares environments: each
+    cluster and query in Polars Cloud says which environment started it. A project with none
+    labels them as it always has.
+    """
+    return settings.env if load_environments(settings) else None
+
+
 def apply_environment(settings: Settings) -> Settings:
     """Return settings with the environment's prefix, secret and workspace, unless set by variable.
 

@@ -9,7 +9,7 @@ from prefect.tasks import exponential_backoff
 
 from prefect_polars_cloud.compute.remote_sink import Lineage
 from prefect_polars_cloud.config.days import RunDatesError, describe, resolve_days
-from prefect_polars_cloud.config.environments import PRODUCTION
+from prefect_polars_cloud.config.environments import environment_label
 from prefect_polars_cloud.config.project import get_settings
 from prefect_polars_cloud.run.retries import retry_transient
 
@@ -58,8 +58,8 @@ def labels(task_name: str) -> list[str]:
         str(run.id).replace("-", ""),  # the flow run's id: 32 hex characters, a label's limit
         run.name,
     ]
-    # A query of staging says so in the dashboard; production's are labelled as ever.
-    return found if settings.env == PRODUCTION else [*found, settings.env]
+    environment = environment_label(settings)  # which environment sent it, when there are several
+    return found if environment is None else [*found, environment]
 
 
 def lineage(task_name: str) -> Lineage:

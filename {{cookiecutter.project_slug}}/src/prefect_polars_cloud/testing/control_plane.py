@@ -41,10 +41,15 @@ class Cluster:
 
     @property
     def preset(self) -> str:
-        """The preset, from the session's last two labels ("<slug>", "<slug>-<preset>"), or ''."""
+        """The preset, from the session's last two labels ("<slug>", "<slug>-<preset>"), or ''.
+
+        An environment's compute is "<slug>-<environment>-<preset>", and its environment the
+        label before the slug (compute/presets.py).
+        """
         if len(self.labels) < 2:
             return ""
-        return self.labels[-1].removeprefix(f"{self.labels[-2]}-")
+        name = self.labels[-1].removeprefix(f"{self.labels[-2]}-")
+        return name.removeprefix(f"{self.labels[-3]}-") if len(self.labels) > 2 else name
 
     def vcpu_seconds(self, now: float) -> float:
         """What the cluster billed: cpus x nodes x seconds from request to stop (or now)."""
