@@ -142,6 +142,29 @@ def clean_environment(**extra: str) -> dict[str, str]:
     return environment
 
 
+def loopback_environment(prefect_home: Path, prefix: str, **extra: str) -> dict[str, str]:
+    """Return the environment of a bake's commands against servers on loopback (moto, Prefect).
+
+    Its own Prefect home, moto's throwaway AWS credentials, and none of the project's
+    (<prefix>*) or Polars Cloud's variables the shell may hold: the commands take what the test
+    gives them.
+    """
+    environment = clean_environment(
+        PREFECT_HOME=str(prefect_home),
+        PREFECT_SERVER_ANALYTICS_ENABLED="false",
+        PREFECT_UI_ENABLED="false",
+        AWS_ACCESS_KEY_ID="testing",
+        AWS_SECRET_ACCESS_KEY="testing",
+        AWS_REGION="us-east-1",
+        AWS_DEFAULT_REGION="us-east-1",
+        AWS_ALLOW_HTTP="true",
+        **extra,
+    )
+    for name in [name for name in environment if name.startswith((prefix, "POLARS_CLOUD_", "AWS_PROFILE"))]:
+        del environment[name]
+    return environment
+
+
 def run(
     command: Sequence[str],
     cwd: Path,

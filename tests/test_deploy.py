@@ -26,7 +26,7 @@ from types import ModuleType
 
 import pytest
 import yaml
-from helpers import TEMPLATE, Baked, clean_environment, describe, generated_files, run, run_ok
+from helpers import TEMPLATE, Baked, clean_environment, describe, generated_files, loopback_environment, run, run_ok
 
 # Values that must never show up in a command's output.
 CLIENT_ID = "e2e-client-id-6f0c1d"
@@ -408,6 +408,35 @@ def serve_on_a_free_port(
     pytest.fail(f"no free port held for `{' '.join(command(0)[:3])}` in three tries")
 
 
+def serve_moto_and_prefect(
+    stack: ExitStack, project: Path, env: dict[str, str], logs: Path
+) -> tuple[subprocess.Popen[bytes], subprocess.Popen[bytes]]:
+    """Serve moto and `prefect server start` from the bake's environment; point env at both.
+
+    Each on a free loopback port, stopped with the caller's stack; returns their processes.
+    """
+    python, prefect = str(project / ".venv/bin/python"), str(project / ".venv/bin/prefect")
+    moto_port, moto = serve_on_a_free_port(
+        stack,
+        lambda port: [python, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        lambda port: f"http://127.0.0.1:{port}/moto-api/",
+        project,
+        env,
+        logs / "moto.log",
+    )
+    prefect_port, server = serve_on_a_free_port(
+        stack,
+        lambda port: [prefect, "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+        lambda port: f"http://127.0.0.1:{port}/api/health",
+        project,
+        env,
+        logs / "prefect-server.log",
+    )
+    env["AWS_ENDPOINT_URL"] = f"http://127.0.0.1:{moto_port}"
+    env["PREFECT_API_URL"] = f"http://127.0.0.1:{prefect_port}/api"
+    return moto, server
+
+
 def expected_report(sample: Path, day: str) -> list[tuple[str, str, str, int, float]]:
     """Compute a day's report from that day's sample files with the standard library alone."""
     customers: dict[int, tuple[str, str]] = {}
@@ -482,18 +511,7 @@ def test_deploy_end_to_end_on_loopback(
     bucket, data_uri = "e2e-reports", "s3://e2e-reports/daily"
     baked = bake(secret_backend=backend, secret_name=secret_name, data_uri=data_uri)
     project, prefix = baked.path, baked.answers["package_name"].upper() + "_"
-    env = clean_environment(
-        PREFECT_HOME=str(tmp_path / "prefect-home"),
-        PREFECT_SERVER_ANALYTICS_ENABLED="false",
-        PREFECT_UI_ENABLED="false",
-        AWS_ACCESS_KEY_ID="testing",
-        AWS_SECRET_ACCESS_KEY="testing",
-        AWS_REGION="us-east-1",
-        AWS_DEFAULT_REGION="us-east-1",
-        AWS_ALLOW_HTTP="true",
-    )
-    for name in [name for name in env if name.startswith((prefix, "POLARS_CLOUD_", "AWS_PROFILE"))]:
-        del env[name]
+    env = loopback_environment(tmp_path / "prefect-home", prefix)
     outputs: list[str] = []
 
     def ok(command: Sequence[str], **extra: str) -> subprocess.CompletedProcess[str]:
@@ -505,24 +523,7 @@ def test_deploy_end_to_end_on_loopback(
     python, prefect = str(project / ".venv/bin/python"), str(project / ".venv/bin/prefect")
 
     with ExitStack() as stack:
-        moto_port, moto = serve_on_a_free_port(
-            stack,
-            lambda port: [python, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-            lambda port: f"http://127.0.0.1:{port}/moto-api/",
-            project,
-            env,
-            tmp_path / "moto.log",
-        )
-        prefect_port, server = serve_on_a_free_port(
-            stack,
-            lambda port: [prefect, "server", "start", "--host", "127.0.0.1", "--port", str(port)],
-            lambda port: f"http://127.0.0.1:{port}/api/health",
-            project,
-            env,
-            tmp_path / "prefect-server.log",
-        )
-        env["AWS_ENDPOINT_URL"] = f"http://127.0.0.1:{moto_port}"
-        env["PREFECT_API_URL"] = f"http://127.0.0.1:{prefect_port}/api"
+        moto, server = serve_moto_and_prefect(stack, project, env, tmp_path)
 
         # Inputs in S3; the service account where the backend looks for it.
         ok(["make", "sample-data", "ROWS=3000"])

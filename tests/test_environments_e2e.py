@@ -21,8 +21,8 @@ from pathlib import Path
 import pytest
 from conftest import INSTALL_TIMEOUT
 from helpers import bake as bake_into
-from helpers import clean_environment, describe, run, run_ok
-from test_deploy import UPLOAD_AND_STORE, last_json_line, process_group, serve_on_a_free_port
+from helpers import clean_environment, describe, loopback_environment, run, run_ok
+from test_deploy import UPLOAD_AND_STORE, last_json_line, process_group, serve_moto_and_prefect
 
 pytestmark = pytest.mark.slow
 
@@ -107,40 +107,12 @@ def loopback(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Loopback]:
     root = tmp_path_factory.mktemp("environments-e2e")
     project = bake_into(root, ANSWERS)
     prefix = "STAGED_REPORTS_"
-    env = clean_environment(
-        PREFECT_HOME=str(root / "prefect-home"),
-        PREFECT_SERVER_ANALYTICS_ENABLED="false",
-        PREFECT_UI_ENABLED="false",
-        AWS_ACCESS_KEY_ID="testing",
-        AWS_SECRET_ACCESS_KEY="testing",
-        AWS_REGION="us-east-1",
-        AWS_DEFAULT_REGION="us-east-1",
-        AWS_ALLOW_HTTP="true",
-        DOCKER_HOST="unix:///nonexistent/docker.sock",  # nothing here may need Docker
-    )
-    for name in [name for name in env if name.startswith((prefix, "POLARS_CLOUD_", "AWS_PROFILE"))]:
-        del env[name]
+    # Nothing here may need Docker.
+    env = loopback_environment(root / "prefect-home", prefix, DOCKER_HOST="unix:///nonexistent/docker.sock")
     loop = Loopback(project, env, prefix)
     loop.ok(["uv", "sync", "--locked"])
     with ExitStack() as stack:
-        moto_port, _ = serve_on_a_free_port(
-            stack,
-            lambda port: [loop.tool("python"), "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-            lambda port: f"http://127.0.0.1:{port}/moto-api/",
-            project,
-            env,
-            root / "moto.log",
-        )
-        prefect_port, _ = serve_on_a_free_port(
-            stack,
-            lambda port: [loop.tool("prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port)],
-            lambda port: f"http://127.0.0.1:{port}/api/health",
-            project,
-            env,
-            root / "prefect-server.log",
-        )
-        env["AWS_ENDPOINT_URL"] = f"http://127.0.0.1:{moto_port}"
-        env["PREFECT_API_URL"] = f"http://127.0.0.1:{prefect_port}/api"
+        serve_moto_and_prefect(stack, project, env, root)
         # Staging's inputs, in staging's prefix only.
         loop.ok(["make", "sample-data", "ROWS=2000", "DAYS=2"])
         loop.ok([loop.tool("python"), "-c", UPLOAD_AND_STORE, BUCKET, "daily-staging/raw", "", ""])

@@ -16,6 +16,7 @@ from uuid import uuid4
 import pytest
 import yaml
 
+from prefect_polars_cloud import Settings as LibrarySettings
 from prefect_polars_cloud.compute.presets import PresetError, load_presets
 from prefect_polars_cloud.config.environments import (
     EnvironmentsError,
@@ -45,6 +46,13 @@ DECLARED = tomllib.loads((ROOT / "environments.toml").read_text(encoding="utf-8"
 OTHERS = sorted(name for name in DECLARED if name != "production")
 
 
+def run_as(name: str, monkeypatch: pytest.MonkeyPatch) -> LibrarySettings:
+    """Make this test's runs belong to environment name (<PREFIX>ENV); return their settings."""
+    monkeypatch.setenv(f"{ENV_PREFIX}ENV", name)
+    get_settings.cache_clear()
+    return get_settings()
+
+
 def test_production_is_the_answers_given_at_generation() -> None:
     production = load_environments(Settings())["production"]
     defaults = Settings()
@@ -61,10 +69,7 @@ def test_a_run_of_an_environment_takes_its_prefix_secret_and_smaller_presets(
     name: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     production = load_presets(get_settings())
-    monkeypatch.setenv(f"{ENV_PREFIX}ENV", name)
-    get_settings.cache_clear()
-
-    settings = get_settings()
+    settings = run_as(name, monkeypatch)
     declared = DECLARED[name]
     assert (settings.data_uri, settings.secret_name) == (
         declared["data_uri"],
@@ -85,8 +90,7 @@ def test_one_field_is_overridden_from_the_environment(monkeypatch: pytest.Monkey
     name = OTHERS[0]
     variable = f"{ENV_PREFIX}ENVIRONMENT_{name.upper().replace('-', '_')}_DATA_URI"
     monkeypatch.setenv(variable, "s3://another-bucket/reports")
-    monkeypatch.setenv(f"{ENV_PREFIX}ENV", name)
-    get_settings.cache_clear()
+    run_as(name, monkeypatch)
     assert get_settings().output_uri == "s3://another-bucket/reports/reports"
 
 
@@ -115,8 +119,7 @@ def test_a_wrong_preset_value_of_an_environment_names_its_table_in_environments_
     broken = tmp_path / "environments.toml"
     broken.write_text("\n".join([*lines, f"[{name}.presets.{preset}]", "cpus = 0", ""]))
     monkeypatch.setenv(f"{ENV_PREFIX}ENVIRONMENTS_FILE", str(broken))
-    monkeypatch.setenv(f"{ENV_PREFIX}ENV", name)
-    get_settings.cache_clear()
+    run_as(name, monkeypatch)
     table = rf"\[{name}\.presets\.{preset}\]"
     with pytest.raises(PresetError, match=rf"^{re.escape(str(broken))}: {table} cpus "):
         load_presets(get_settings())
@@ -230,9 +233,7 @@ def test_the_alerts_of_an_environment_name_it_and_match_its_runs_alone(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     name = OTHERS[0]
-    monkeypatch.setenv(f"{ENV_PREFIX}ENV", name)
-    get_settings.cache_clear()
-    settings = get_settings()
+    settings = run_as(name, monkeypatch)
 
     assert all(f"({name})" in automation for automation in automation_names(settings))
     for automation in automations(settings, uuid4(), "http://prefect.example"):
@@ -249,9 +250,7 @@ def test_clusters_and_manifests_of_an_environment_carry_its_name(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     name = OTHERS[0]
-    monkeypatch.setenv(f"{ENV_PREFIX}ENV", name)
-    get_settings.cache_clear()
-    settings = get_settings()
+    settings = run_as(name, monkeypatch)
     for preset in load_presets(settings).values():
         assert name in preset.context_keywords(settings)["labels"]
         assert preset.compute_name(settings) == f"{settings.label}-{name}-{preset.name}"
@@ -263,8 +262,7 @@ def test_a_run_of_an_environment_labels_its_queries_and_clusters_with_it(
 ) -> None:
     variable = f"{ENV_PREFIX}ENVIRONMENT_{name.upper().replace('-', '_')}_DATA_URI"
     monkeypatch.setenv(variable, s3_data)  # its prefix: where the sample inputs are
-    monkeypatch.setenv(f"{ENV_PREFIX}ENV", name)
-    get_settings.cache_clear()
+    run_as(name, monkeypatch)
 
     daily_report(start=SAMPLE_DAYS[0])
 
@@ -322,8 +320,7 @@ def test_each_environment_writes_an_iceberg_table_of_its_own(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     name = OTHERS[0]
-    monkeypatch.setenv(f"{ENV_PREFIX}ENV", name)
-    get_settings.cache_clear()
+    run_as(name, monkeypatch)
     assert get_settings().iceberg_table == DECLARED[name]["iceberg_table"]
     assert get_settings().iceberg_table != DECLARED["production"]["iceberg_table"]
 
