@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 from uuid import UUID
 
-from prefect_polars_cloud.config.environments import load_environments
+from prefect_polars_cloud.config.environments import environment_label
 from prefect_polars_cloud.config.project import env_prefix
 from prefect_polars_cloud.config.settings import Settings
 from prefect_polars_cloud.credentials.service_account import fetch_optional_text
@@ -123,20 +123,15 @@ def run_link_base() -> str:
     return ui.rstrip("/") or "<your Prefect UI>"
 
 
-def scope(settings: Settings) -> str | None:
-    """Return the environment the alerts are for, or None in a project of one environment."""
-    return settings.env if load_environments(settings) else None
-
-
 def block_name(settings: Settings) -> str:
     """Return the name of the project's (or its environment's) notification block."""
-    environment = scope(settings)
+    environment = environment_label(settings)
     return f"{settings.label}-{environment}-alerts" if environment else f"{settings.label}-alerts"
 
 
 def automation_names(settings: Settings) -> tuple[str, str]:
     """Return the names of the failed-run and the late-run automations."""
-    environment = scope(settings)
+    environment = environment_label(settings)
     owner = f"{settings.label} ({environment})" if environment else settings.label
     return f"{owner}: flow run failed", f"{owner}: flow run late"
 
@@ -187,7 +182,7 @@ def automations(settings: Settings, block_id: UUID, ui: str) -> list[AutomationC
     }
     ours: dict[str, str] | list[dict[str, str]] = project
     subject, heading = SUBJECT, ""
-    if environment := scope(settings):  # a list matches runs related to each: both tags
+    if environment := environment_label(settings):  # a list matches runs related to each: both tags
         tag = {"prefect.resource.role": "tag", "prefect.resource.id": f"prefect.tag.{environment}"}
         ours = [project, tag]
         subject, heading = f"[{environment}] {SUBJECT}", f"Environment: {environment}\n"
