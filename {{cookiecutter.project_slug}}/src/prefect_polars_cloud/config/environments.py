@@ -122,9 +122,14 @@ def load_environments(
     return environments
 
 
-def current_environment(settings: Settings) -> Environment | None:
-    """Return the run's environment (<PREFIX>ENV), or None when the project declares none."""
-    environments = load_environments(settings)
+def current_environment(
+    settings: Settings, environments: dict[str, Environment] | None = None
+) -> Environment | None:
+    """Return the run's environment (<PREFIX>ENV), or None when the project declares none.
+
+    environments: load_environments(settings), when the caller has read them already.
+    """
+    environments = load_environments(settings) if environments is None else environments
     if not environments:
         if settings.env != PRODUCTION:
             raise EnvironmentsError(
@@ -177,7 +182,7 @@ def refuse_other_environments(settings: Settings, *uris: str) -> None:
     nested under production's (s3://bucket/reports/staging) is staging's.
     """
     environments = load_environments(settings)
-    own = current_environment(settings)
+    own = current_environment(settings, environments)
     if own is None:  # one environment: nothing to cross into
         return
     env = f"{settings.prefix()}ENV"

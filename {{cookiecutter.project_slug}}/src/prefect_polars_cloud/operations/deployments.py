@@ -146,14 +146,20 @@ def _disagreements(deployment: dict[str, Any], environment: Environment, prefix:
     return problems
 
 
-def environment_names(prefect_file: Path, environment: str, prefix: str) -> list[str]:
-    """Return the production deployments whose runs belong to environment, each once."""
-    deployments = read_deployments(prefect_file)
-    names = [
-        item["name"]
-        for item in deployments
+def environment_deployments(
+    prefect_file: Path, environment: str, prefix: str
+) -> list[dict[str, Any]]:
+    """Return the production deployments of prefect_file whose runs belong to environment."""
+    return [
+        item
+        for item in read_deployments(prefect_file)
         if not is_local(item) and environment_of(item, prefix) == environment
     ]
+
+
+def environment_names(prefect_file: Path, environment: str, prefix: str) -> list[str]:
+    """Return the production deployments whose runs belong to environment, each once."""
+    names = [item["name"] for item in environment_deployments(prefect_file, environment, prefix)]
     if not names:
         raise DeploymentsError(
             f"{prefect_file} has no deployment of the environment {environment!r}"

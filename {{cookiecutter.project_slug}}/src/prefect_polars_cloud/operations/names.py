@@ -20,7 +20,7 @@ from typing import Any
 from prefect_polars_cloud.operations.deployments import (
     PREFECT_FILE,
     PRODUCTION,
-    environment_of,
+    environment_deployments,
     is_local,
     read_deployments,
 )
@@ -123,13 +123,11 @@ def default_deployment(
 
     Given an environment, the one deployment whose runs belong to it (its job's <prefix>ENV).
     """
-    deployments = read_deployments(prefect_file)
-    names = [
-        full_name(item, folder)
-        for item in deployments
-        if not is_local(item)
-        and (environment is None or environment_of(item, prefix) == environment)
-    ]
+    if environment is None:
+        deployments = [item for item in read_deployments(prefect_file) if not is_local(item)]
+    else:
+        deployments = environment_deployments(prefect_file, environment, prefix)
+    names = [full_name(item, folder) for item in deployments]
     if len(names) != 1:
         raise NamesError(
             f"{prefect_file} has {len(names)} production deployments"

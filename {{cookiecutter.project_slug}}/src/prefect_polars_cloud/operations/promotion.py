@@ -11,12 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from prefect_polars_cloud.operations.deployments import (
-    DeploymentsError,
-    environment_of,
-    is_local,
-    read_deployments,
-)
+from prefect_polars_cloud.operations.deployments import DeploymentsError, environment_deployments
 
 
 def promoted_prefect_file(prefect_file: Path, environment: str, prefix: str, image: str) -> str:
@@ -29,11 +24,7 @@ def promoted_prefect_file(prefect_file: Path, environment: str, prefix: str, ima
     import yaml
 
     config: dict[str, Any] = yaml.safe_load(prefect_file.read_text(encoding="utf-8")) or {}
-    kept = [
-        item
-        for item in read_deployments(prefect_file)
-        if not is_local(item) and environment_of(item, prefix) == environment
-    ]
+    kept = environment_deployments(prefect_file, environment, prefix)
     if not kept:
         raise DeploymentsError(f"{prefect_file} has no deployment of environment {environment!r}")
     for item in kept:
@@ -53,9 +44,7 @@ def deployed_image(prefect_file: Path, environment: str, prefix: str) -> str:
     from prefect_polars_cloud.operations.names import full_name
 
     wanted = [
-        full_name(item)
-        for item in read_deployments(prefect_file)
-        if not is_local(item) and environment_of(item, prefix) == environment
+        full_name(item) for item in environment_deployments(prefect_file, environment, prefix)
     ]
     try:
         with get_client(sync_client=True) as client:
