@@ -20,6 +20,8 @@ import boto3
 import polars as pl
 import pytest
 from prefect.artifacts import Artifact
+from prefect.client.orchestration import PrefectClient, get_client
+from prefect.flow_engine import run_flow
 
 from prefect_polars_cloud.compute.session import ComputeError
 from prefect_polars_cloud.local.cli import main
@@ -79,6 +81,32 @@ def test_a_run_sends_each_query_to_its_preset_and_stops_both(
     calls = [(name, arguments.get("preset")) for name, arguments in cloud_sim.calls]
     assert calls.index(("stop_compute_cluster", "small")) < calls.index(("do_query", "large"))
     assert not [key for key in objects(s3_data) if "_staging" in key]
+
+
+def test_queries_name_the_runs_deployment_without_asking_the_api_each_time(
+    cloud_mode: None, monkeypatch: pytest.MonkeyPatch, cloud_sim: PolarsCloudSimulator, s3_data: str
+) -> None:
+    reads: list[object] = []
+    read_flow_run = PrefectClient.read_flow_run
+
+    async def counted(client: PrefectClient, flow_run_id: object) -> object:
+        reads.append(flow_run_id)
+        return await read_flow_run(client, flow_run_id)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(PrefectClient, "read_flow_run", counted)
+    toy_totals(start=FIRST, end=FIRST, **run_on(s3_data))  # `make run`: no deployment
+    local = len(reads)
+    deployment_id = toy_totals.to_deployment("nightly").apply()  # type: ignore[union-attr]
+    with get_client(sync_client=True) as client:
+        deployed = client.create_flow_run_from_deployment(deployment_id)
+    run_flow(toy_totals, flow_run=deployed, parameters={"start": SECOND, **run_on(s3_data)})
+
+    by_run = {str(q.labels[3]): q.labels[2] for q in cloud_sim.queries.values()}  # type: ignore[index]
+    assert set(by_run.values()) == {"no-deployment", "nightly"}
+    assert by_run[deployed.id.hex] == "nightly"
+    # Three queries a run, each labelled: the deployment is looked up once, not per query.
+    deployed_reads = len(reads) - local
+    assert local <= 1 and deployed_reads <= 2, f"flow run reads: {local} local, {deployed_reads} deployed"
 
 
 def test_daily_runs_share_the_cluster_of_a_manifest_preset(
