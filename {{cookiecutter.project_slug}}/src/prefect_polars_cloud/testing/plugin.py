@@ -1,12 +1,9 @@
 """The pytest plugin: fixtures every project on this library gets in its tests, copying nothing.
 
-Registered in the project's pyproject.toml as a `pytest11` entry point (as pytest-httpserver
-and pytest-postgresql ship theirs), so it loads in every pytest run of the project's
-environment. It loads cheaply: Prefect, moto, boto3 and polars_cloud are imported inside the
-fixtures that need them. The project is the library's current one
-(`prefect_polars_cloud.config.project.current()`): its settings' prefix, its datasets and its
-sample data; the plugin knows no project. `pytest --fixtures` lists the fixtures; every test
-starts from the project's defaults, and `--run-slow` runs the tests marked slow.
+Registered in pyproject.toml as a `pytest11` entry point, it loads in every pytest run of the
+project's environment; Prefect, moto, boto3 and polars_cloud are imported by the fixtures that
+need them. It knows no project: the library's current one gives the prefix, datasets and
+sample data. Each test starts from the project's defaults; `--run-slow` runs the slow ones.
 """
 
 from __future__ import annotations
@@ -33,7 +30,7 @@ from prefect_polars_cloud.testing.values import (
 if TYPE_CHECKING:
     from prefect_polars_cloud.testing.input_errors import InputErrors
     from prefect_polars_cloud.testing.polars_cloud_sim import PolarsCloudSimulator
-    from prefect_polars_cloud.testing.servers import PrefectServer
+    from prefect_polars_cloud.testing.servers import MotoServer, PrefectServer
     from prefect_polars_cloud.testing.signals import SignalRunner
 
 
@@ -56,8 +53,8 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Run the tests that need no Prefect API first, while its server boots; skip slow ones."""
-    items.sort(key=needs_prefect_api)  # stable: file order otherwise
+    """Run the tests that need no server first, while the servers boot; skip slow ones."""
+    items.sort(key=lambda item: (uses(item, "prefect_api"), uses(item, "moto_endpoint")))
     if config.getoption("--run-slow"):
         return
     skip = pytest.mark.skip(reason="slow: run with `uv run pytest --run-slow`")
@@ -66,9 +63,14 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(skip)
 
 
-def needs_prefect_api(item: pytest.Item) -> bool:
-    """Tell whether a test uses the session's Prefect server."""
-    return "prefect_api" in getattr(item, "fixturenames", ())
+def uses(item: pytest.Item, fixture: str) -> bool:
+    """Tell whether a test uses a fixture, itself or through another."""
+    return fixture in getattr(item, "fixturenames", ())
+
+
+def needs(request: pytest.FixtureRequest, fixture: str) -> bool:
+    """Tell whether any test of the session uses fixture (then its server boots meanwhile)."""
+    return any(uses(item, fixture) for item in request.session.items)
 
 
 # -- the project's settings and data ---------------------------------------------------------
@@ -76,8 +78,9 @@ def needs_prefect_api(item: pytest.Item) -> bool:
 
 @pytest.fixture(autouse=True)
 def isolated_settings(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Start every test from the project's defaults, whatever the shell exported."""
+    """Start every test from the project's defaults, whatever the shell or the last test left."""
     from prefect_polars_cloud.config.project import env_prefix, get_settings
+    from prefect_polars_cloud.storage.files import accept_writes
 
     for name in list(os.environ):
         if name.startswith((env_prefix(), "POLARS_CLOUD_")):
@@ -85,6 +88,7 @@ def isolated_settings(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     get_settings.cache_clear()
     yield
     get_settings.cache_clear()
+    accept_writes()  # refused if the test stopped a run in this process (storage/files.py)
 
 
 @pytest.fixture(autouse=True)
@@ -139,17 +143,10 @@ def prefect_server(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[PrefectServer | None]:
     """Start the Prefect server with the session when any of its tests needs one."""
-    if not any(needs_prefect_api(item) for item in request.session.items):
-        yield None
-        return
-    from prefect_polars_cloud.testing.servers import PrefectServer
+    from prefect_polars_cloud.testing.servers import PrefectServer, started_if
 
-    server = PrefectServer(tmp_path_factory.mktemp("prefect-server"))
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
+    folder = tmp_path_factory.mktemp
+    yield from started_if(needs(request, "prefect_api"), lambda: PrefectServer(folder("prefect")))
 
 
 @pytest.fixture(scope="session")
@@ -178,11 +175,8 @@ def prefect_api(prefect_server: PrefectServer | None) -> Iterator[str]:
 @pytest.fixture
 def dying_api(prefect_api: str) -> Iterator[subprocess.Popen[str]]:
     """A Prefect API to kill -9: a proxy before the session's server, printing its URL first."""
-    proxy = subprocess.Popen(
-        [sys.executable, "-m", "prefect_polars_cloud.testing.api_proxy", prefect_api],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
+    command = [sys.executable, "-m", "prefect_polars_cloud.testing.api_proxy", prefect_api]
+    proxy = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
     try:
         yield proxy
     finally:
@@ -193,13 +187,19 @@ def dying_api(prefect_api: str) -> Iterator[subprocess.Popen[str]]:
 # -- AWS on loopback -------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="session")
-def moto_endpoint() -> Iterator[str]:
-    """A moto server on loopback: S3 and Secrets Manager for boto3 and Polars alike."""
-    from prefect_polars_cloud.testing.servers import moto_server
+@pytest.fixture(scope="session", autouse=True)
+def moto_server(request: pytest.FixtureRequest) -> Iterator[MotoServer | None]:
+    """Start moto with the session when any of its tests needs it."""
+    from prefect_polars_cloud.testing.servers import MotoServer, started_if
 
-    with moto_server() as endpoint:
-        yield endpoint
+    yield from started_if(needs(request, "moto_endpoint"), MotoServer)
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint(moto_server: MotoServer | None) -> str:
+    """A moto server on loopback: S3 and Secrets Manager for boto3 and Polars alike."""
+    assert moto_server is not None, "collected tests that need moto start it"
+    return moto_server.wait()
 
 
 @pytest.fixture
