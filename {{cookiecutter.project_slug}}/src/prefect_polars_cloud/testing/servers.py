@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Protocol, TypeVar
 
 # The server services a test server does not run (see PrefectServer.start).
-UNRECORDED = ("TASK_RUN_RECORDER", "EVENT_PERSISTER", "TRIGGERS")
+UNRECORDED = ("TASK_RUN_RECORDER", "EVENT_PERSISTER")
 
 
 class Server(Protocol):
@@ -73,8 +73,8 @@ class PrefectServer:
     What prefect.testing's harness starts, but not waited for: it boots (database migrations,
     seconds of CPU) while the tests that need no API run. It starts from a copy of the
     database_template(), and the first server without one leaves its new database there. It
-    records no task runs and no events, and fires no automations (UNRECORDED): a test of
-    those starts `prefect server start`, as tests/test_scheduler.py does.
+    stores no task runs and no events (UNRECORDED): a test that reads them starts `prefect
+    server start`, as tests/test_scheduler.py does.
     """
 
     def __init__(self, folder: Path) -> None:
@@ -101,10 +101,10 @@ class PrefectServer:
             "PREFECT_API_BLOCKS_REGISTER_ON_START": "false",
             "PREFECT__SERVER_EPHEMERAL": "1",  # the services an embedded server runs, no more
             "PREFECT__SERVER_FINAL": "1",
-            # Nor those that record what flows emit as events: task runs, the events themselves
-            # (and the automations they trigger). Their writes race each flow's own calls for
-            # SQLite's lock: a run of the example took 1.2 s with them, 0.4 s without. Flow
-            # runs, their states, logs, artifacts, blocks and variables are the API's own.
+            # Nor those that store what flows emit as events: task runs and the events
+            # themselves. Their writes race each flow's own calls for SQLite's lock: a run of
+            # the example took 1.2 s with them, 0.4 s without. Flow runs, their states, logs,
+            # artifacts, blocks and variables are the API's own; automations still fire.
             **{f"PREFECT_SERVER_SERVICES_{service}_ENABLED": "false" for service in UNRECORDED},
         }
         command = [sys.executable, "-m", "uvicorn", "--factory"]
