@@ -53,8 +53,8 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Run the tests that need no server first, while the servers boot; skip slow ones."""
-    items.sort(key=lambda item: (uses(item, "prefect_api"), uses(item, "moto_endpoint")))
+    """Run the tests that need no Prefect API first, while the servers boot; skip slow ones."""
+    items.sort(key=lambda item: uses(item, "prefect_api"))  # stable: file order otherwise
     if config.getoption("--run-slow"):
         return
     skip = pytest.mark.skip(reason="slow: run with `uv run pytest --run-slow`")
