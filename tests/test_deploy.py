@@ -26,7 +26,17 @@ from types import ModuleType
 
 import pytest
 import yaml
-from helpers import TEMPLATE, Baked, clean_environment, describe, generated_files, loopback_environment, run, run_ok
+from helpers import (
+    TEMPLATE,
+    Baked,
+    clean_environment,
+    describe,
+    generated_files,
+    loopback_environment,
+    run,
+    run_ok,
+    seed_prefect_database,
+)
 
 # Values that must never show up in a command's output.
 CLIENT_ID = "e2e-client-id-6f0c1d"
@@ -416,6 +426,7 @@ def serve_moto_and_prefect(
     Each on a free loopback port, stopped with the caller's stack; returns their processes.
     """
     python, prefect = str(project / ".venv/bin/python"), str(project / ".venv/bin/prefect")
+    seed_prefect_database(project, Path(env["PREFECT_HOME"]))
     moto_port, moto = serve_on_a_free_port(
         stack,
         lambda port: [python, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],

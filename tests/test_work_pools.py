@@ -26,7 +26,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import pytest
 import yaml
 from conftest import INSTALLED, Installed
-from helpers import clean_environment, describe, run, run_ok
+from helpers import clean_environment, describe, run, run_ok, seed_prefect_database
 from test_deploy import ci_deploy_script, last_json_line, process_group, serve_on_a_free_port
 
 pytestmark = pytest.mark.slow
@@ -110,6 +110,7 @@ def server(
         PREFECT_SERVER_SERVICES_LATE_RUNS_LOOP_SECONDS="2",
     )
     prefect = str(project.path / ".venv/bin/prefect")
+    seed_prefect_database(project.path, home)
     with ExitStack() as stack:
         port, _ = serve_on_a_free_port(
             stack,
