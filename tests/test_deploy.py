@@ -418,6 +418,26 @@ def serve_on_a_free_port(
     pytest.fail(f"no free port held for `{' '.join(command(0)[:3])}` in three tries")
 
 
+def serve_prefect(
+    stack: ExitStack, project: Path, env: Mapping[str, str], cwd: Path, log: Path
+) -> tuple[int, subprocess.Popen[bytes]]:
+    """Serve `prefect server start` from the bake's environment on a free loopback port.
+
+    From the bake's migrated empty database (seed_prefect_database), in env's PREFECT_HOME;
+    stopped with the caller's stack. Returns its port and process.
+    """
+    prefect = str(project / ".venv/bin/prefect")
+    seed_prefect_database(project, Path(env["PREFECT_HOME"]))
+    return serve_on_a_free_port(
+        stack,
+        lambda port: [prefect, "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+        lambda port: f"http://127.0.0.1:{port}/api/health",
+        cwd,
+        env,
+        log,
+    )
+
+
 def serve_moto_and_prefect(
     stack: ExitStack, project: Path, env: dict[str, str], logs: Path
 ) -> tuple[subprocess.Popen[bytes], subprocess.Popen[bytes]]:
@@ -425,8 +445,7 @@ def serve_moto_and_prefect(
 
     Each on a free loopback port, stopped with the caller's stack; returns their processes.
     """
-    python, prefect = str(project / ".venv/bin/python"), str(project / ".venv/bin/prefect")
-    seed_prefect_database(project, Path(env["PREFECT_HOME"]))
+    python = str(project / ".venv/bin/python")
     moto_port, moto = serve_on_a_free_port(
         stack,
         lambda port: [python, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
@@ -435,14 +454,7 @@ def serve_moto_and_prefect(
         env,
         logs / "moto.log",
     )
-    prefect_port, server = serve_on_a_free_port(
-        stack,
-        lambda port: [prefect, "server", "start", "--host", "127.0.0.1", "--port", str(port)],
-        lambda port: f"http://127.0.0.1:{port}/api/health",
-        project,
-        env,
-        logs / "prefect-server.log",
-    )
+    prefect_port, server = serve_prefect(stack, project, env, project, logs / "prefect-server.log")
     env["AWS_ENDPOINT_URL"] = f"http://127.0.0.1:{moto_port}"
     env["PREFECT_API_URL"] = f"http://127.0.0.1:{prefect_port}/api"
     return moto, server

@@ -26,8 +26,8 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import pytest
 import yaml
 from conftest import INSTALLED, Installed
-from helpers import clean_environment, describe, run, run_ok, seed_prefect_database
-from test_deploy import ci_deploy_script, last_json_line, process_group, serve_on_a_free_port
+from helpers import clean_environment, describe, run, run_ok
+from test_deploy import ci_deploy_script, last_json_line, process_group, serve_prefect
 
 pytestmark = pytest.mark.slow
 
@@ -109,17 +109,8 @@ def server(
         PREFECT_SERVER_SERVICES_LATE_RUNS_AFTER_SECONDS="1",
         PREFECT_SERVER_SERVICES_LATE_RUNS_LOOP_SECONDS="2",
     )
-    prefect = str(project.path / ".venv/bin/prefect")
-    seed_prefect_database(project.path, home)
     with ExitStack() as stack:
-        port, _ = serve_on_a_free_port(
-            stack,
-            lambda port: [prefect, "server", "start", "--host", "127.0.0.1", "--port", str(port)],
-            lambda port: f"http://127.0.0.1:{port}/api/health",
-            home,
-            env,
-            home / "server.log",
-        )
+        port, _ = serve_prefect(stack, project.path, env, home, home / "server.log")
         url = f"http://127.0.0.1:{port}/api"
         yield Server(url, {**env, "PREFECT_API_URL": url}, home / "server.log")
 
